@@ -1,0 +1,66 @@
+// swift-tools-version:6.0
+// Herald: the event-driven scheduled-task daemon. Layers, each a target, each
+// importing only the ones beneath it: C system libraries and one C shim ->
+// HeraldIO (the only Swift module that touches C) and HeraldCore (pure Swift)
+// -> HeraldCelery -> HeraldRuntime -> the `herald` executable.
+import PackageDescription
+
+let package = Package(
+    name: "herald",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "herald", targets: ["herald"]),
+        .executable(name: "herald-bench", targets: ["herald-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CLibevent", pkgConfig: "libevent", providers: [.apt(["libevent-dev"])]),
+        .systemLibrary(name: "CLibpq", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CHeraldShim", dependencies: ["CHiredis", "CLibevent", "CCurl"]),
+        .target(name: "HeraldCore"),
+        .target(
+            name: "HeraldIO",
+            dependencies: ["CHiredis", "CLibevent", "CLibpq", "CCurl", "CHeraldShim", "HeraldCore"]
+        ),
+        .target(name: "HeraldCelery", dependencies: ["HeraldCore"]),
+        .target(
+            name: "HeraldRuntime",
+            dependencies: [
+                "HeraldCore", "HeraldIO", "HeraldCelery",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "herald",
+            dependencies: [
+                "HeraldRuntime", "HeraldCore", "HeraldIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "herald-bench",
+            dependencies: [
+                "HeraldRuntime", "HeraldCore", "HeraldIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"]),
+        .testTarget(name: "HeraldIOTests", dependencies: ["HeraldIO", "HeraldCore"]),
+        .testTarget(name: "HeraldCeleryTests", dependencies: ["HeraldCelery", "HeraldCore"]),
+        .testTarget(
+            name: "HeraldIntegrationTests",
+            dependencies: ["HeraldRuntime", "HeraldIO", "HeraldCore", "HeraldCelery"]
+        ),
+        .testTarget(name: "HeraldEndToEndTests", dependencies: ["HeraldCore"]),
+    ]
+)

@@ -1,0 +1,10 @@
+/* libc headers first: libevent's event-config.h defines _GNU_SOURCE (interop note P1). */
+#include <sys/types.h>
+#include <sys/time.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>

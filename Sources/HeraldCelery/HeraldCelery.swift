@@ -1,0 +1,1 @@
+// Celery message protocol v2 (see CeleryMessage.swift).
