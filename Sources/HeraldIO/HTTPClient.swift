@@ -1,0 +1,39 @@
+// A blocking HTTP GET through libcurl, for the command line (`herald status`
+// reads the daemon's /healthz). The daemon drives libcurl through its multi
+// interface on the loop instead.
+
+import CCurl
+import CHeraldShim
+
+/// Blocking HTTP requests for command-line use.
+public enum HTTPClient {
+    final class Sink {
+        var bytes: [UInt8] = []
+    }
+
+    /// GETs `url`; returns the status and body.
+    public static func get(_ url: String, timeout: Duration = .seconds(5)) throws(IOError) -> (status: Int, body: [UInt8]) {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        guard let h = curl_easy_init() else { throw IOError.curl(call: "curl_easy_init", message: "out of memory") }
+        defer { curl_easy_cleanup(h) }
+        let sink = Sink()
+        let ctx = Unmanaged.passUnretained(sink).toOpaque()
+        _ = herald_curl_setopt_string(h, CURLOPT_URL, url)
+        _ = herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(timeout.milliseconds))
+        _ = herald_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
+        _ = herald_curl_setopt_pointer(h, CURLOPT_WRITEDATA, ctx)
+        _ = herald_curl_setopt_writefunction(h) { ptr, size, n, user in
+            let s = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+            let count = size * n
+            if let ptr { s.bytes.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: count)) }
+            return count
+        }
+        let rc = curl_easy_perform(h)
+        guard rc == CURLE_OK else {
+            throw IOError.curl(call: "curl_easy_perform(\(url))", message: String(cString: curl_easy_strerror(rc)))
+        }
+        var status = 0
+        _ = herald_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
+        return (status, sink.bytes)
+    }
+}

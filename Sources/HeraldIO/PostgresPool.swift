@@ -1,0 +1,62 @@
+// A small pool of ordinary PostgreSQL connections for work done off the loop.
+// Each job runs on a pool thread with one connection to itself; a broken
+// connection is re-opened before the next job. The loop never waits on it.
+
+import Foundation
+import Synchronization
+
+/// A bounded pool of blocking connections, each driven by its own thread.
+public final class PostgresPool: Sendable {
+    public let size: Int
+    private let connInfo: PostgresConnInfo
+    private let idle = Mutex<[PostgresConnection]>([])
+    private let opened = Mutex<Int>(0)
+    private let slots: DispatchSemaphore
+    private let queue: DispatchQueue
+
+    public init(connInfo: PostgresConnInfo, size: Int = 4) {
+        self.size = max(1, size)
+        self.connInfo = connInfo
+        self.slots = DispatchSemaphore(value: self.size)
+        self.queue = DispatchQueue(label: "herald.postgres-pool", attributes: .concurrent)
+    }
+
+    /// Runs `body` with a connection on the calling thread (blocking). Never call on the loop.
+    public func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        slots.wait()
+        defer { slots.signal() }
+        let conn: PostgresConnection
+        if let c = idle.withLock({ $0.popLast() }) {
+            conn = c
+            try conn.resetIfBroken()
+        } else {
+            conn = try PostgresConnection(connInfo: connInfo)
+            opened.withLock { $0 += 1 }
+        }
+        defer { idle.withLock { $0.append(conn) } }
+        return try body(conn)
+    }
+
+    /// Runs `body` on a pool thread and hands the result back asynchronously.
+    public func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { cont in
+            queue.async {
+                cont.resume(with: Result { try self.withConnection(body) })
+            }
+        }
+    }
+
+    /// Runs `body` on a pool thread and calls `done` on the loop with the result.
+    public func run<T: Sendable>(
+        on loop: EventLoop, _ body: @escaping @Sendable (PostgresConnection) throws -> T,
+        done: @escaping @Sendable (Result<T, any Error>) -> Void
+    ) {
+        queue.async {
+            let r = Result { try self.withConnection(body) }
+            loop.execute { done(r) }
+        }
+    }
+
+    /// Connections opened so far.
+    public var openedCount: Int { opened.withLock { $0 } }
+}

@@ -1,0 +1,67 @@
+// A blocking Redis client for the command line and for tests (`herald publish`,
+// test set-up). The daemon itself never uses it: on the loop everything is
+// async (RedisConnection).
+
+import CHiredis
+import Glibc
+import HeraldCore
+
+/// A synchronous hiredis connection. One thread at a time.
+public final class RedisClient: @unchecked Sendable {
+    private var ctx: UnsafeMutablePointer<redisContext>?
+    public let endpoint: RedisEndpoint
+
+    /// Connects (blocking, with a timeout), then AUTH and SELECT as the URL says.
+    public init(endpoint: RedisEndpoint, timeout: Duration = .seconds(5)) throws(IOError) {
+        self.endpoint = endpoint
+        let tv = timeout.timeval
+        let c: UnsafeMutablePointer<redisContext>?
+        switch endpoint.address {
+        case .tcp(let host, let port): c = redisConnectWithTimeout(host, Int32(port), tv)
+        case .unix(let path): c = redisConnectUnixWithTimeout(path, tv)
+        }
+        guard let c else { throw IOError.redis(call: "redisConnect", message: "out of memory") }
+        if c.pointee.err != 0 {
+            let message = withUnsafeBytes(of: c.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            redisFree(c)
+            throw IOError.redis(call: "redisConnect(\(endpoint.redacted))", message: message)
+        }
+        redisSetTimeout(c, tv)
+        ctx = c
+        if let pw = endpoint.password {
+            var args = ["AUTH"]
+            if let u = endpoint.username { args.append(u) }
+            args.append(pw)
+            if case .error(let m) = try command(args) { throw IOError.redisReply(message: "AUTH: \(m)") }
+        }
+        if endpoint.database != 0 {
+            if case .error(let m) = try command(["SELECT", String(endpoint.database)]) {
+                throw IOError.redisReply(message: "SELECT: \(m)")
+            }
+        }
+    }
+
+    deinit {
+        if let c = ctx { redisFree(c) }
+    }
+
+    /// Runs one command and returns its reply (an error reply is a value, not a throw).
+    @discardableResult
+    public func command(_ args: [String]) throws(IOError) -> RedisValue {
+        try command(args.map { Array($0.utf8) })
+    }
+
+    /// Runs one binary-safe command.
+    @discardableResult
+    public func command(_ args: [[UInt8]]) throws(IOError) -> RedisValue {
+        guard let c = ctx else { throw IOError.notConnected("redis") }
+        let raw = RedisArgv.with(args) { argc, argv, lens in redisCommandArgv(c, argc, argv, lens) }
+        guard let raw else {
+            let message = withUnsafeBytes(of: c.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            throw IOError.redis(call: "redisCommandArgv", message: message)
+        }
+        let reply = raw.assumingMemoryBound(to: redisReply.self)
+        defer { freeReplyObject(raw) }
+        return RedisValue(UnsafePointer(reply))
+    }
+}

@@ -1,0 +1,263 @@
+// The daemon: builds the subsystems in an explicit order on the loop thread
+// and tears them down in reverse. Owns the event sources, the adaptive sweep,
+// the metrics/health endpoint and the signal handlers.
+//
+// Start-up order: metrics endpoint -> Redis command connection -> Redis
+// subscriber -> PostgreSQL listener -> sweep timer -> signals.
+
+import Glibc
+import HeraldCore
+import HeraldIO
+import Logging
+
+/// A point-in-time view of the daemon, for /healthz and `herald status`.
+public struct DaemonStatus: Sendable {
+    public var instanceID: String
+    public var sources: [(name: String, state: String)]
+    public var lastSweepWallSeconds: Double?
+    public var lastSweepReason: String?
+    public var sweeps: Int
+    public var keyspaceEvents: Bool?
+    public var startedWallSeconds: Double
+    public var healthy: Bool { sources.allSatisfy { $0.state == "ready" } }
+}
+
+/// The Herald daemon. Create it, then call `start()` on the loop thread.
+public final class Daemon: @unchecked Sendable {
+    public let settings: Settings
+    public let loop: EventLoop
+    public let metrics: HeraldMetrics
+    public let intake: EventIntake
+    public let logger: Logger
+    /// Work to do on every sweep, on the loop thread (later issues register theirs).
+    public var sweepHooks: [(SweepReason) -> Void] = []
+    /// Work to do on SIGHUP, on the loop thread.
+    public var reloadHooks: [() -> Void] = []
+    /// Called on the loop after shutdown completes.
+    public var onStopped: (() -> Void)?
+
+    private var redisCommand: RedisConnection?
+    private var redisSubscriber: RedisConnection?
+    private var listener: PostgresListener?
+    private var http: HTTPServer?
+    private var signals: [SignalWatcher] = []
+    private var planner: SweepPlanner
+    private lazy var sweepTimer = LoopTimer(loop: loop) { [unowned self] in self.sweepIfDue() }
+    private var lastSweepWall: Double?
+    private var lastSweepReason: SweepReason?
+    private var sweepCount = 0
+    private var keyspaceEvents: Bool?
+    private var startedWall: Double = 0
+    private var running = false
+
+    public init(settings: Settings, loop: EventLoop, logger: Logger, metrics: HeraldMetrics = HeraldMetrics()) {
+        self.settings = settings
+        self.loop = loop
+        self.logger = logger
+        self.metrics = metrics
+        self.intake = EventIntake(metrics: metrics, logger: logger, keyPrefix: settings.redisKeyPrefix)
+        self.planner = SweepPlanner(healthyInterval: settings.sweepInterval, start: MonotonicNow.instant)
+    }
+
+    /// The bound metrics port (useful when configured as 0).
+    public var metricsPort: Int? { http?.port }
+
+    // MARK: Lifecycle
+
+    /// Starts every subsystem in order. Call on the loop thread.
+    public func start(installSignalHandlers: Bool = true) throws(IOError) {
+        loop.assertInLoop()
+        guard !running else { return }
+        running = true
+        startedWall = loop.wallSeconds
+        for (k, v) in settings.redactedSummary { logger.debug("setting", metadata: ["key": "\(k)", "value": "\(v)"]) }
+
+        // 1. Metrics and health first, so a failing start is observable.
+        if let addr = settings.metricsAddress {
+            http = try HTTPServer(loop: loop, host: addr.host, port: addr.port) { [unowned self] method, path in
+                self.serveHTTP(method: method, path: path)
+            }
+            logger.info("serving metrics", metadata: ["addr": "\(addr.host):\(http!.port)"])
+        }
+
+        // 2. Redis command connection: CONFIG SET for keyspace events, later commands.
+        let cmd = RedisConnection(name: "redis_command", loop: loop, endpoint: settings.redis)
+        cmd.onStateChange = { [unowned self] state, reason in self.sourceChanged("redis_command", state.rawValue, reason) }
+        cmd.onReady = { [unowned self] in self.enableKeyspaceEvents() }
+        redisCommand = cmd
+        cmd.start()
+
+        // 3. Redis subscriber: schedule events and key expiry.
+        let sub = RedisConnection(name: "redis_subscriber", loop: loop, endpoint: settings.redis)
+        sub.subscribe(Channels.scheduleEvents) { [unowned self] payload in self.intake.schedulePayload(payload) }
+        sub.subscribe(Channels.expiredKeyEvents(database: settings.redis.database)) { [unowned self] payload in
+            self.intake.expiredKey(payload)
+        }
+        sub.onStateChange = { [unowned self] state, reason in self.sourceChanged("redis_subscriber", state.rawValue, reason) }
+        redisSubscriber = sub
+        sub.start()
+
+        // 4. PostgreSQL LISTEN.
+        let pg = PostgresListener(loop: loop, connInfo: settings.database, channels: [Channels.postgresEvents])
+        pg.onNotify = { [unowned self] _, payload in self.intake.notifyPayload(payload) }
+        pg.onStateChange = { [unowned self] state, reason in self.sourceChanged("postgres_listener", state.rawValue, reason) }
+        listener = pg
+        pg.start()
+
+        // 5. The sweep: one at start, then adaptive.
+        for name in HeraldMetrics.sourceNames { planner.sourceChanged(name, up: false, now: MonotonicNow.instant) }
+        armSweep()
+
+        // 6. Signals as loop events.
+        if installSignalHandlers {
+            signal(SIGPIPE, SIG_IGN)
+            signals = [
+                try SignalWatcher(loop: loop, signal: SIGTERM) { [unowned self] _ in self.shutdown(reason: "SIGTERM") },
+                try SignalWatcher(loop: loop, signal: SIGINT) { [unowned self] _ in self.shutdown(reason: "SIGINT") },
+                try SignalWatcher(loop: loop, signal: SIGHUP) { [unowned self] _ in self.reload() },
+            ]
+        }
+        logger.info("herald started", metadata: ["instance": "\(settings.instanceID)"])
+    }
+
+    /// Stops every subsystem in the reverse of start-up order. Call on the loop thread.
+    public func shutdown(reason: String) {
+        loop.assertInLoop()
+        guard running else { return }
+        running = false
+        logger.info("shutting down", metadata: ["reason": "\(reason)"])
+        signals.removeAll()                    // 6
+        sweepTimer.cancel()                    // 5
+        listener?.stop(); listener = nil       // 4
+        redisSubscriber?.stop(); redisSubscriber = nil  // 3
+        redisCommand?.stop(); redisCommand = nil        // 2
+        http?.close(); http = nil              // 1
+        logger.info("herald stopped")
+        onStopped?()
+    }
+
+    private func reload() {
+        metrics.reloads.increment()
+        logger.info("SIGHUP: reloading", metadata: ["topology": "\(settings.topologyPath)"])
+        for hook in reloadHooks { hook() }
+    }
+
+    // MARK: Sources
+
+    private func sourceChanged(_ name: String, _ state: String, _ reason: String?) {
+        let up = state == "ready"
+        metrics.sourceUp(name, up)
+        if up {
+            logger.info("source up", metadata: ["source": "\(name)"])
+        } else if let reason {
+            logger.warning("source \(state)", metadata: ["source": "\(name)", "reason": "\(reason)"])
+        }
+        planner.sourceChanged(name, up: up, now: MonotonicNow.instant)
+        armSweep()
+    }
+
+    /// CONFIG SET notify-keyspace-events Ex where allowed, keeping flags already set.
+    private func enableKeyspaceEvents() {
+        guard let cmd = redisCommand else { return }
+        cmd.send(["CONFIG", "GET", "notify-keyspace-events"]) { [unowned self] reply in
+            guard case .array(let items)? = reply, items.count == 2, let current = items[1].text else {
+                if case .error(let m)? = reply { self.keyspaceRefused(m) }
+                return
+            }
+            let flags = Set(current)
+            let hasExpired = flags.contains("E") && (flags.contains("x") || flags.contains("A"))
+            if hasExpired {
+                self.keyspaceEnabled(current)
+                return
+            }
+            var wanted = current
+            for f in "Ex" where !flags.contains(f) { wanted.append(f) }
+            cmd.send(["CONFIG", "SET", "notify-keyspace-events", wanted]) { [unowned self] r in
+                switch r {
+                case .status?: self.keyspaceEnabled(wanted)
+                case .error(let m)?: self.keyspaceRefused(m)
+                default: break
+                }
+            }
+        }
+    }
+
+    private func keyspaceEnabled(_ flags: String) {
+        keyspaceEvents = true
+        metrics.keyspaceEventsEnabled.record(1)
+        logger.info("redis keyspace expiry events enabled", metadata: ["notify-keyspace-events": "\(flags)"])
+    }
+
+    private func keyspaceRefused(_ message: String) {
+        keyspaceEvents = false
+        metrics.keyspaceEventsEnabled.record(0)
+        logger.warning(
+            "cannot enable redis keyspace expiry events; set notify-keyspace-events Ex in redis.conf. Until then expiry-driven work is found only by the sweep",
+            metadata: ["redis_error": "\(message)"])
+    }
+
+    // MARK: Sweep
+
+    private func armSweep() {
+        guard running else { return }
+        let now = MonotonicNow.instant
+        let due = planner.due
+        sweepTimer.schedule(after: due > now ? due.duration(since: now) : .zero)
+    }
+
+    private func sweepIfDue() {
+        let now = MonotonicNow.instant
+        guard let reason = planner.reasonIfDue(now: now) else {
+            armSweep()
+            return
+        }
+        planner.didSweep(at: now)
+        sweepCount += 1
+        lastSweepWall = loop.wallSeconds
+        lastSweepReason = reason
+        metrics.sweep(reason)
+        logger.debug("sweep", metadata: ["reason": "\(reason.rawValue)", "interval_s": "\(planner.interval.seconds)"])
+        for hook in sweepHooks { hook(reason) }
+        intake.internalEvent(.sweep(reason: reason))
+        armSweep()
+    }
+
+    /// Runs a sweep now (tests, `herald status` tooling).
+    public func sweepNow() {
+        loop.assertInLoop()
+        planner.sourceChanged("manual", up: false, now: MonotonicNow.instant)
+        planner.sourceChanged("manual", up: true, now: MonotonicNow.instant)
+        sweepIfDue()
+    }
+
+    // MARK: Status
+
+    /// The current status. Call on the loop thread.
+    public func status() -> DaemonStatus {
+        loop.assertInLoop()
+        let sources: [(String, String)] = [
+            ("redis_subscriber", redisSubscriber?.state.rawValue ?? "stopped"),
+            ("redis_command", redisCommand?.state.rawValue ?? "stopped"),
+            ("postgres_listener", listener?.state.rawValue ?? "stopped"),
+        ]
+        return DaemonStatus(
+            instanceID: settings.instanceID, sources: sources.map { (name: $0.0, state: $0.1) },
+            lastSweepWallSeconds: lastSweepWall, lastSweepReason: lastSweepReason?.rawValue, sweeps: sweepCount,
+            keyspaceEvents: keyspaceEvents, startedWallSeconds: startedWall)
+    }
+
+    /// The listener's backend pid (tests use it for pg_terminate_backend).
+    public var listenerBackendPID: Int32? { listener?.backendPID }
+
+    private func serveHTTP(method: String, path: String) -> HTTPResponse {
+        switch path {
+        case "/metrics":
+            return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
+        case "/healthz", "/health":
+            let s = status()
+            return HTTPResponse(status: s.healthy ? 200 : 503, contentType: "application/json", text: StatusJSON.render(s, now: loop.wallSeconds))
+        default:
+            return HTTPResponse(status: 404, contentType: "text/plain", text: "not found\n")
+        }
+    }
+}

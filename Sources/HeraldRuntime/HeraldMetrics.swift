@@ -1,0 +1,87 @@
+// Every metric Herald exports, created once with bounded labels (never an ID),
+// through swift-metrics backed by a swift-prometheus registry that /metrics
+// renders. One registry per daemon, so in-process tests stay independent.
+
+import CoreMetrics
+import HeraldCore
+import Prometheus
+
+/// Stable metric names (CONTRACT.md "Metrics").
+public enum MetricName {
+    public static let events = "herald_events_total"
+    public static let sourceUp = "herald_source_up"
+    public static let sweeps = "herald_sweeps_total"
+    public static let sweepFound = "herald_sweep_found_total"
+    public static let reloads = "herald_reloads_total"
+    public static let keyspaceEvents = "herald_redis_keyspace_events_enabled"
+}
+
+/// The daemon's metrics.
+public final class HeraldMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let factory: PrometheusMetricsFactory
+    private let eventCounters: [String: CoreMetrics.Counter]
+    private let sweepCounters: [SweepReason: CoreMetrics.Counter]
+    public let reloads: CoreMetrics.Counter
+    public let keyspaceEventsEnabled: CoreMetrics.Gauge
+    private let sourceGauges: [String: CoreMetrics.Gauge]
+
+    /// The event sources Herald reports `herald_source_up` for.
+    public static let sourceNames = ["redis_subscriber", "redis_command", "postgres_listener"]
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10),
+            .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30), .seconds(60),
+        ]
+        self.registry = registry
+        self.factory = factory
+        var events: [String: CoreMetrics.Counter] = [:]
+        for s in EventSourceKind.allCases {
+            for o in [EventOutcome.accepted, .rejected, .ignored] {
+                events["\(s.rawValue)/\(o.rawValue)"] = Counter(
+                    label: MetricName.events, dimensions: [("source", s.rawValue), ("outcome", o.rawValue)], factory: factory)
+            }
+        }
+        eventCounters = events
+        var sweeps: [SweepReason: CoreMetrics.Counter] = [:]
+        for r in [SweepReason.interval, .reconnect, .startup, .manual] {
+            sweeps[r] = Counter(label: MetricName.sweeps, dimensions: [("reason", r.rawValue)], factory: factory)
+        }
+        sweepCounters = sweeps
+        var gauges: [String: CoreMetrics.Gauge] = [:]
+        for name in Self.sourceNames {
+            let g = Gauge(label: MetricName.sourceUp, dimensions: [("source", name)], factory: factory)
+            g.record(0)
+            gauges[name] = g
+        }
+        sourceGauges = gauges
+        reloads = Counter(label: MetricName.reloads, factory: factory)
+        keyspaceEventsEnabled = Gauge(label: MetricName.keyspaceEvents, factory: factory)
+    }
+
+    /// Counts one event decision.
+    @inline(__always)
+    public func event(_ source: EventSourceKind, _ outcome: EventOutcome) {
+        eventCounters["\(source.rawValue)/\(outcome.rawValue)"]?.increment()
+    }
+
+    /// The pre-built counter for one (source, outcome), for hot paths.
+    public func eventCounter(_ source: EventSourceKind, _ outcome: EventOutcome) -> CoreMetrics.Counter {
+        eventCounters["\(source.rawValue)/\(outcome.rawValue)"]!
+    }
+
+    public func sweep(_ reason: SweepReason) { sweepCounters[reason]?.increment() }
+
+    public func sourceUp(_ name: String, _ up: Bool) { sourceGauges[name]?.record(up ? 1 : 0) }
+
+    /// The Prometheus text exposition.
+    public func render() -> [UInt8] {
+        var buf: [UInt8] = []
+        buf.reserveCapacity(8192)
+        registry.emit(into: &buf)
+        return buf
+    }
+}

@@ -1,0 +1,186 @@
+// Every setting, typed, defaulted and validated once at start. A bad value
+// stops start-up with exit code 2 and a message naming the key; a secret's
+// value never appears in a message or a log. Dify's names are honoured with
+// Dify's defaults (CONTRACT.md "Settings").
+
+import HeraldCore
+import HeraldIO
+import Logging
+
+/// Why a setting was refused. The value is never echoed for secrets.
+public struct SettingsError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var key: String
+    public var reason: String
+    public var description: String { "invalid setting \(key): \(reason)" }
+}
+
+/// The log line format.
+public enum LogFormat: String, Sendable, CaseIterable {
+    case logfmt, json
+}
+
+/// Herald's configuration.
+public struct Settings: Sendable {
+    /// `HERALD_REDIS_URL`: events, locks and status (default `redis://127.0.0.1:6379/0`).
+    public var redis: RedisEndpoint
+    /// `CELERY_BROKER_URL`: where Celery messages go (default: the Redis URL).
+    public var celeryBroker: RedisEndpoint
+    /// `HERALD_DATABASE_URL`, else built from Dify's `DB_*` names.
+    public var database: PostgresConnInfo
+    /// `HERALD_METRICS_ADDR` (`host:port`, default `127.0.0.1:9464`); nil when `off`.
+    public var metricsAddress: (host: String, port: Int)?
+    /// `HERALD_TOPOLOGY` (default `topology/default.yaml`).
+    public var topologyPath: String
+    /// `HERALD_INSTANCE_ID` (default hostname-pid).
+    public var instanceID: String
+    /// `HERALD_LOG_FORMAT` (`logfmt` | `json`, default logfmt).
+    public var logFormat: LogFormat
+    /// `HERALD_LOG_LEVEL` (default info).
+    public var logLevel: Logger.Level
+    /// `HERALD_SWEEP_INTERVAL` seconds while every source is up (default 30).
+    public var sweepInterval: Duration
+    /// `REDIS_KEY_PREFIX` (Dify; default empty): prefixes Herald's Redis keys and Celery's list keys.
+    public var redisKeyPrefix: String
+    /// `LOG_TZ` (Dify; default UTC): the zone periodic tasks' crontabs are evaluated in.
+    public var logTimeZone: String
+    /// `WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK` (Dify; default 0 = unlimited).
+    public var scheduleMaxDispatchPerTick: Int
+    /// `WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE` (Dify; default 100): rows per sweep batch.
+    public var schedulePollerBatchSize: Int
+    /// `HERALD_DB_POOL_SIZE` (default 4): ordinary PostgreSQL connections for off-loop work.
+    public var databasePoolSize: Int
+
+    public static let defaultRedisURL = "redis://127.0.0.1:6379/0"
+
+    /// Reads and validates every setting from `env`.
+    public static func load(from env: [String: String], hostname: String = "localhost", pid: Int32 = 0) throws(SettingsError) -> Settings {
+        func value(_ key: String) -> String? {
+            guard let v = env[key]?.trimmed, !v.isEmpty else { return nil }
+            return v
+        }
+        func redisURL(_ key: String, _ text: String) throws(SettingsError) -> RedisEndpoint {
+            do { return try RedisEndpoint.parse(text) } catch {
+                throw SettingsError(key: key, reason: error.description)
+            }
+        }
+
+        let redis = try redisURL("HERALD_REDIS_URL", value("HERALD_REDIS_URL") ?? defaultRedisURL)
+        let broker = try value("CELERY_BROKER_URL").map { (t) throws(SettingsError) in try redisURL("CELERY_BROKER_URL", t) } ?? redis
+
+        let dbText: String
+        let dbKey: String
+        if let u = value("HERALD_DATABASE_URL") {
+            dbText = u
+            dbKey = "HERALD_DATABASE_URL"
+        } else {
+            dbKey = "DB_HOST"
+            var parts = [
+                "host=\(quoteConnValue(value("DB_HOST") ?? "localhost"))",
+                "port=\(quoteConnValue(value("DB_PORT") ?? "5432"))",
+                "user=\(quoteConnValue(value("DB_USERNAME") ?? "postgres"))",
+                "dbname=\(quoteConnValue(value("DB_DATABASE") ?? "dify"))",
+            ]
+            if let pw = env["DB_PASSWORD"], !pw.isEmpty { parts.append("password=\(quoteConnValue(pw))") }
+            dbText = parts.joined(separator: " ")
+        }
+        let database: PostgresConnInfo
+        do { database = try PostgresConnInfo(dbText) } catch {
+            throw SettingsError(key: dbKey, reason: "not a valid libpq connection string or URL")
+        }
+
+        var metrics: (host: String, port: Int)? = ("127.0.0.1", 9464)
+        if let m = value("HERALD_METRICS_ADDR") {
+            if m.lowercased() == "off" {
+                metrics = nil
+            } else {
+                guard let colon = m.lastIndex(of: ":"), let port = Int(m[m.index(after: colon)...]), (0...65535).contains(port)
+                else { throw SettingsError(key: "HERALD_METRICS_ADDR", reason: "expected host:port or off, got \"\(m)\"") }
+                var host = String(m[..<colon])
+                if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                if host.isEmpty { host = "0.0.0.0" }
+                metrics = (host, port)
+            }
+        }
+
+        let format: LogFormat
+        if let f = value("HERALD_LOG_FORMAT") {
+            guard let v = LogFormat(rawValue: f.lowercased()) else {
+                throw SettingsError(key: "HERALD_LOG_FORMAT", reason: "expected logfmt or json, got \"\(f)\"")
+            }
+            format = v
+        } else {
+            format = .logfmt
+        }
+        let level: Logger.Level
+        if let l = value("HERALD_LOG_LEVEL") {
+            let aliases: [String: Logger.Level] = ["warn": .warning, "fatal": .critical]
+            guard let v = Logger.Level(rawValue: l.lowercased()) ?? aliases[l.lowercased()] else {
+                throw SettingsError(key: "HERALD_LOG_LEVEL", reason: "expected trace, debug, info, notice, warning, error or critical, got \"\(l)\"")
+            }
+            level = v
+        } else {
+            level = .info
+        }
+
+        let sweep = try seconds(value("HERALD_SWEEP_INTERVAL"), key: "HERALD_SWEEP_INTERVAL", default: 30, range: 0.05...86_400)
+        let instance = value("HERALD_INSTANCE_ID") ?? "\(hostname)-\(pid)"
+        guard instance.utf8.count <= 128, !instance.contains(where: { $0.isWhitespace }) else {
+            throw SettingsError(key: "HERALD_INSTANCE_ID", reason: "must be at most 128 characters without spaces")
+        }
+        let maxDispatch = try integer(value("WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK"), key: "WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK", default: 0, range: 0...10_000_000)
+        let batch = try integer(value("WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE"), key: "WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE", default: 100, range: 1...100_000)
+        let pool = try integer(value("HERALD_DB_POOL_SIZE"), key: "HERALD_DB_POOL_SIZE", default: 4, range: 1...64)
+
+        return Settings(
+            redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
+            topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.yaml", instanceID: instance,
+            logFormat: format, logLevel: level, sweepInterval: sweep,
+            redisKeyPrefix: env["REDIS_KEY_PREFIX"] ?? "", logTimeZone: value("LOG_TZ") ?? "UTC",
+            scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool
+        )
+    }
+
+    static func seconds(_ text: String?, key: String, default d: Double, range: ClosedRange<Double>) throws(SettingsError) -> Duration {
+        guard let text else { return .nanoseconds(Int64(d * 1e9)) }
+        guard let v = Double(text), v.isFinite, range.contains(v) else {
+            throw SettingsError(key: key, reason: "expected a number of seconds in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
+        }
+        return .nanoseconds(Int64(v * 1e9))
+    }
+
+    static func integer(_ text: String?, key: String, default d: Int, range: ClosedRange<Int>) throws(SettingsError) -> Int {
+        guard let text else { return d }
+        guard let v = Int(text), range.contains(v) else {
+            throw SettingsError(key: key, reason: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
+        }
+        return v
+    }
+
+    static func quoteConnValue(_ v: String) -> String {
+        var out = "'"
+        for ch in v {
+            if ch == "'" || ch == "\\" { out.append("\\") }
+            out.append(ch)
+        }
+        return out + "'"
+    }
+
+    /// What start-up logs: every setting, with secrets redacted.
+    public var redactedSummary: [(String, String)] {
+        [
+            ("redis", redis.redacted), ("celery_broker", celeryBroker.redacted), ("database", database.redacted),
+            ("metrics_addr", metricsAddress.map { "\($0.host):\($0.port)" } ?? "off"), ("topology", topologyPath),
+            ("instance", instanceID), ("sweep_interval_s", String(sweepInterval.seconds)),
+            ("redis_key_prefix", redisKeyPrefix), ("log_tz", logTimeZone),
+        ]
+    }
+}
+
+extension String {
+    var trimmed: String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,22 @@
+// The JSON document /healthz serves and `herald status` prints.
+
+import HeraldCore
+
+/// Renders a `DaemonStatus` as JSON.
+public enum StatusJSON {
+    public static func render(_ s: DaemonStatus, now: Double) -> String {
+        let q = HeraldLogHandler.jsonString
+        var out = "{\"status\":\(q(s.healthy ? "ok" : "degraded")),\"instance\":\(q(s.instanceID)),\"sources\":{"
+        out += s.sources.map { "\(q($0.name)):\(q($0.state))" }.joined(separator: ",")
+        out += "},\"sweep\":{\"count\":\(s.sweeps)"
+        if let t = s.lastSweepWallSeconds {
+            out += ",\"last_at\":\(q(ISOTime.format(seconds: Int(t), millis: Int((t - t.rounded(.down)) * 1000))))"
+            out += ",\"last_reason\":\(q(s.lastSweepReason ?? ""))"
+            out += ",\"seconds_ago\":\(Int(max(0, now - t)))"
+        }
+        out += "}"
+        if let k = s.keyspaceEvents { out += ",\"keyspace_expiry_events\":\(k)" }
+        out += ",\"uptime_seconds\":\(Int(max(0, now - s.startedWallSeconds)))}"
+        return out
+    }
+}

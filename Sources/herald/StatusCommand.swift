@@ -1,0 +1,55 @@
+// `herald status`: asks the running daemon (its /healthz on HERALD_METRICS_ADDR)
+// for connection states and the last sweep, and prints them.
+
+import ArgumentParser
+import Foundation
+import HeraldIO
+import HeraldRuntime
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the running daemon's connections and last sweep (reads /healthz on HERALD_METRICS_ADDR)."
+    )
+
+    @Flag(name: .long, help: "Print the raw JSON document.")
+    var json = false
+
+    func run() throws {
+        let settings = try CLI.settings()
+        guard let addr = settings.metricsAddress else {
+            CLI.fail("HERALD_METRICS_ADDR is off: the daemon has no status endpoint", code: 2)
+        }
+        let host = addr.host == "0.0.0.0" ? "127.0.0.1" : (addr.host.contains(":") ? "[\(addr.host)]" : addr.host)
+        let url = "http://\(host):\(addr.port)/healthz"
+        let response: (status: Int, body: [UInt8])
+        do { response = try HTTPClient.get(url) } catch {
+            CLI.fail("no daemon answering at \(url): \(error.description)", code: 1)
+        }
+        let text = String(decoding: response.body, as: UTF8.self)
+        if json {
+            print(text)
+        } else {
+            print(Self.humanReadable(text))
+        }
+        if response.status != 200 { throw ExitCode(1) }
+    }
+
+    static func humanReadable(_ json: String) -> String {
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return json }
+        var lines: [String] = []
+        lines.append("instance  \(obj["instance"] ?? "?")   status \(obj["status"] ?? "?")   uptime \(obj["uptime_seconds"] ?? 0)s")
+        if let sources = obj["sources"] as? [String: Any] {
+            for k in sources.keys.sorted() { lines.append("  \(k.padding(toLength: 20, withPad: " ", startingAt: 0)) \(sources[k]!)") }
+        }
+        if let sweep = obj["sweep"] as? [String: Any] {
+            if let at = sweep["last_at"] {
+                lines.append("sweep     \(sweep["count"] ?? 0) runs, last \(at) (\(sweep["last_reason"] ?? "")), \(sweep["seconds_ago"] ?? 0)s ago")
+            } else {
+                lines.append("sweep     none yet")
+            }
+        }
+        if let k = obj["keyspace_expiry_events"] { lines.append("keyspace expiry events  \(k)") }
+        return lines.joined(separator: "\n")
+    }
+}
