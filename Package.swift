@@ -57,6 +57,7 @@ let package = Package(
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"]),
         .testTarget(name: "HeraldIOTests", dependencies: ["HeraldIO", "HeraldCore"]),
         .testTarget(name: "HeraldCeleryTests", dependencies: ["HeraldCelery", "HeraldCore"]),
+        .testTarget(name: "HeraldRuntimeTests", dependencies: ["HeraldRuntime", "HeraldCore", "HeraldIO"]),
         .testTarget(
             name: "HeraldIntegrationTests",
             dependencies: ["HeraldRuntime", "HeraldIO", "HeraldCore", "HeraldCelery"]

@@ -90,6 +90,21 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Runs `work` on the loop thread and blocks the caller until it returns.
+    /// Never call it on the loop thread itself.
+    public func sync<T>(_ work: @escaping () -> T) -> T {
+        precondition(!inLoop, "EventLoop.sync called on the loop thread")
+        let box = SyncBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        let unchecked = UncheckedSendable(work)
+        execute {
+            box.value = unchecked.value()
+            done.signal()
+        }
+        done.wait()
+        return box.value!
+    }
+
     private func drainPending() {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
@@ -129,4 +144,15 @@ extension Duration {
         let ns = max(0, nanosecondsClamped)
         return Glibc.timeval(tv_sec: Int(ns / 1_000_000_000), tv_usec: Int((ns % 1_000_000_000) / 1000))
     }
+}
+
+/// Carries a value across the loop boundary in `sync`.
+private final class SyncBox<T>: @unchecked Sendable {
+    var value: T?
+}
+
+/// Wraps a value that is handed to the loop thread and used only there.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

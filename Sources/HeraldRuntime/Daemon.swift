@@ -33,6 +33,8 @@ public final class Daemon: @unchecked Sendable {
     public var sweepHooks: [(SweepReason) -> Void] = []
     /// Work to do on SIGHUP, on the loop thread.
     public var reloadHooks: [() -> Void] = []
+    /// Observes every source state change (name, state), on the loop thread.
+    public var onSourceChange: ((String, String) -> Void)?
     /// Called on the loop after shutdown completes.
     public var onStopped: (() -> Void)?
 
@@ -147,9 +149,10 @@ public final class Daemon: @unchecked Sendable {
     private func sourceChanged(_ name: String, _ state: String, _ reason: String?) {
         let up = state == "ready"
         metrics.sourceUp(name, up)
+        onSourceChange?(name, state)
         if up {
             logger.info("source up", metadata: ["source": "\(name)"])
-        } else if let reason {
+        } else if let reason, running {
             logger.warning("source \(state)", metadata: ["source": "\(name)", "reason": "\(reason)"])
         }
         planner.sourceChanged(name, up: up, now: MonotonicNow.instant)

@@ -46,7 +46,7 @@ public struct HeraldLogHandler: LogHandler {
         }
     }
 
-    static func render(format: LogFormat, level: Logger.Level, message: String, metadata: Logger.Metadata, timestamp: String) -> String {
+    public static func render(format: LogFormat, level: Logger.Level, message: String, metadata: Logger.Metadata, timestamp: String) -> String {
         let keys = metadata.keys.sorted()
         switch format {
         case .logfmt:

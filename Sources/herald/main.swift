@@ -8,7 +8,7 @@ struct Herald: ParsableCommand {
         commandName: "herald",
         abstract: "Herald: Dify's scheduled tasks, event-driven.",
         discussion: "Settings come from the environment (see docs/configuration.md).",
-        subcommands: [RunCommand.self, PublishCommand.self, StatusCommand.self]
+        subcommands: [RunCommand.self, PublishCommand.self, StatusCommand.self, CronCommand.self]
     )
 }
 

@@ -1,1 +1,0 @@
-// Celery message protocol v2 (see CeleryMessage.swift).
