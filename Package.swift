@@ -62,6 +62,6 @@ let package = Package(
             name: "HeraldIntegrationTests",
             dependencies: ["HeraldRuntime", "HeraldIO", "HeraldCore", "HeraldCelery"]
         ),
-        .testTarget(name: "HeraldEndToEndTests", dependencies: ["HeraldCore"]),
+        .testTarget(name: "HeraldEndToEndTests", dependencies: ["HeraldCore", "HeraldIO"]),
     ]
 )

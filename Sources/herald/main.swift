@@ -1,7 +1,9 @@
 // The `herald` executable: argument parsing and subcommands only. Everything
-// else lives in the library targets.
+// else lives in the library targets. Exit codes (CONTRACT.md): 0 ok, 1 failure,
+// 2 bad usage or bad input, so ArgumentParser's usage code 64 becomes 2.
 
 import ArgumentParser
+import Foundation
 
 struct Herald: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,4 +14,15 @@ struct Herald: ParsableCommand {
     )
 }
 
-Herald.main()
+do {
+    var command = try Herald.parseAsRoot()
+    try command.run()
+} catch {
+    let code = Herald.exitCode(for: error)
+    if code == .validationFailure {
+        let message = Herald.fullMessage(for: error)
+        FileHandle.standardError.write(Data("herald: \(message)\n".utf8))
+        exit(2)
+    }
+    Herald.exit(withError: error)
+}

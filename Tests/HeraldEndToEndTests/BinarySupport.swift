@@ -1,0 +1,127 @@
+// Runs the built `herald` binary as an operator would: as a child process with
+// its own environment, output captured to files, stopped with signals.
+
+import Foundation
+import HeraldCore
+import HeraldIO
+import XCTest
+
+struct BinaryResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+enum Binary {
+    static var env: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// The built binary (HERALD_BIN from the harness, else .build/debug/herald).
+    static func path() throws -> String {
+        if let p = env["HERALD_BIN"], FileManager.default.isExecutableFile(atPath: p) { return p }
+        let fallback = FileManager.default.currentDirectoryPath + "/.build/debug/herald"
+        if FileManager.default.isExecutableFile(atPath: fallback) { return fallback }
+        if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" { XCTFail("HERALD_BIN is not set and no .build/debug/herald") }
+        throw XCTSkip("no herald binary")
+    }
+
+    static func servers() throws -> (redis: String, database: String) {
+        guard let r = env["HERALD_TEST_REDIS_URL"], let d = env["HERALD_TEST_DATABASE_URL"] else {
+            if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" { XCTFail("test servers missing although the harness should have started them") }
+            throw XCTSkip("no test servers (run through `make test`)")
+        }
+        return (r, d)
+    }
+
+    /// A TCP port that was free a moment ago.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        _ = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Starts the binary; output goes to `log`. Returns its pid.
+    static func spawn(_ args: [String], env extra: [String: String], log: String) throws -> pid_t {
+        let bin = try path()
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(extra) { _, new in new }
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let argv = ([bin] + args).map { strdup($0) } + [nil]
+        defer {
+            envp.forEach { free($0) }
+            argv.forEach { free($0) }
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, bin, &actions, nil, argv, envp)
+        guard rc == 0 else { throw XCTSkip("posix_spawn failed: \(rc)") }
+        return pid
+    }
+
+    /// Waits for `pid` to exit (bounded); returns its exit status, or nil on timeout.
+    static func wait(_ pid: pid_t, timeout: Double = 15) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32 = 0
+        while Date() < deadline {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid {
+                if (status & 0x7F) == 0 { return (status >> 8) & 0xFF }
+                return 128 + (status & 0x7F)
+            }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    /// Runs the binary to completion.
+    static func run(_ args: [String], env extra: [String: String] = [:]) throws -> BinaryResult {
+        let log = NSTemporaryDirectory() + "herald-e2e-\(UUID().uuidString)"
+        let pid = try spawn(args, env: extra, log: log)
+        guard let status = wait(pid, timeout: 30) else {
+            kill(pid, SIGKILL)
+            _ = wait(pid)
+            XCTFail("herald \(args.joined(separator: " ")) did not finish")
+            return BinaryResult(status: -1, stdout: "", stderr: "")
+        }
+        let out = (try? String(contentsOfFile: log + ".out", encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: log)
+        try? FileManager.default.removeItem(atPath: log + ".out")
+        return BinaryResult(status: status, stdout: out, stderr: err)
+    }
+}
+
+/// Polls until `condition` holds or the deadline passes.
+func eventually(_ what: String, timeout: Double = 15, file: StaticString = #filePath, line: UInt = #line,
+                _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if (try? condition()) == true { return }
+        usleep(20_000)
+    }
+    XCTFail("timed out after \(timeout)s waiting for: \(what)", file: file, line: line)
+}
+
+/// One sample of a Prometheus text exposition (summed over matching label sets).
+func sample(_ text: String, _ name: String, _ labels: [String: String] = [:]) -> Double {
+    var total = 0.0
+    for line in text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+        let matches = labels.allSatisfy { line.contains("\($0.key)=\"\($0.value)\"") }
+        if matches, let v = line.split(separator: " ").last.flatMap({ Double($0) }) { total += v }
+    }
+    return total
+}

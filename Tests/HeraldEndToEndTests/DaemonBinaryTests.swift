@@ -1,0 +1,136 @@
+// End to end: the built binary, started and driven from outside. Events go in
+// through Redis and PostgreSQL, and what comes out is read from /metrics,
+// /healthz, `herald status` and the exit codes.
+
+import Foundation
+import HeraldCore
+import HeraldIO
+import XCTest
+
+final class DaemonBinaryTests: XCTestCase {
+    func daemonEnv(metricsPort: Int, extra: [String: String] = [:]) throws -> [String: String] {
+        let (r, d) = try Binary.servers()
+        var env = ["HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": d, "HERALD_METRICS_ADDR": "127.0.0.1:\(metricsPort)",
+                   "HERALD_SWEEP_INTERVAL": "30", "HERALD_LOG_FORMAT": "logfmt", "HERALD_INSTANCE_ID": "e2e"]
+        env.merge(extra) { _, new in new }
+        return env
+    }
+
+    func testDaemonConsumesEventsAndReportsThem() throws {
+        let port = Binary.freePort()
+        let env = try daemonEnv(metricsPort: port)
+        let log = NSTemporaryDirectory() + "herald-e2e-run-\(UUID().uuidString).log"
+        let pid = try Binary.spawn(["run"], env: env, log: log)
+        var stopped = false
+        defer {
+            if !stopped { kill(pid, SIGKILL); _ = Binary.wait(pid) }
+        }
+        let base = "http://127.0.0.1:\(port)"
+        try eventually("healthz 200") { try HTTPClient.get(base + "/healthz").status == 200 }
+
+        // Drive it from outside: the CLI publishes, SQL NOTIFYs, a key expires, and a bad payload arrives.
+        let id = UUID().uuidString.lowercased()
+        let pub = try Binary.run(["publish", "schedule", id, "--run-now"], env: env)
+        XCTAssertEqual(pub.status, 0, pub.stderr)
+        XCTAssertTrue(pub.stdout.contains("1 subscriber"), pub.stdout)
+        let pg = try PostgresConnection(connInfo: PostgresConnInfo(env["HERALD_DATABASE_URL"]!))
+        try pg.query("SELECT pg_notify('herald_events', $1)", ["{\"table\":\"app_triggers\",\"op\":\"INSERT\",\"id\":\"\(id)\"}"])
+        let redis = try RedisClient(endpoint: RedisEndpoint.parse(env["HERALD_REDIS_URL"]!))
+        try redis.command(["SET", "herald:expiry:e2e:\(id)", "1", "PX", "20"])
+        try redis.command(["PUBLISH", "task_schedule_events", "{\"schedule_id\": 7}"])
+
+        try eventually("metrics count every event") {
+            let m = String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self)
+            return sample(m, "herald_events_total", ["source": "redis_pubsub", "outcome": "accepted"]) == 1
+                && sample(m, "herald_events_total", ["source": "redis_pubsub", "outcome": "rejected"]) == 1
+                && sample(m, "herald_events_total", ["source": "postgres_notify", "outcome": "accepted"]) == 1
+                && sample(m, "herald_events_total", ["source": "redis_expiry", "outcome": "accepted"]) == 1
+        }
+        let metrics = String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self)
+        for source in ["redis_subscriber", "redis_command", "postgres_listener"] {
+            XCTAssertEqual(sample(metrics, "herald_source_up", ["source": source]), 1, source)
+        }
+        XCTAssertGreaterThanOrEqual(sample(metrics, "herald_sweeps_total", ["reason": "startup"]), 1)
+
+        let health = try HTTPClient.get(base + "/healthz")
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(health.body)) as? [String: Any])
+        XCTAssertEqual(json["status"] as? String, "ok")
+        XCTAssertEqual(json["instance"] as? String, "e2e")
+
+        let status = try Binary.run(["status"], env: env)
+        XCTAssertEqual(status.status, 0, status.stderr)
+        XCTAssertTrue(status.stdout.contains("redis_subscriber"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("ready"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("sweep"), status.stdout)
+
+        // SIGHUP reloads; SIGTERM stops gracefully with exit code 0.
+        kill(pid, SIGHUP)
+        try eventually("reload counted") {
+            sample(String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self), "herald_reloads_total") == 1
+        }
+        kill(pid, SIGTERM)
+        let code = Binary.wait(pid)
+        stopped = true
+        XCTAssertEqual(code, 0)
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertTrue(output.contains("msg=\"herald stopped\""), output)
+        XCTAssertTrue(output.contains("msg=\"event rejected\""), output)
+        XCTAssertFalse(output.contains("password"), "no secret-bearing field is logged")
+    }
+
+    func testHealthIs503WhileASourceIsDown() throws {
+        let port = Binary.freePort()
+        let deadPort = Binary.freePort()
+        let env = try daemonEnv(metricsPort: port, extra: ["HERALD_DATABASE_URL": "postgresql://postgres:topsecret@127.0.0.1:\(deadPort)/x"])
+        let log = NSTemporaryDirectory() + "herald-e2e-down-\(UUID().uuidString).log"
+        let pid = try Binary.spawn(["run"], env: env, log: log)
+        defer { kill(pid, SIGKILL); _ = Binary.wait(pid) }
+        let base = "http://127.0.0.1:\(port)"
+        try eventually("healthz answers 503") { try HTTPClient.get(base + "/healthz").status == 503 }
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try HTTPClient.get(base + "/healthz").body)) as? [String: Any])
+        XCTAssertEqual(json["status"] as? String, "degraded")
+        let sources = try XCTUnwrap(json["sources"] as? [String: String])
+        XCTAssertNotEqual(sources["postgres_listener"], "ready")
+        try eventually("redis sources up regardless") { sources["redis_subscriber"] == "ready" || (try? HTTPClient.get(base + "/healthz")).map { String(decoding: $0.body, as: UTF8.self).contains("\"redis_subscriber\":\"ready\"") } == true }
+        // While a source is down the sweep runs every second.
+        try eventually("degraded sweeps", timeout: 10) {
+            sample(String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self), "herald_sweeps_total", ["reason": "interval"]) >= 2
+        }
+        let m = String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self)
+        XCTAssertEqual(sample(m, "herald_source_up", ["source": "postgres_listener"]), 0)
+        let status = try Binary.run(["status"], env: env)
+        XCTAssertEqual(status.status, 1, "status exits 1 while degraded")
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertFalse(output.contains("topsecret"), "the password never reaches the log")
+    }
+
+    func testBadSettingsAndArgumentsExitTwo() throws {
+        let bad = try Binary.run(["run"], env: ["HERALD_SWEEP_INTERVAL": "soon", "HERALD_METRICS_ADDR": "off"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("HERALD_SWEEP_INTERVAL"), bad.stderr)
+        let secret = try Binary.run(["run"], env: ["HERALD_REDIS_URL": "rediss://:hunter2@h:1/0"])
+        XCTAssertEqual(secret.status, 2)
+        XCTAssertTrue(secret.stderr.contains("HERALD_REDIS_URL"), secret.stderr)
+        XCTAssertFalse(secret.stderr.contains("hunter2"))
+        let badID = try Binary.run(["publish", "schedule", "not-a-uuid"])
+        XCTAssertEqual(badID.status, 2, "usage error")
+        XCTAssertEqual(try Binary.run(["publish", "schedule"]).status, 2, "missing argument")
+        XCTAssertEqual(try Binary.run(["no-such-command"]).status, 2, "unknown subcommand")
+        XCTAssertTrue(badID.stderr.contains("UUID"), badID.stderr)
+        for cmd in [["--help"], ["run", "--help"], ["publish", "schedule", "--help"], ["status", "--help"], ["cron", "next", "--help"]] {
+            let r = try Binary.run(cmd)
+            XCTAssertEqual(r.status, 0, cmd.joined(separator: " "))
+            XCTAssertTrue(r.stdout.contains("USAGE"), cmd.joined(separator: " "))
+        }
+    }
+
+    func testCronNextPrintsInstantsWithOffsets() throws {
+        let r = try Binary.run(["cron", "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2026-03-07T12:00:00Z", "--count", "3"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // 2026-03-08 is the spring-forward day: 02:30 does not exist and fires at 03:00 EDT.
+        XCTAssertEqual(r.stdout.split(separator: "\n"), ["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"])
+        let bad = try Binary.run(["cron", "next", "61 * * * *"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("minute"), bad.stderr)
+    }
+}
