@@ -31,9 +31,17 @@ let package = Package(
         ),
         .target(name: "HeraldCelery", dependencies: ["HeraldCore"]),
         .target(
-            name: "HeraldRuntime",
+            name: "HeraldTasks",
             dependencies: [
                 "HeraldCore", "HeraldIO", "HeraldCelery",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "HeraldRuntime",
+            dependencies: [
+                "HeraldCore", "HeraldIO", "HeraldCelery", "HeraldTasks",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -42,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "HeraldRuntime", "HeraldCore", "HeraldIO",
+                "HeraldRuntime", "HeraldCore", "HeraldIO", "HeraldTasks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -60,7 +68,7 @@ let package = Package(
         .testTarget(name: "HeraldRuntimeTests", dependencies: ["HeraldRuntime", "HeraldCore", "HeraldIO"]),
         .testTarget(
             name: "HeraldIntegrationTests",
-            dependencies: ["HeraldRuntime", "HeraldIO", "HeraldCore", "HeraldCelery"]
+            dependencies: ["HeraldRuntime", "HeraldIO", "HeraldCore", "HeraldCelery", "HeraldTasks"]
         ),
         .testTarget(name: "HeraldEndToEndTests", dependencies: ["HeraldCore", "HeraldIO"]),
     ]

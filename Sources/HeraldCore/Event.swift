@@ -18,9 +18,10 @@ public struct TableChange: Sendable, Equatable {
     }
     public var table: String
     public var operation: Operation
-    public var id: String
+    /// The row's id; nil for a bulk notice (a statement that touched more than 100 rows).
+    public var id: String?
 
-    public init(table: String, operation: Operation, id: String) {
+    public init(table: String, operation: Operation, id: String?) {
         self.table = table
         self.operation = operation
         self.id = id

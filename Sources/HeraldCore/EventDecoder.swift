@@ -82,6 +82,10 @@ public enum EventDecoder {
         guard let o = object["op"] else { return .rejected(.missingField("op")) }
         guard case .string(let opText) = o else { return .rejected(.wrongType(field: "op", expected: "a string")) }
         guard let op = TableChange.Operation(rawValue: opText) else { return .rejected(.invalidValue(field: "op")) }
+        if case .bool(true)? = object["bulk"] {
+            guard notifyingTables.contains(table) else { return .ignored(reason: "table \(table) is not watched") }
+            return .accepted(.tableChanged(TableChange(table: table, operation: op, id: nil)))
+        }
         guard let i = object["id"] else { return .rejected(.missingField("id")) }
         guard case .string(let id) = i else { return .rejected(.wrongType(field: "id", expected: "a string")) }
         guard UUIDText.isValid(id) else { return .rejected(.invalidValue(field: "id")) }

@@ -51,6 +51,33 @@ public final class RedisClient: @unchecked Sendable {
         try command(args.map { Array($0.utf8) })
     }
 
+    /// Sends every command, then reads every reply: one round trip for the batch.
+    public func pipeline(_ commands: [[[UInt8]]]) throws(IOError) -> [RedisValue] {
+        guard let c = ctx else { throw IOError.notConnected("redis") }
+        for args in commands {
+            let rc = RedisArgv.with(args) { argc, argv, lens in redisAppendCommandArgv(c, argc, argv, lens) }
+            guard rc == REDIS_OK else { throw IOError.redis(call: "redisAppendCommandArgv", message: errorText(c)) }
+        }
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(c, &raw) == REDIS_OK, let raw else {
+                throw IOError.redis(call: "redisGetReply", message: errorText(c))
+            }
+            replies.append(RedisValue(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self))))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    private func errorText(_ c: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: c.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    /// True while the connection has not failed.
+    public var isHealthy: Bool { ctx.map { $0.pointee.err == 0 } ?? false }
+
     /// Runs one binary-safe command.
     @discardableResult
     public func command(_ args: [[UInt8]]) throws(IOError) -> RedisValue {

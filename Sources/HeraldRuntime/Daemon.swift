@@ -3,11 +3,13 @@
 // the metrics/health endpoint and the signal handlers.
 //
 // Start-up order: metrics endpoint -> Redis command connection -> Redis
-// subscriber -> PostgreSQL listener -> sweep timer -> signals.
+// subscriber -> PostgreSQL listener -> database pool and schedules -> sweep
+// timer -> signals.
 
 import Glibc
 import HeraldCore
 import HeraldIO
+import HeraldTasks
 import Logging
 
 /// A point-in-time view of the daemon, for /healthz and `herald status`.
@@ -33,6 +35,8 @@ public final class Daemon: @unchecked Sendable {
     public var sweepHooks: [(SweepReason) -> Void] = []
     /// Work to do on SIGHUP, on the loop thread.
     public var reloadHooks: [() -> Void] = []
+    /// Observes every accepted event, on the loop thread (after the daemon's own routing).
+    public var onEvent: ((Event) -> Void)?
     /// Observes every source state change (name, state), on the loop thread.
     public var onSourceChange: ((String, String) -> Void)?
     /// Called on the loop after shutdown completes.
@@ -43,6 +47,10 @@ public final class Daemon: @unchecked Sendable {
     private var listener: PostgresListener?
     private var http: HTTPServer?
     private var signals: [SignalWatcher] = []
+    public private(set) var pool: PostgresPool?
+    public private(set) var schedules: ScheduleService?
+    private var schemaReady = false
+    private var schemaCheckInFlight = false
     private var planner: SweepPlanner
     private lazy var sweepTimer = LoopTimer(loop: loop) { [unowned self] in self.sweepIfDue() }
     private var lastSweepWall: Double?
@@ -57,8 +65,15 @@ public final class Daemon: @unchecked Sendable {
         self.loop = loop
         self.logger = logger
         self.metrics = metrics
-        self.intake = EventIntake(metrics: metrics, logger: logger, keyPrefix: settings.redisKeyPrefix)
+        self.intake = EventIntake(metrics: metrics, logger: logger, keyPrefix: settings.redisKeyNamespace)
         self.planner = SweepPlanner(healthyInterval: settings.sweepInterval, start: MonotonicNow.instant)
+        self.intake.handler = { [unowned self] event in self.route(event) }
+    }
+
+    /// Every accepted event goes through here: to the schedules, then to observers.
+    private func route(_ event: Event) {
+        schedules?.handle(event)
+        onEvent?(event)
     }
 
     /// The bound metrics port (useful when configured as 0).
@@ -106,11 +121,27 @@ public final class Daemon: @unchecked Sendable {
         listener = pg
         pg.start()
 
-        // 5. The sweep: one at start, then adaptive.
+        // 5. Ordinary database connections for off-loop work, and the schedules on top.
+        let pool = PostgresPool(connInfo: settings.database, size: settings.databasePoolSize)
+        self.pool = pool
+        if settings.schedulesEnabled {
+            var options = ScheduleOptions()
+            options.horizonSeconds = settings.scheduleHorizonSeconds
+            options.sweepBatch = settings.schedulePollerBatchSize
+            options.maxDispatchPerSecond = settings.scheduleMaxDispatchPerTick
+            options.maxInFlight = max(1, settings.databasePoolSize - 2)
+            schedules = ScheduleService(
+                loop: loop, pool: pool, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
+                instanceID: settings.instanceID, metrics: ScheduleMetrics(factory: metrics.factory, queue: "schedule_executor"),
+                options: options, logger: logger)
+            checkSchema()
+        }
+
+        // 6. The sweep: one at start, then adaptive.
         for name in HeraldMetrics.sourceNames { planner.sourceChanged(name, up: false, now: MonotonicNow.instant) }
         armSweep()
 
-        // 6. Signals as loop events.
+        // 7. Signals as loop events.
         if installSignalHandlers {
             signal(SIGPIPE, SIG_IGN)
             signals = [
@@ -128,14 +159,38 @@ public final class Daemon: @unchecked Sendable {
         guard running else { return }
         running = false
         logger.info("shutting down", metadata: ["reason": "\(reason)"])
-        signals.removeAll()                    // 6
-        sweepTimer.cancel()                    // 5
+        signals.removeAll()                    // 7
+        sweepTimer.cancel()                    // 6
+        schedules?.stop(); schedules = nil     // 5
+        pool = nil
         listener?.stop(); listener = nil       // 4
         redisSubscriber?.stop(); redisSubscriber = nil  // 3
         redisCommand?.stop(); redisCommand = nil        // 2
         http?.close(); http = nil              // 1
         logger.info("herald stopped")
         onStopped?()
+    }
+
+    /// Starts the schedules once the database schema is at Herald's version; until
+    /// then says clearly what to do, and checks again on every sweep.
+    private func checkSchema() {
+        guard !schemaReady, !schemaCheckInFlight, let pool, schedules != nil else { return }
+        schemaCheckInFlight = true
+        let latest = Migrations.latestVersion
+        pool.run(on: loop, { c in try Migrator.appliedVersions(c).max() ?? 0 }) { [unowned self] result in
+            schemaCheckInFlight = false
+            guard running else { return }
+            switch result {
+            case .success(let v) where v >= latest:
+                schemaReady = true
+                schedules?.start()
+                logger.info("schedules started", metadata: ["schema_version": "\(v)"])
+            case .success(let v):
+                logger.error("database schema is at version \(v), Herald needs \(latest): run `herald migrate`; schedules wait until then")
+            case .failure(let e):
+                logger.error("cannot read the schema version; schedules wait", metadata: ["error": "\(e)"])
+            }
+        }
     }
 
     private func reload() {
@@ -220,6 +275,7 @@ public final class Daemon: @unchecked Sendable {
         lastSweepReason = reason
         metrics.sweep(reason)
         logger.debug("sweep", metadata: ["reason": "\(reason.rawValue)", "interval_s": "\(planner.interval.seconds)"])
+        if !schemaReady { checkSchema() }
         for hook in sweepHooks { hook(reason) }
         intake.internalEvent(.sweep(reason: reason))
         armSweep()

@@ -49,6 +49,13 @@ public struct Settings: Sendable {
     public var schedulePollerBatchSize: Int
     /// `HERALD_DB_POOL_SIZE` (default 4): ordinary PostgreSQL connections for off-loop work.
     public var databasePoolSize: Int
+    /// `ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK` (Dify; default true): run workflow schedules.
+    public var schedulesEnabled: Bool = true
+    /// `HERALD_SCHEDULE_HORIZON` seconds (default 300): plans due this soon are armed as timers.
+    public var scheduleHorizonSeconds: Int = 300
+
+    /// Redis keys Herald writes start with this (`REDIS_KEY_PREFIX` plus ":" when set, as Dify does).
+    public var redisKeyNamespace: String { redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":" }
 
     public static let defaultRedisURL = "redis://127.0.0.1:6379/0"
 
@@ -131,12 +138,15 @@ public struct Settings: Sendable {
         let batch = try integer(value("WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE"), key: "WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE", default: 100, range: 1...100_000)
         let pool = try integer(value("HERALD_DB_POOL_SIZE"), key: "HERALD_DB_POOL_SIZE", default: 4, range: 1...64)
 
+        let schedulesEnabled = try boolean(value("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"), key: "ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)
+        let horizon = try integer(value("HERALD_SCHEDULE_HORIZON"), key: "HERALD_SCHEDULE_HORIZON", default: 300, range: 5...86_400)
         return Settings(
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
             topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.yaml", instanceID: instance,
             logFormat: format, logLevel: level, sweepInterval: sweep,
             redisKeyPrefix: env["REDIS_KEY_PREFIX"] ?? "", logTimeZone: value("LOG_TZ") ?? "UTC",
-            scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool
+            scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool,
+            schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon
         )
     }
 
@@ -154,6 +164,15 @@ public struct Settings: Sendable {
             throw SettingsError(key: key, reason: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
         }
         return v
+    }
+
+    static func boolean(_ text: String?, key: String, default d: Bool) throws(SettingsError) -> Bool {
+        guard let text else { return d }
+        switch text.lowercased() {
+        case "1", "true", "yes", "on", "t", "y": return true
+        case "0", "false", "no", "off", "f", "n": return false
+        default: throw SettingsError(key: key, reason: "expected true or false, got \"\(text)\"")
+        }
     }
 
     static func quoteConnValue(_ v: String) -> String {

@@ -88,7 +88,7 @@ final class DaemonHarness: @unchecked Sendable {
         loop.start()
         let d2 = daemon
         let startError: String? = loop.sync {
-            d2.intake.handler = { [weak self] e in self?.record(e) }
+            d2.onEvent = { [weak self] e in self?.record(e) }
             d2.onSourceChange = { [weak self] n, s in self?.transition(n, s) }
             do { try d2.start(installSignalHandlers: false) } catch { return "\(error)" }
             return nil

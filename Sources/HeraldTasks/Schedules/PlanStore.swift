@@ -1,0 +1,255 @@
+// Every SQL statement of the schedule subsystem. PostgreSQL is the truth: a
+// (plan, scheduled time) is claimed by inserting it under a primary key in
+// the same transaction that locks the plan (FOR UPDATE SKIP LOCKED) and moves
+// `next_run_at`, judged against the database clock. Blocking: run it off the loop.
+
+import HeraldCore
+import HeraldIO
+
+/// A plan's arming state as read from the database.
+public struct ArmedPlan: Sendable, Equatable {
+    public var id: PlanID
+    /// `next_run_at` in Unix µs.
+    public var nextRunAt: Int64
+}
+
+/// A claimed firing, to be enqueued.
+public struct ClaimedFire: Sendable, Equatable {
+    public enum Kind: String, Sendable { case cron, runNow = "run_now" }
+    public var plan: PlanID
+    /// The scheduled instant, Unix µs.
+    public var scheduledAt: Int64
+    public var kind: Kind
+    public var taskID: String
+}
+
+/// The result of one claim transaction.
+public struct ClaimResult: Sendable {
+    /// Database time of the claim, Unix µs.
+    public var dbNow: Int64
+    public var fires: [ClaimedFire]
+    /// Plans advanced by this claim (new `next_run_at`).
+    public var advanced: [ArmedPlan]
+    /// Plans newly put in quarantine, with the reason.
+    public var quarantined: [(PlanID, String)]
+    /// Rows locked and examined.
+    public var examined: Int
+}
+
+/// The schedule SQL, on one blocking connection.
+public struct PlanStore: Sendable {
+    public let instanceID: String
+
+    public init(instanceID: String) { self.instanceID = instanceID }
+
+    static let enabledJoin = """
+        JOIN app_triggers t ON t.app_id = p.app_id AND t.node_id = p.node_id
+         AND t.trigger_type = 'trigger-schedule' AND t.status = 'enabled'
+        """
+    static let notQuarantined = """
+        NOT EXISTS (SELECT 1 FROM herald.schedule_quarantine q
+                     WHERE q.plan_id = p.id AND q.cron_expression = p.cron_expression AND q.timezone = p.timezone)
+        """
+    static let micros = "(extract(epoch from p.next_run_at) * 1000000)::bigint"
+
+    /// The database clock, Unix µs.
+    public func databaseNow(_ c: PostgresConnection) throws -> Int64 {
+        let r = try c.query("SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint")
+        return Int64(r.rows[0][0] ?? "0") ?? 0
+    }
+
+    /// Enabled plans due within `horizonSeconds` of the database clock, earliest first.
+    public func loadWindow(_ c: PostgresConnection, horizonSeconds: Int, limit: Int) throws -> [ArmedPlan] {
+        let r = try c.query("""
+            SELECT p.id::text, \(Self.micros)
+              FROM workflow_schedule_plans p \(Self.enabledJoin)
+             WHERE p.next_run_at IS NOT NULL
+               AND p.next_run_at <= (now() AT TIME ZONE 'UTC') + make_interval(secs => $1::int)
+               AND \(Self.notQuarantined)
+             ORDER BY p.next_run_at
+             LIMIT $2
+            """, [String(horizonSeconds), String(limit)])
+        return r.rows.compactMap(Self.armed)
+    }
+
+    /// The current arming of `ids`: plans that are missing, disabled, quarantined or
+    /// have no `next_run_at` are absent from the result.
+    public func read(_ c: PostgresConnection, ids: [PlanID]) throws -> [ArmedPlan] {
+        guard !ids.isEmpty else { return [] }
+        let r = try c.query("""
+            SELECT p.id::text, \(Self.micros)
+              FROM workflow_schedule_plans p \(Self.enabledJoin)
+             WHERE p.id = ANY($1::uuid[]) AND p.next_run_at IS NOT NULL AND \(Self.notQuarantined)
+            """, [PGArray.uuids(ids)])
+        return r.rows.compactMap(Self.armed)
+    }
+
+    /// Plans of the given app_triggers rows (by trigger id), whatever their status.
+    public func plansOfTriggers(_ c: PostgresConnection, triggerIDs: [String]) throws -> [PlanID] {
+        guard !triggerIDs.isEmpty else { return [] }
+        let r = try c.query("""
+            SELECT p.id::text FROM app_triggers t
+              JOIN workflow_schedule_plans p ON p.app_id = t.app_id AND p.node_id = t.node_id
+             WHERE t.id = ANY($1::uuid[])
+            """, [PGArray.text(triggerIDs)])
+        return r.rows.compactMap { $0[0].flatMap(PlanID.init) }
+    }
+
+    /// Claims due plans in one transaction. With `ids`, only those plans (timer fires);
+    /// without, the most overdue ones through the `next_run_at` index (the sweep).
+    public func claimDue(_ c: PostgresConnection, ids: [PlanID]?, limit: Int, via: String,
+                         cronCache: inout [String: CronSchedule]) throws -> ClaimResult {
+        var cache = cronCache
+        defer { cronCache = cache }
+        return try c.transaction { c in
+            try c.query("SET LOCAL herald.claiming = 'on'")
+            let filter = ids == nil ? "" : "AND p.id = ANY($2::uuid[])"
+            var params = [String(limit)]
+            if let ids { params.append(PGArray.uuids(ids)) }
+            let rows = try c.query("""
+                SELECT p.id::text, p.cron_expression, p.timezone, \(Self.micros),
+                       coalesce(sp.catch_up, 'once'), coalesce(sp.misfire_grace_seconds, 60), coalesce(sp.max_catch_up, 100),
+                       (extract(epoch from now()) * 1000000)::bigint
+                  FROM workflow_schedule_plans p \(Self.enabledJoin)
+                  LEFT JOIN herald.schedule_policies sp ON sp.plan_id = p.id
+                 WHERE p.next_run_at <= (now() AT TIME ZONE 'UTC') \(filter) AND \(Self.notQuarantined)
+                 ORDER BY p.next_run_at
+                 LIMIT $1
+                   FOR UPDATE OF p SKIP LOCKED
+                """, params).rows
+            var dbNow = Int64(0)
+            var fires: [(PlanID, Int64, String)] = []
+            var advanced: [ArmedPlan] = []
+            var quarantine: [(PlanID, String, String, String)] = []
+            for row in rows {
+                guard let id = row[0].flatMap(PlanID.init), let next = row[3].flatMap({ Int64($0) }),
+                      let now = row[7].flatMap({ Int64($0) }) else { continue }
+                dbNow = now
+                let plan = DuePlan(
+                    id: id, cronExpression: row[1] ?? "", timezone: row[2] ?? "", nextRunAt: next,
+                    policy: CatchUpPolicy(rawValue: row[4] ?? "once") ?? .once,
+                    misfireGraceSeconds: Int64(row[5] ?? "60") ?? 60, maxCatchUp: Int(row[6] ?? "100") ?? 100)
+                switch FirePlanner.decide(plan, now: now, cache: &cache) {
+                case .fire(let at, let nextRunAt):
+                    for t in at { fires.append((id, t, TaskIDs.cron(plan: id, scheduledAt: t))) }
+                    advanced.append(ArmedPlan(id: id, nextRunAt: nextRunAt))
+                case .quarantine(let error):
+                    quarantine.append((id, plan.cronExpression, plan.timezone, error.description))
+                }
+            }
+            if !advanced.isEmpty {
+                try c.query("""
+                    UPDATE workflow_schedule_plans p
+                       SET next_run_at = to_timestamp(v.next / 1000000.0) AT TIME ZONE 'UTC'
+                      FROM unnest($1::uuid[], $2::bigint[]) AS v(id, next)
+                     WHERE p.id = v.id
+                    """, [PGArray.uuids(advanced.map(\.id)), PGArray.ints(advanced.map(\.nextRunAt))])
+            }
+            var claimed: [ClaimedFire] = []
+            if !fires.isEmpty {
+                let r = try c.query("""
+                    INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by)
+                    SELECT f.plan_id, to_timestamp(f.at / 1000000.0) AT TIME ZONE 'UTC', 'cron', f.task_id, $4, $5
+                      FROM unnest($1::uuid[], $2::bigint[], $3::uuid[]) AS f(plan_id, at, task_id)
+                    ON CONFLICT DO NOTHING
+                    RETURNING plan_id::text, (extract(epoch from scheduled_at) * 1000000)::bigint, task_id::text
+                    """, [PGArray.uuids(fires.map(\.0)), PGArray.ints(fires.map(\.1)), PGArray.text(fires.map(\.2)), via, instanceID])
+                claimed = r.rows.compactMap { row in
+                    guard let id = row[0].flatMap(PlanID.init), let at = row[1].flatMap({ Int64($0) }), let task = row[2] else { return nil }
+                    return ClaimedFire(plan: id, scheduledAt: at, kind: .cron, taskID: task)
+                }
+            }
+            var newlyQuarantined: [(PlanID, String)] = []
+            if !quarantine.isEmpty {
+                let r = try c.query("""
+                    INSERT INTO herald.schedule_quarantine AS q (plan_id, cron_expression, timezone, error)
+                    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+                    ON CONFLICT (plan_id) DO UPDATE
+                       SET cron_expression = EXCLUDED.cron_expression, timezone = EXCLUDED.timezone, error = EXCLUDED.error,
+                           occurrences = CASE WHEN q.cron_expression = EXCLUDED.cron_expression AND q.timezone = EXCLUDED.timezone
+                                              THEN q.occurrences + 1 ELSE 1 END,
+                           last_seen_at = now()
+                    RETURNING plan_id::text, occurrences, error
+                    """, [PGArray.uuids(quarantine.map(\.0)), PGArray.text(quarantine.map(\.1)),
+                          PGArray.text(quarantine.map(\.2)), PGArray.text(quarantine.map(\.3))])
+                newlyQuarantined = r.rows.compactMap { row in
+                    guard row[1] == "1", let id = row[0].flatMap(PlanID.init) else { return nil }
+                    return (id, row[2] ?? "")
+                }
+            }
+            return ClaimResult(dbNow: dbNow, fires: claimed, advanced: advanced, quarantined: newlyQuarantined, examined: rows.count)
+        }
+    }
+
+    /// Claims one immediate extra fire of an enabled plan (`run_now`); nil when the plan is
+    /// missing or its trigger is not enabled.
+    public func claimRunNow(_ c: PostgresConnection, plan: PlanID, via: String) throws -> ClaimedFire? {
+        let task = TaskIDs.runNow(plan: plan)
+        let r = try c.query("""
+            INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by)
+            SELECT p.id, clock_timestamp() AT TIME ZONE 'UTC', 'run_now', $2::uuid, $3, $4
+              FROM workflow_schedule_plans p \(Self.enabledJoin)
+             WHERE p.id = $1::uuid
+            ON CONFLICT DO NOTHING
+            RETURNING (extract(epoch from scheduled_at) * 1000000)::bigint
+            """, [plan.description, task, via, instanceID])
+        guard let at = r.rows.first?[0].flatMap({ Int64($0) }) else { return nil }
+        return ClaimedFire(plan: plan, scheduledAt: at, kind: .runNow, taskID: task)
+    }
+
+    /// Records that fires reached the queue.
+    public func markEnqueued(_ c: PostgresConnection, _ fires: [ClaimedFire]) throws {
+        guard !fires.isEmpty else { return }
+        try c.query("""
+            UPDATE herald.schedule_fires f SET enqueued_at = now()
+              FROM unnest($1::uuid[]) AS v(task_id)
+             WHERE f.task_id = v.task_id AND f.enqueued_at IS NULL
+            """, [PGArray.text(fires.map(\.taskID))])
+    }
+
+    /// Fires claimed more than `olderThanSeconds` ago and never marked enqueued (a crash
+    /// or a broker outage between claim and enqueue).
+    public func unenqueued(_ c: PostgresConnection, olderThanSeconds: Int, limit: Int) throws -> [ClaimedFire] {
+        let r = try c.query("""
+            SELECT plan_id::text, (extract(epoch from scheduled_at) * 1000000)::bigint, kind, task_id::text
+              FROM herald.schedule_fires
+             WHERE enqueued_at IS NULL AND claimed_at < now() - make_interval(secs => $1::int)
+             ORDER BY claimed_at
+             LIMIT $2
+            """, [String(olderThanSeconds), String(limit)])
+        return r.rows.compactMap { row in
+            guard let id = row[0].flatMap(PlanID.init), let at = row[1].flatMap({ Int64($0) }),
+                  let kind = row[2].flatMap(ClaimedFire.Kind.init(rawValue:)), let task = row[3] else { return nil }
+            return ClaimedFire(plan: id, scheduledAt: at, kind: kind, taskID: task)
+        }
+    }
+
+    /// Deletes enqueued fire records older than `days` (bounded table size).
+    public func pruneFires(_ c: PostgresConnection, olderThanDays days: Int) throws -> Int {
+        try c.query("""
+            DELETE FROM herald.schedule_fires
+             WHERE enqueued_at IS NOT NULL AND claimed_at < now() - make_interval(days => $1::int)
+            """, [String(days)]).affected
+    }
+
+    static func armed(_ row: [String?]) -> ArmedPlan? {
+        guard let id = row[0].flatMap(PlanID.init), let t = row[1].flatMap({ Int64($0) }) else { return nil }
+        return ArmedPlan(id: id, nextRunAt: t)
+    }
+}
+
+/// PostgreSQL array literals for parameters (text format).
+enum PGArray {
+    static func uuids(_ ids: [PlanID]) -> String { "{" + ids.map(\.description).joined(separator: ",") + "}" }
+    static func ints(_ v: [Int64]) -> String { "{" + v.map(String.init).joined(separator: ",") + "}" }
+    static func text(_ v: [String]) -> String {
+        "{" + v.map { s in
+            var out = "\""
+            for ch in s.unicodeScalars {
+                if ch == "\"" || ch == "\\" { out.append("\\") }
+                out.unicodeScalars.append(ch)
+            }
+            return out + "\""
+        }.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,448 @@
+// Workflow schedules, event-driven: plans due soon are armed in a heap behind
+// one libevent timer; when it fires, the due plans are claimed in PostgreSQL
+// (exactly once per plan and scheduled time) and enqueued for Celery. Events
+// re-read single plans; the sweep claims whatever no timer fired and re-sends
+// what was claimed but never reached the queue. The loop thread only keeps the
+// heap; every query and every push runs on the pool.
+
+import Foundation
+import HeraldCore
+import HeraldIO
+import Logging
+import Synchronization
+
+/// Tunables of the schedule subsystem.
+public struct ScheduleOptions: Sendable {
+    /// Plans due within this many seconds are armed (`HERALD_SCHEDULE_HORIZON`).
+    public var horizonSeconds = 300
+    /// At most this many plans are armed at once; the rest wait for a later window.
+    public var maxArmed = 200_000
+    /// Plans per claim transaction.
+    public var claimBatch = 2_000
+    /// Claim transactions in flight at once.
+    public var maxInFlight = 2
+    /// Rows per sweep batch (`WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE`).
+    public var sweepBatch = 100
+    /// Fires per second at most (`WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK`; 0 = unlimited).
+    public var maxDispatchPerSecond = 0
+    /// A claimed fire not marked enqueued after this long is re-sent by the sweep.
+    public var resendAfterSeconds = 10
+    /// Enqueued fire records are kept this many days.
+    public var keepFiresDays = 7
+
+    public init() {}
+}
+
+/// The schedule subsystem. Loop-confined; `@unchecked Sendable` to cross into pool callbacks.
+public final class ScheduleService: @unchecked Sendable {
+    private let loop: EventLoop
+    private let pool: PostgresPool
+    private let store: PlanStore
+    private let dispatchers: DispatcherPool
+    private let metrics: ScheduleMetrics
+    private let options: ScheduleOptions
+    private let logger: Logger
+
+    private var heap = ScheduleHeap()
+    private var skewMicros: Int64 = 0      // database clock minus local clock
+    private var pending: [PlanID] = []
+    private var pendingSet: Set<PlanID> = []
+    private var pendingVia: [PlanID: ScheduleMetrics.Via] = [:]
+    private var inFlight = 0
+    private var sweeping = false
+    private var sweepAgain = false
+    private var budgetSecond: Int64 = 0
+    private var budgetUsed = 0
+    private var running = false
+    private var lastPrune: Int64 = 0
+    private var errorBurst = BurstLimiter()
+    private lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.timerFired() }
+    private lazy var budgetTimer = LoopTimer(loop: loop) { [unowned self] in self.kick() }
+    private lazy var windowTimer = LoopTimer(loop: loop) { [unowned self] in self.reloadWindow() }
+
+    /// Last fires, newest first (for `herald status` and the demo log).
+    public private(set) var recentFires: [(plan: PlanID, scheduledAt: Int64, via: String)] = []
+
+    public init(loop: EventLoop, pool: PostgresPool, broker: RedisEndpoint, redisKeyPrefix: String, instanceID: String,
+                metrics: ScheduleMetrics, options: ScheduleOptions = ScheduleOptions(), logger: Logger) {
+        self.loop = loop
+        self.pool = pool
+        self.store = PlanStore(instanceID: instanceID)
+        self.dispatchers = DispatcherPool { FireDispatcher(broker: broker, redisKeyPrefix: redisKeyPrefix, instanceID: instanceID) }
+        self.metrics = metrics
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Loads the first window and starts arming. Call on the loop.
+    public func start() {
+        loop.assertInLoop()
+        running = true
+        reloadWindow()
+        windowTimer.scheduleRepeating(every: .seconds(max(5, options.horizonSeconds / 5)))
+    }
+
+    /// Stops arming; in-flight work finishes on its own.
+    public func stop() {
+        loop.assertInLoop()
+        running = false
+        timer.cancel()
+        windowTimer.cancel()
+        budgetTimer.cancel()
+        heap.removeAll()
+    }
+
+    /// Number of plans armed now.
+    public var armedCount: Int { heap.count }
+
+    // MARK: Events
+
+    /// Routes an event to the schedule logic. Call on the loop.
+    public func handle(_ event: Event) {
+        guard running else { return }
+        switch event {
+        case .scheduleChanged(let id, let runNow):
+            guard let plan = PlanID(id) else { return }
+            refresh([plan])
+            if runNow { fireNow(plan) }
+        case .tableChanged(let change) where change.table == "workflow_schedule_plans":
+            if let id = change.id.flatMap(PlanID.init) { refresh([id]) } else { reloadWindow() }
+        case .tableChanged(let change) where change.table == "app_triggers":
+            guard let id = change.id else { return reloadWindow() }
+            let store = self.store
+            pool.run(on: loop, { c in try store.plansOfTriggers(c, triggerIDs: [id]) }) { [self] result in
+                if case .success(let plans) = result { refresh(plans) }
+            }
+        case .sweep:
+            sweep()
+            reloadWindow()
+        default:
+            break
+        }
+    }
+
+    /// Re-reads plans and re-arms or disarms them. A plan already due is claimed at once (via event).
+    private func refresh(_ plans: [PlanID]) {
+        guard !plans.isEmpty else { return }
+        let store = self.store
+        pool.run(on: loop, { c in (try store.read(c, ids: plans), try store.databaseNow(c)) }) { [self] result in
+            guard case .success(let (rows, dbNow)) = result else {
+                if case .failure(let e) = result { self.reportError("re-reading plans", e) }
+                return
+            }
+            let found = Set(rows.map(\.id))
+            for p in plans where !found.contains(p) { heap.disarm(p) }
+            for r in rows {
+                if r.nextRunAt <= dbNow {
+                    heap.disarm(r.id)
+                    enqueueClaim(r.id, via: .event)
+                } else {
+                    arm(r)
+                }
+            }
+            kick()
+            armTimer()
+        }
+    }
+
+    private func arm(_ plan: ArmedPlan) {
+        let horizon = localNowMicros() + skewMicros + Int64(options.horizonSeconds) * 1_000_000
+        if plan.nextRunAt <= horizon, heap.count < options.maxArmed || heap.due(of: plan.id) != nil {
+            heap.arm(plan.id, at: plan.nextRunAt)
+        } else {
+            heap.disarm(plan.id)
+        }
+    }
+
+    private func reloadWindow() {
+        guard running else { return }
+        let store = self.store, options = self.options
+        let t0 = localNowMicros()
+        pool.run(on: loop, { c -> ([ArmedPlan], Int64) in
+            let now = try store.databaseNow(c)
+            return (try store.loadWindow(c, horizonSeconds: options.horizonSeconds, limit: options.maxArmed), now)
+        }) { [self] result in
+            switch result {
+            case .success(let (plans, dbNow)):
+                let t1 = localNowMicros()
+                skewMicros = dbNow - (t0 + t1) / 2
+                for p in plans { arm(p) }
+                metrics.armed.record(heap.count)
+                armTimer()
+            case .failure(let e):
+                reportError("loading the schedule window", e)
+            }
+        }
+    }
+
+    // MARK: Timer
+
+    private func armTimer() {
+        guard running, let due = heap.earliest() else {
+            timer.cancel()
+            return
+        }
+        let wait = due - skewMicros - localNowMicros()
+        timer.schedule(after: .microseconds(max(0, wait)))
+    }
+
+    private func timerFired() {
+        let dbNow = localNowMicros() + skewMicros
+        for (plan, _) in heap.popDue(upTo: dbNow) { enqueueClaim(plan, via: .timer) }
+        metrics.armed.record(heap.count)
+        kick()
+        armTimer()
+    }
+
+    private func enqueueClaim(_ plan: PlanID, via: ScheduleMetrics.Via) {
+        if pendingSet.insert(plan).inserted {
+            pending.append(plan)
+            pendingVia[plan] = via
+        }
+    }
+
+    /// Starts claim transactions while there is pending work and capacity.
+    private func kick() {
+        while running, inFlight < options.maxInFlight, !pending.isEmpty {
+            var n = min(options.claimBatch, pending.count)
+            if options.maxDispatchPerSecond > 0 {
+                let second = localNowMicros() / 1_000_000
+                if second != budgetSecond {
+                    budgetSecond = second
+                    budgetUsed = 0
+                }
+                let left = options.maxDispatchPerSecond - budgetUsed
+                if left <= 0 {
+                    let wait = (second + 1) * 1_000_000 - localNowMicros()
+                    budgetTimer.schedule(after: .microseconds(max(1000, wait)))
+                    return
+                }
+                n = min(n, left)
+                budgetUsed += n
+            }
+            let batch = Array(pending.prefix(n))
+            pending.removeFirst(n)
+            var vias: [PlanID: ScheduleMetrics.Via] = [:]
+            for p in batch {
+                pendingSet.remove(p)
+                vias[p] = pendingVia.removeValue(forKey: p)
+            }
+            let via = vias.values.contains(.event) && !vias.values.contains(.timer) ? ScheduleMetrics.Via.event : .timer
+            inFlight += 1
+            claim(ids: batch, via: via)
+        }
+    }
+
+    private func claim(ids: [PlanID], via: ScheduleMetrics.Via) {
+        let store = self.store, dispatchers = self.dispatchers, limit = ids.count
+        pool.run(on: loop, { c -> ClaimOutcome in
+            var cache: [String: CronSchedule] = [:]
+            let result = try store.claimDue(c, ids: ids, limit: limit, via: via.rawValue, cronCache: &cache)
+            let delivery = Self.deliver(result.fires, store: store, dispatchers: dispatchers, connection: c)
+            let settled = Set(result.advanced.map(\.id)).union(result.quarantined.map(\.0))
+            let rest = ids.filter { !settled.contains($0) }
+            let reread = try store.read(c, ids: rest)
+            return ClaimOutcome(result: result, delivery: delivery, unclaimed: rest, reread: reread)
+        }) { [self] outcome in
+            inFlight -= 1
+            switch outcome {
+            case .success(let o): apply(o, via: via)
+            case .failure(let e):
+                reportError("claiming due plans", e)
+                for p in ids { enqueueClaim(p, via: via) }  // try again shortly
+                budgetTimer.schedule(after: .milliseconds(500))
+            }
+            kick()
+            armTimer()
+        }
+    }
+
+    private func apply(_ o: ClaimOutcome, via: ScheduleMetrics.Via) {
+        record(o.delivery, fires: o.result.fires, via: via)
+        for (plan, reason) in o.result.quarantined {
+            metrics.quarantined.increment()
+            logger.error("schedule plan quarantined: it cannot be computed and is skipped until it changes",
+                         metadata: ["plan": "\(plan)", "reason": "\(reason)"])
+        }
+        for p in o.result.advanced { arm(p) }
+        let found = Set(o.reread.map(\.id))
+        for p in o.unclaimed where !found.contains(p) { heap.disarm(p) }
+        let now = localNowMicros() + skewMicros
+        for r in o.reread {
+            // Locked by another instance or not yet due by the database clock: look again shortly.
+            arm(ArmedPlan(id: r.id, nextRunAt: max(r.nextRunAt, now + 5_000)))
+        }
+        metrics.armed.record(heap.count)
+    }
+
+    private func record(_ d: Delivery, fires: [ClaimedFire], via: ScheduleMetrics.Via) {
+        metrics.fired(via, fires.count)
+        metrics.dispatched.increment(by: d.pushed)
+        if d.duplicates > 0 { metrics.duplicatesSuppressed.increment(by: d.duplicates) }
+        if let e = d.error {
+            metrics.dispatchErrors.increment()
+            reportError("enqueueing \(fires.count) fires (the sweep re-sends them)", e)
+        } else {
+            for f in fires { metrics.lateness.recordMicroseconds(max(0, d.enqueuedAtMicros - f.scheduledAt)) }
+        }
+        for f in fires.prefix(20) {
+            logger.info("schedule fired", metadata: [
+                "plan": "\(f.plan)", "scheduled_at": "\(ISO.micros(f.scheduledAt))", "via": "\(via.rawValue)",
+                "queue": "schedule_executor", "task_id": "\(f.taskID)",
+            ])
+            recentFires.insert((f.plan, f.scheduledAt, via.rawValue), at: 0)
+        }
+        if fires.count > 20 { logger.info("schedule fired (more)", metadata: ["count": "\(fires.count - 20)", "via": "\(via.rawValue)"]) }
+        if recentFires.count > 50 { recentFires.removeLast(recentFires.count - 50) }
+    }
+
+    /// One immediate extra fire (`run_now`).
+    private func fireNow(_ plan: PlanID) {
+        let store = self.store, dispatchers = self.dispatchers
+        pool.run(on: loop, { c -> (ClaimedFire?, Delivery) in
+            guard let fire = try store.claimRunNow(c, plan: plan, via: ScheduleMetrics.Via.runNow.rawValue) else {
+                return (nil, Delivery())
+            }
+            return (fire, Self.deliver([fire], store: store, dispatchers: dispatchers, connection: c))
+        }) { [self] result in
+            switch result {
+            case .success(let (fire?, delivery)): record(delivery, fires: [fire], via: .runNow)
+            case .success((nil, _)): logger.warning("run_now ignored: plan missing or its trigger is not enabled", metadata: ["plan": "\(plan)"])
+            case .failure(let e): reportError("run_now", e)
+            }
+        }
+    }
+
+    // MARK: Sweep
+
+    /// Claims overdue plans no timer fired, and re-sends fires that never reached the queue.
+    private func sweep() {
+        guard running else { return }
+        if sweeping {
+            sweepAgain = true
+            return
+        }
+        sweeping = true
+        let store = self.store, dispatchers = self.dispatchers, options = self.options
+        let prune = localNowMicros() - lastPrune > 3_600_000_000
+        if prune { lastPrune = localNowMicros() }
+        pool.run(on: loop, { c -> SweepOutcome in
+            var out = SweepOutcome()
+            var cache: [String: CronSchedule] = [:]
+            for _ in 0..<1000 {
+                let r = try store.claimDue(c, ids: nil, limit: options.sweepBatch, via: ScheduleMetrics.Via.sweep.rawValue, cronCache: &cache)
+                let d = Self.deliver(r.fires, store: store, dispatchers: dispatchers, connection: c)
+                out.claims.append((r, d))
+                if r.examined < options.sweepBatch || d.error != nil { break }
+                if options.maxDispatchPerSecond > 0, out.claims.reduce(0, { $0 + $1.0.fires.count }) >= options.maxDispatchPerSecond { break }
+            }
+            let stale = try store.unenqueued(c, olderThanSeconds: options.resendAfterSeconds, limit: 1000)
+            if !stale.isEmpty {
+                out.resent = stale
+                out.resendDelivery = Self.deliver(stale, store: store, dispatchers: dispatchers, connection: c)
+            }
+            if prune { out.pruned = try store.pruneFires(c, olderThanDays: options.keepFiresDays) }
+            return out
+        }) { [self] result in
+            sweeping = false
+            switch result {
+            case .success(let o):
+                for (r, d) in o.claims {
+                    metrics.sweepFound.increment(by: r.fires.count)
+                    apply(ClaimOutcome(result: r, delivery: d, unclaimed: [], reread: []), via: .sweep)
+                }
+                if !o.resent.isEmpty {
+                    metrics.sweepResent.increment(by: o.resent.count)
+                    metrics.dispatched.increment(by: o.resendDelivery.pushed)
+                    metrics.duplicatesSuppressed.increment(by: o.resendDelivery.duplicates)
+                    logger.warning("sweep re-sent fires that were claimed but not marked enqueued",
+                                   metadata: ["count": "\(o.resent.count)", "already_queued": "\(o.resendDelivery.duplicates)"])
+                }
+            case .failure(let e):
+                reportError("sweeping schedules", e)
+            }
+            if sweepAgain {
+                sweepAgain = false
+                sweep()
+            }
+            armTimer()
+        }
+    }
+
+    // MARK: Delivery (pool threads)
+
+    /// Pushes fires to the broker and marks them enqueued. Never throws: a broker
+    /// failure leaves the fires unmarked for the sweep to re-send.
+    static func deliver(_ fires: [ClaimedFire], store: PlanStore, dispatchers: DispatcherPool, connection c: PostgresConnection) -> Delivery {
+        guard !fires.isEmpty else { return Delivery() }
+        var d = Delivery()
+        do {
+            let pushed = try dispatchers.with { try $0.enqueue(fires) }
+            d.enqueuedAtMicros = localNowMicros()
+            d.pushed = pushed.filter { $0 }.count
+            d.duplicates = pushed.count - d.pushed
+            try store.markEnqueued(c, fires)
+        } catch {
+            d.error = error
+        }
+        return d
+    }
+
+    private func reportError(_ what: String, _ error: any Error) {
+        if case .log(let suppressed) = errorBurst.record(now: MonotonicNow.instant) {
+            logger.error("schedules: \(what) failed", metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
+        }
+    }
+}
+
+/// Unix µs from the local clock.
+func localNowMicros() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
+}
+
+struct Delivery: Sendable {
+    var pushed = 0
+    var duplicates = 0
+    var enqueuedAtMicros: Int64 = 0
+    var error: (any Error)?
+}
+
+struct ClaimOutcome: Sendable {
+    var result: ClaimResult
+    var delivery: Delivery
+    var unclaimed: [PlanID]
+    var reread: [ArmedPlan]
+}
+
+struct SweepOutcome: Sendable {
+    var claims: [(ClaimResult, Delivery)] = []
+    var resent: [ClaimedFire] = []
+    var resendDelivery = Delivery()
+    var pruned = 0
+}
+
+/// One FireDispatcher per concurrent user (each owns a blocking broker connection).
+final class DispatcherPool: Sendable {
+    private let idle = Mutex<[FireDispatcher]>([])
+    private let make: @Sendable () -> FireDispatcher
+
+    init(make: @escaping @Sendable () -> FireDispatcher) { self.make = make }
+
+    func with<T>(_ body: (FireDispatcher) throws -> T) throws -> T {
+        let d = idle.withLock { $0.popLast() } ?? make()
+        defer { idle.withLock { $0.append(d) } }
+        return try body(d)
+    }
+}
+
+enum ISO {
+    static func micros(_ t: Int64) -> String {
+        let secs = t / 1_000_000
+        var tt = time_t(secs)
+        var tmv = tm()
+        gmtime_r(&tt, &tmv)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
+    }
+}
