@@ -130,6 +130,7 @@ public final class Daemon: @unchecked Sendable {
             options.sweepBatch = settings.schedulePollerBatchSize
             options.maxDispatchPerSecond = settings.scheduleMaxDispatchPerTick
             options.maxInFlight = max(1, settings.databasePoolSize - 2)
+            options.resendAfterSeconds = settings.scheduleResendAfterSeconds
             schedules = ScheduleService(
                 loop: loop, pool: pool, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
                 instanceID: settings.instanceID, metrics: ScheduleMetrics(factory: metrics.factory, queue: "schedule_executor"),

@@ -53,6 +53,9 @@ public struct Settings: Sendable {
     public var schedulesEnabled: Bool = true
     /// `HERALD_SCHEDULE_HORIZON` seconds (default 300): plans due this soon are armed as timers.
     public var scheduleHorizonSeconds: Int = 300
+    /// `HERALD_SCHEDULE_RESEND_AFTER` seconds (default 10): a claimed fire not marked enqueued
+    /// after this long is re-sent by the sweep (the broker drops the duplicate if it was queued).
+    public var scheduleResendAfterSeconds: Int = 10
 
     /// Redis keys Herald writes start with this (`REDIS_KEY_PREFIX` plus ":" when set, as Dify does).
     public var redisKeyNamespace: String { redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":" }
@@ -140,13 +143,14 @@ public struct Settings: Sendable {
 
         let schedulesEnabled = try boolean(value("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"), key: "ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)
         let horizon = try integer(value("HERALD_SCHEDULE_HORIZON"), key: "HERALD_SCHEDULE_HORIZON", default: 300, range: 5...86_400)
+        let resend = try integer(value("HERALD_SCHEDULE_RESEND_AFTER"), key: "HERALD_SCHEDULE_RESEND_AFTER", default: 10, range: 1...86_400)
         return Settings(
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
             topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.yaml", instanceID: instance,
             logFormat: format, logLevel: level, sweepInterval: sweep,
             redisKeyPrefix: env["REDIS_KEY_PREFIX"] ?? "", logTimeZone: value("LOG_TZ") ?? "UTC",
             scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool,
-            schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon
+            schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon, scheduleResendAfterSeconds: resend
         )
     }
 

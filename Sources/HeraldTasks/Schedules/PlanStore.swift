@@ -21,6 +21,13 @@ public struct ClaimedFire: Sendable, Equatable {
     public var scheduledAt: Int64
     public var kind: Kind
     public var taskID: String
+
+    public init(plan: PlanID, scheduledAt: Int64, kind: Kind, taskID: String) {
+        self.plan = plan
+        self.scheduledAt = scheduledAt
+        self.kind = kind
+        self.taskID = taskID
+    }
 }
 
 /// The result of one claim transaction.

@@ -204,22 +204,8 @@ public final class ScheduleService: @unchecked Sendable {
     /// Starts claim transactions while there is pending work and capacity.
     private func kick() {
         while running, inFlight < options.maxInFlight, !pending.isEmpty {
-            var n = min(options.claimBatch, pending.count)
-            if options.maxDispatchPerSecond > 0 {
-                let second = localNowMicros() / 1_000_000
-                if second != budgetSecond {
-                    budgetSecond = second
-                    budgetUsed = 0
-                }
-                let left = options.maxDispatchPerSecond - budgetUsed
-                if left <= 0 {
-                    let wait = (second + 1) * 1_000_000 - localNowMicros()
-                    budgetTimer.schedule(after: .microseconds(max(1000, wait)))
-                    return
-                }
-                n = min(n, left)
-                budgetUsed += n
-            }
+            let n = takeBudget(min(options.claimBatch, pending.count))
+            if n == 0 { return }
             let batch = Array(pending.prefix(n))
             pending.removeFirst(n)
             var vias: [PlanID: ScheduleMetrics.Via] = [:]
@@ -231,6 +217,25 @@ public final class ScheduleService: @unchecked Sendable {
             inFlight += 1
             claim(ids: batch, via: via)
         }
+    }
+
+    /// `WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK`: at most that many claims per second, shared by
+    /// timers and the sweep. Returns how many of `want` may go now (0: a timer retries next second).
+    private func takeBudget(_ want: Int) -> Int {
+        guard options.maxDispatchPerSecond > 0 else { return want }
+        let now = localNowMicros()
+        let second = now / 1_000_000
+        if second != budgetSecond {
+            budgetSecond = second
+            budgetUsed = 0
+        }
+        let n = min(want, options.maxDispatchPerSecond - budgetUsed)
+        if n <= 0 {
+            budgetTimer.schedule(after: .microseconds(max(1000, (second + 1) * 1_000_000 - now)))
+            return 0
+        }
+        budgetUsed += n
+        return n
     }
 
     private func claim(ids: [PlanID], via: ScheduleMetrics.Via) {
@@ -326,15 +331,19 @@ public final class ScheduleService: @unchecked Sendable {
         let store = self.store, dispatchers = self.dispatchers, options = self.options
         let prune = localNowMicros() - lastPrune > 3_600_000_000
         if prune { lastPrune = localNowMicros() }
+        // The sweep claims at most what the per-second budget has left (bounded anyway).
+        let allowance = options.maxDispatchPerSecond > 0 ? takeBudget(options.maxDispatchPerSecond) : 100 * options.sweepBatch
         pool.run(on: loop, { c -> SweepOutcome in
             var out = SweepOutcome()
             var cache: [String: CronSchedule] = [:]
-            for _ in 0..<1000 {
-                let r = try store.claimDue(c, ids: nil, limit: options.sweepBatch, via: ScheduleMetrics.Via.sweep.rawValue, cronCache: &cache)
+            var claimed = 0
+            while claimed < allowance {
+                let limit = min(options.sweepBatch, allowance - claimed)
+                let r = try store.claimDue(c, ids: nil, limit: limit, via: ScheduleMetrics.Via.sweep.rawValue, cronCache: &cache)
                 let d = Self.deliver(r.fires, store: store, dispatchers: dispatchers, connection: c)
                 out.claims.append((r, d))
-                if r.examined < options.sweepBatch || d.error != nil { break }
-                if options.maxDispatchPerSecond > 0, out.claims.reduce(0, { $0 + $1.0.fires.count }) >= options.maxDispatchPerSecond { break }
+                claimed += r.examined
+                if r.examined < limit || d.error != nil { break }
             }
             let stale = try store.unenqueued(c, olderThanSeconds: options.resendAfterSeconds, limit: 1000)
             if !stale.isEmpty {

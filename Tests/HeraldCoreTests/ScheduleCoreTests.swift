@@ -1,0 +1,107 @@
+// The pure parts of schedules: plan ids, the timer heap, and the fire
+// decisions (Dify's overdue rule, the catch-up policies, quarantine).
+
+import HeraldCore
+import XCTest
+
+final class PlanIDTests: XCTestCase {
+    func testRoundTripAndCase() {
+        let text = "0192F3C4-1111-7AAA-8BBB-123456789ABC"
+        let id = PlanID(text)
+        XCTAssertEqual(id?.description, text.lowercased())
+        XCTAssertEqual(PlanID(text.lowercased()), id)
+        XCTAssertNil(PlanID("not-a-uuid"))
+        XCTAssertNil(PlanID("0192f3c4-1111-7aaa-8bbb-123456789abg"))
+        XCTAssertEqual(MemoryLayout<PlanID>.size, 16)
+    }
+}
+
+final class ScheduleHeapTests: XCTestCase {
+    func id(_ n: Int) -> PlanID { PlanID(high: 0, low: UInt64(n)) }
+
+    func testPopsInDueOrderAndHonoursRearming() {
+        var h = ScheduleHeap()
+        h.arm(id(1), at: 300)
+        h.arm(id(2), at: 100)
+        h.arm(id(3), at: 200)
+        h.arm(id(1), at: 50)   // re-armed earlier
+        h.disarm(id(3))
+        XCTAssertEqual(h.count, 2)
+        XCTAssertEqual(h.earliest(), 50)
+        let due = h.popDue(upTo: 150)
+        XCTAssertEqual(due.map(\.plan), [id(1), id(2)])
+        XCTAssertEqual(due.map(\.due), [50, 100])
+        XCTAssertNil(h.earliest())
+        XCTAssertEqual(h.count, 0)
+    }
+
+    func testLimitAndStaleEntriesAreSkipped() {
+        var h = ScheduleHeap()
+        for i in 0..<10_000 { h.arm(id(i), at: Int64(10_000 - i)) }
+        for i in 0..<10_000 where i % 2 == 0 { h.arm(id(i), at: 1_000_000 + Int64(i)) }
+        XCTAssertEqual(h.count, 10_000)
+        let first = h.popDue(upTo: 20_000, limit: 100)
+        XCTAssertEqual(first.count, 100)
+        XCTAssertTrue(first.allSatisfy { Int($0.plan.low) % 2 == 1 })
+        XCTAssertEqual(first.map(\.due), first.map(\.due).sorted())
+        XCTAssertEqual(h.popDue(upTo: 20_000).count, 4_900)
+        XCTAssertEqual(h.count, 5_000)
+    }
+}
+
+final class FirePlannerTests: XCTestCase {
+    let plan = PlanID("0192f3c4-1111-7aaa-8bbb-123456789abc")!
+    let minute: Int64 = 60_000_000
+    // 2026-01-01T00:00:00Z
+    let t0: Int64 = 1_767_225_600_000_000
+
+    func decide(_ p: DuePlan, now: Int64) -> FireDecision {
+        var cache: [String: CronSchedule] = [:]
+        return FirePlanner.decide(p, now: now, cache: &cache)
+    }
+
+    func testOnTimeFireAdvancesToNextSlot() {
+        let p = DuePlan(id: plan, cronExpression: "*/5 * * * *", timezone: "UTC", nextRunAt: t0)
+        XCTAssertEqual(decide(p, now: t0 + 3_000), .fire(fires: [t0], nextRunAt: t0 + 5 * minute))
+    }
+
+    func testOverduePlanFiresOnceThenNextFutureSlot() {
+        // Dify's rule: an hour overdue fires once, next_run_at moves past now.
+        let p = DuePlan(id: plan, cronExpression: "*/5 * * * *", timezone: "UTC", nextRunAt: t0)
+        XCTAssertEqual(decide(p, now: t0 + 61 * minute), .fire(fires: [t0], nextRunAt: t0 + 65 * minute))
+    }
+
+    func testSkipPolicyDropsLateFires() {
+        var p = DuePlan(id: plan, cronExpression: "0 * * * *", timezone: "UTC", nextRunAt: t0, policy: .skip, misfireGraceSeconds: 60)
+        XCTAssertEqual(decide(p, now: t0 + 30_000_000), .fire(fires: [t0], nextRunAt: t0 + 60 * minute))
+        p.nextRunAt = t0
+        XCTAssertEqual(decide(p, now: t0 + 2 * minute), .fire(fires: [], nextRunAt: t0 + 60 * minute))
+    }
+
+    func testAllPolicyBackfillsUpToTheCap() {
+        let p = DuePlan(id: plan, cronExpression: "*/10 * * * *", timezone: "UTC", nextRunAt: t0, policy: .all, maxCatchUp: 100)
+        XCTAssertEqual(decide(p, now: t0 + 35 * minute),
+                       .fire(fires: [t0, t0 + 10 * minute, t0 + 20 * minute, t0 + 30 * minute], nextRunAt: t0 + 40 * minute))
+        let capped = DuePlan(id: plan, cronExpression: "* * * * *", timezone: "UTC", nextRunAt: t0, policy: .all, maxCatchUp: 3)
+        XCTAssertEqual(decide(capped, now: t0 + 100 * minute),
+                       .fire(fires: [t0, t0 + minute, t0 + 2 * minute], nextRunAt: t0 + 101 * minute))
+    }
+
+    func testNotYetDueByTheDatabaseClockDoesNothing() {
+        let p = DuePlan(id: plan, cronExpression: "* * * * *", timezone: "UTC", nextRunAt: t0 + minute)
+        XCTAssertEqual(decide(p, now: t0), .fire(fires: [], nextRunAt: t0 + minute))
+    }
+
+    func testBadCronOrZoneIsQuarantinedNotThrown() {
+        for (cron, zone) in [("61 * * * *", "UTC"), ("* * * *", "UTC"), ("* * * * *", "Mars/Olympus"), ("0 0 30 2 *", "UTC")] {
+            let p = DuePlan(id: plan, cronExpression: cron, timezone: zone, nextRunAt: t0)
+            guard case .quarantine = decide(p, now: t0) else { return XCTFail("\(cron) in \(zone) must be quarantined") }
+        }
+    }
+
+    func testZoneAwareNextSlot() {
+        // 09:00 in Asia/Shanghai is 01:00Z.
+        let p = DuePlan(id: plan, cronExpression: "0 9 * * *", timezone: "Asia/Shanghai", nextRunAt: t0 + 60 * minute)
+        XCTAssertEqual(decide(p, now: t0 + 60 * minute + 1), .fire(fires: [t0 + 60 * minute], nextRunAt: t0 + 25 * 60 * minute))
+    }
+}
