@@ -44,7 +44,7 @@ final class ScheduleFixture {
 
     /// Adds a plan with its app and trigger; `dueIn` seconds from the database clock.
     @discardableResult
-    func addPlan(cron: String = "* * * * *", zone: String = "UTC", dueIn: Double, triggerStatus: String = "enabled",
+    func addPlan(cron: String = "0 0 1 1 *", zone: String = "UTC", dueIn: Double, triggerStatus: String = "enabled",
                  notify: Bool = true) throws -> PlanID {
         let app = UUID().uuidString.lowercased()
         let plan = UUID().uuidString.lowercased()
@@ -64,7 +64,7 @@ final class ScheduleFixture {
     }
 
     /// Adds many plans due at the same instant, in one statement (no NOTIFY per row).
-    func addPlans(_ n: Int, cron: String = "* * * * *", dueIn: Double) throws -> [PlanID] {
+    func addPlans(_ n: Int, cron: String = "0 0 1 1 *", dueIn: Double) throws -> [PlanID] {
         let r = try conn.transaction { c -> PostgresRows in
             try c.query("SET LOCAL session_replication_role = replica")
             try c.query("""

@@ -52,11 +52,11 @@ final class ScheduleTests: XCTestCase {
             guard case .string(let id)? = m.args.first else { return XCTFail("args must be [schedule_id]") }
             XCTAssertEqual(expected[id], m.id)
         }
-        // next_run_at moved to the next minute slot, strictly in the future.
+        // next_run_at moved to the plan's next slot (yearly here), strictly in the future.
         for p in plans {
             let next = try XCTUnwrap(try fixture.nextRunAt(p))
             XCTAssertEqual(next % 60_000_000, 0)
-            XCTAssertGreaterThan(next, fires[0].at)
+            XCTAssertGreaterThan(next, fires[0].at + 86_400_000_000)
         }
         try waitUntil("metrics counted (updated on the loop after the push)") {
             h.metric("herald_schedule_fires_total", ["via": "timer"]) == 40
@@ -102,9 +102,9 @@ final class ScheduleTests: XCTestCase {
         try waitUntil("sweep fired it", timeout: 15) { try fixture.queued().count == 1 }
         XCTAssertEqual(try fixture.fires().first?.via, "sweep")
         try waitUntil("counted as found by the sweep") { h.metric("herald_sweep_found_total", ["kind": "schedule"]) >= 1 }
-        // Overdue by ten minutes: fired once, next_run_at moved to the next future minute.
+        // Overdue by ten minutes: fired once, next_run_at moved to the next future slot.
         let next = try XCTUnwrap(try fixture.nextRunAt(plan))
-        XCTAssertGreaterThan(next, try fixture.fires()[0].at + 600_000_000 - 60_000_000)
+        XCTAssertGreaterThan(next, try fixture.fires()[0].at + 600_000_000)
         XCTAssertEqual(try fixture.fires().count, 1)
     }
 
