@@ -141,6 +141,10 @@ public struct Settings: Sendable {
         let batch = try integer(value("WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE"), key: "WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE", default: 100, range: 1...100_000)
         let pool = try integer(value("HERALD_DB_POOL_SIZE"), key: "HERALD_DB_POOL_SIZE", default: 4, range: 1...64)
 
+        let logTZ = value("LOG_TZ") ?? "UTC"
+        do { _ = try CronZone(identifier: logTZ) } catch {
+            throw SettingsError(key: "LOG_TZ", reason: "unknown time zone \"\(logTZ)\" (expected an IANA name such as Asia/Shanghai)")
+        }
         let schedulesEnabled = try boolean(value("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"), key: "ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)
         let horizon = try integer(value("HERALD_SCHEDULE_HORIZON"), key: "HERALD_SCHEDULE_HORIZON", default: 300, range: 5...86_400)
         let resend = try integer(value("HERALD_SCHEDULE_RESEND_AFTER"), key: "HERALD_SCHEDULE_RESEND_AFTER", default: 10, range: 1...86_400)
@@ -148,7 +152,7 @@ public struct Settings: Sendable {
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
             topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.yaml", instanceID: instance,
             logFormat: format, logLevel: level, sweepInterval: sweep,
-            redisKeyPrefix: env["REDIS_KEY_PREFIX"] ?? "", logTimeZone: value("LOG_TZ") ?? "UTC",
+            redisKeyPrefix: env["REDIS_KEY_PREFIX"] ?? "", logTimeZone: logTZ,
             scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool,
             schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon, scheduleResendAfterSeconds: resend
         )

@@ -63,7 +63,8 @@ final class SettingsTests: XCTestCase {
             ("HERALD_LOG_FORMAT", "xml"), ("HERALD_LOG_LEVEL", "loud"), ("HERALD_SWEEP_INTERVAL", "-1"),
             ("HERALD_SWEEP_INTERVAL", "soon"), ("HERALD_DATABASE_URL", "postgresql://h:notaport/x?bogus=1"),
             ("WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK", "-5"), ("HERALD_INSTANCE_ID", "has space"),
-            ("HERALD_DB_POOL_SIZE", "0"),
+            ("HERALD_DB_POOL_SIZE", "0"), ("LOG_TZ", "Mars/Base"), ("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", "maybe"),
+            ("HERALD_SCHEDULE_HORIZON", "1"), ("HERALD_SCHEDULE_RESEND_AFTER", "0"),
         ]
         for (key, value) in cases {
             XCTAssertThrowsError(try Settings.load(from: [key: value]), "\(key)=\(value)") { error in
