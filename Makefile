@@ -1,0 +1,97 @@
+# Makefile: the entry points of Herald (see docs and the "Commands" table of the contract).
+#
+#   make run     install what is missing, build (release), start private Redis and PostgreSQL under
+#                .run/services unless HERALD_REDIS_URL / HERALD_DATABASE_URL are set, migrate, and
+#                run the daemon in the foreground. The private servers stay up after Ctrl-C;
+#                `make stop` stops them.
+#   make test    install, build, run every test against private servers in a fresh run directory,
+#                stop them; the exit code is the verdict. Extra swift test arguments:
+#                make test ARGS='--filter HeraldCoreTests'
+#   make bench   run the benchmark scenarios against private servers; writes .bench/latest.json
+#
+# The helpers live in Tests/Support: deps.sh (apt packages, Python venv), services.sh (the private
+# servers), run-tests.sh (the test run). Everything they create is under .run/ (git-ignored).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+SUPPORT      := $(CURDIR)/Tests/Support
+SERVICES     := $(SUPPORT)/services.sh
+SERVICES_DIR := $(CURDIR)/.run/services
+HERALD       := $(CURDIR)/.build/release/herald
+HERALD_BENCH := $(CURDIR)/.build/release/herald-bench
+ARGS         ?=
+BENCH_ARGS   ?=
+
+.PHONY: help deps build test run stop bench clean
+
+help:
+	@echo "Herald: make targets"
+	echo "  make deps    install missing apt packages and the test Python venv (.run/venv)"
+	echo "  make build   swift build -c release (.build/release/herald)"
+	echo "  make test    build and run every test against private Redis/PostgreSQL"
+	echo "               (extra swift test arguments: make test ARGS='--filter HeraldCoreTests')"
+	echo "  make run     build, start private Redis/PostgreSQL under .run/services (unless"
+	echo "               HERALD_REDIS_URL and HERALD_DATABASE_URL are set), migrate, run the daemon"
+	echo "  make stop    stop the private servers make run started"
+	echo "  make bench   run the benchmarks against private servers; writes .bench/latest.json"
+	echo "  make clean   stop private servers, remove .build and .run"
+
+deps:
+	@bash "$(SUPPORT)/deps.sh"
+
+build: deps
+	@swift build -c release
+
+test:
+	@bash "$(SUPPORT)/run-tests.sh" $(ARGS)
+
+run: build
+	@if [[ -z "$${HERALD_REDIS_URL:-}" || -z "$${HERALD_DATABASE_URL:-}" ]]; then
+	  export HERALD_RUN_DIR="$(SERVICES_DIR)"
+	  bash "$(SERVICES)" start
+	  bash "$(SERVICES)" createdb herald
+	  source "$(SERVICES_DIR)/env"
+	  export HERALD_REDIS_URL="$${HERALD_REDIS_URL:-$$HERALD_TEST_REDIS_URL}"
+	  export HERALD_DATABASE_URL="$${HERALD_DATABASE_URL:-postgresql://postgres@127.0.0.1:$$HERALD_TEST_PG_PORT/herald}"
+	  # the daemon gets HERALD_* settings only, not the test harness variables
+	  unset HERALD_RUN_DIR $$(compgen -v HERALD_TEST_)
+	  echo "private servers under .run/services (they stay up after Ctrl-C; make stop stops them)" >&2
+	fi
+	echo "HERALD_REDIS_URL=$$HERALD_REDIS_URL" >&2
+	echo "HERALD_DATABASE_URL=$$HERALD_DATABASE_URL" >&2
+	help=$$("$(HERALD)" --help 2>&1 || true)
+	if grep -qE '^[[:space:]]+migrate([[:space:]]|$$)' <<<"$$help"; then
+	  "$(HERALD)" migrate || echo "warning: herald migrate failed; starting anyway" >&2
+	fi
+	exec "$(HERALD)" run
+
+stop:
+	@HERALD_RUN_DIR="$(SERVICES_DIR)" bash "$(SERVICES)" stop
+	bash "$(SERVICES)" reap
+
+bench: build
+	@bash "$(SERVICES)" reap
+	export HERALD_RUN_DIR="$(CURDIR)/.run/bench-$$$$"
+	trap 'bash "$(SERVICES)" destroy || true' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	bash "$(SERVICES)" start
+	source "$$HERALD_RUN_DIR/env"
+	export HERALD_REDIS_URL="$$HERALD_TEST_REDIS_URL" HERALD_DATABASE_URL="$$HERALD_TEST_DATABASE_URL"
+	export HERALD_BIN="$(HERALD)"
+	mkdir -p .bench
+	"$(HERALD_BENCH)" all --json .bench/latest.json $(BENCH_ARGS)
+
+clean:
+	@HERALD_RUN_DIR="$(SERVICES_DIR)" bash "$(SERVICES)" destroy
+	bash "$(SERVICES)" reap
+	rm -rf .build
+	# keep the directories of test/bench runs still in progress; everything else under .run goes
+	if [[ -d .run ]]; then
+	  find .run -mindepth 1 -maxdepth 1 ! -name 'test-*' ! -name 'bench-*' -exec rm -rf {} +
+	  rmdir .run 2>/dev/null || true
+	fi
