@@ -58,8 +58,9 @@ let package = Package(
         .executableTarget(
             name: "herald-bench",
             dependencies: [
-                "HeraldRuntime", "HeraldCore", "HeraldIO",
+                "HeraldRuntime", "HeraldCore", "HeraldIO", "HeraldTasks", "HeraldCelery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"]),

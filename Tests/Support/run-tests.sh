@@ -62,7 +62,9 @@ stop_tests() {
 # run reaps the directory.
 cleanup() {
     local rc=$?
-    trap - EXIT INT TERM HUP
+    # A second Ctrl-C must not cut the clean-up short (and leave servers running).
+    trap '' INT TERM HUP
+    trap - EXIT
     stop_tests
     if ((STARTED)); then
         if ((rc == 0)); then
@@ -89,10 +91,23 @@ echo "    redis $HERALD_TEST_REDIS_URL, postgres $HERALD_TEST_DATABASE_URL" >&2
 
 # In the background and waited for, so that a signal to this script alone (make passes SIGTERM on,
 # `timeout` sends one) runs the trap at once instead of after the whole suite.
+# XCTest only (Herald has no Swift Testing suites, whose empty run would otherwise print the last
+# line). The output is teed so the closing line can state the XCTest totals plainly.
 step "swift test"
-swift test --no-parallel "$@" &
+TEST_LOG="$HERALD_RUN_DIR/swift-test.log"
+mkfifo "$HERALD_RUN_DIR/swift-test.fifo"
+tee "$TEST_LOG" < "$HERALD_RUN_DIR/swift-test.fifo" &
+TEE_PID=$!
+swift test --no-parallel --disable-swift-testing "$@" > "$HERALD_RUN_DIR/swift-test.fifo" 2>&1 &
 TEST_PID=$!
 rc=0
 wait "$TEST_PID" || rc=$?
 TEST_PID=
+wait "$TEE_PID" || true
+summary=$(grep -E '^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?' "$TEST_LOG" | tail -n 1 || true)
+if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failure ]]; then
+    total=${BASH_REMATCH[1]}
+    failed=${BASH_REMATCH[2]}
+    echo "$((total - failed)) passed, $failed failed"
+fi
 exit "$rc"

@@ -55,6 +55,7 @@ public final class ScheduleService: @unchecked Sendable {
     private var budgetUsed = 0
     private var running = false
     private var lastPrune: Int64 = 0
+    private var lastWindowLoad: Int64 = 0
     private var errorBurst = BurstLimiter()
     private lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.timerFired() }
     private lazy var budgetTimer = LoopTimer(loop: loop) { [unowned self] in self.kick() }
@@ -115,7 +116,8 @@ public final class ScheduleService: @unchecked Sendable {
             }
         case .sweep:
             sweep()
-            reloadWindow()
+            // The window also reloads on its own timer; from sweeps at most every 5 s.
+            if localNowMicros() - lastWindowLoad > 5_000_000 { reloadWindow() }
         default:
             break
         }
@@ -158,6 +160,7 @@ public final class ScheduleService: @unchecked Sendable {
         guard running else { return }
         let store = self.store, options = self.options
         let t0 = localNowMicros()
+        lastWindowLoad = t0
         pool.run(on: loop, { c -> ([ArmedPlan], Int64) in
             let now = try store.databaseNow(c)
             return (try store.loadWindow(c, horizonSeconds: options.horizonSeconds, limit: options.maxArmed), now)
