@@ -125,19 +125,24 @@ public enum EventDecoder {
 /// Canonical textual UUIDs (8-4-4-4-12 hex), as Dify stores them.
 public enum UUIDText {
     public static func isValid(_ s: String) -> Bool {
-        let u = s.utf8
-        guard u.count == 36 else { return false }
-        for (i, b) in u.enumerated() {
-            switch i {
-            case 8, 13, 18, 23:
-                if b != UInt8(ascii: "-") { return false }
-            default:
-                let hex = (b >= 48 && b <= 57) || (b >= 97 && b <= 102) || (b >= 65 && b <= 70)
-                if !hex { return false }
+        var s = s
+        return s.withUTF8 { u in
+            guard u.count == 36 else { return false }
+            for i in 0..<36 {
+                let b = u[i]
+                if i == 8 || i == 13 || i == 18 || i == 23 {
+                    if b != UInt8(ascii: "-") { return false }
+                } else {
+                    let hex = (b &- 48 < 10) || (b | 0x20) &- 97 < 6
+                    if !hex { return false }
+                }
             }
+            return true
         }
-        return true
     }
 
-    public static func normalized(_ s: String) -> String { s.lowercased() }
+    /// Lower-case form; returns the same string when it is already lower-case.
+    public static func normalized(_ s: String) -> String {
+        s.utf8.contains { $0 >= 65 && $0 <= 70 } ? s.lowercased() : s
+    }
 }

@@ -36,11 +36,20 @@ public struct JSONReader {
 
     public static func parse<C: Collection>(_ bytes: C, maxDepth: Int = defaultMaxDepth) throws(JSONError) -> JSONValue
     where C.Element == UInt8 {
-        let array = Array(bytes)
-        return try array.withUnsafeBufferPointer { (buf) throws(JSONError) -> JSONValue in
+        // Parse in place when the bytes are contiguous (the common case), else copy once.
+        var outcome: Result<JSONValue, JSONError>?
+        _ = bytes.withContiguousStorageIfAvailable { buf in
             var reader = Cursor(buf: buf, maxDepth: maxDepth)
-            return try reader.document()
+            outcome = Result { () throws(JSONError) -> JSONValue in try reader.document() }
         }
+        if outcome == nil {
+            let array = Array(bytes)
+            array.withUnsafeBufferPointer { buf in
+                var reader = Cursor(buf: buf, maxDepth: maxDepth)
+                outcome = Result { () throws(JSONError) -> JSONValue in try reader.document() }
+            }
+        }
+        return try outcome!.get()
     }
 
     struct Cursor {

@@ -21,6 +21,8 @@ public final class HeraldMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let factory: PrometheusMetricsFactory
     private let eventCounters: [String: CoreMetrics.Counter]
+    /// The same counters indexed by (source ordinal * 3 + outcome ordinal), for the hot path.
+    private let eventCounterTable: [CoreMetrics.Counter]
     private let sweepCounters: [SweepReason: CoreMetrics.Counter]
     public let reloads: CoreMetrics.Counter
     public let keyspaceEventsEnabled: CoreMetrics.Gauge
@@ -46,6 +48,9 @@ public final class HeraldMetrics: Sendable {
             }
         }
         eventCounters = events
+        eventCounterTable = EventSourceKind.allCases.flatMap { s in
+            [EventOutcome.accepted, .rejected, .ignored].map { o in events["\(s.rawValue)/\(o.rawValue)"]! }
+        }
         var sweeps: [SweepReason: CoreMetrics.Counter] = [:]
         for r in [SweepReason.interval, .reconnect, .startup, .manual] {
             sweeps[r] = Counter(label: MetricName.sweeps, dimensions: [("reason", r.rawValue)], factory: factory)
@@ -65,7 +70,25 @@ public final class HeraldMetrics: Sendable {
     /// Counts one event decision.
     @inline(__always)
     public func event(_ source: EventSourceKind, _ outcome: EventOutcome) {
-        eventCounters["\(source.rawValue)/\(outcome.rawValue)"]?.increment()
+        eventCounterTable[Self.ordinal(source) * 3 + Self.ordinal(outcome)].increment()
+    }
+
+    static func ordinal(_ s: EventSourceKind) -> Int {
+        switch s {
+        case .redisPubSub: return 0
+        case .redisExpiry: return 1
+        case .postgresNotify: return 2
+        case .timer: return 3
+        case .sweep: return 4
+        }
+    }
+
+    static func ordinal(_ o: EventOutcome) -> Int {
+        switch o {
+        case .accepted: return 0
+        case .rejected: return 1
+        case .ignored: return 2
+        }
     }
 
     /// The pre-built counter for one (source, outcome), for hot paths.

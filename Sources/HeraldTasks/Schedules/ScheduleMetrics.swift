@@ -15,6 +15,7 @@ public struct ScheduleMetrics: Sendable {
     let quarantined: CoreMetrics.Counter
     let dispatchErrors: CoreMetrics.Counter
     let armed: CoreMetrics.Gauge
+    let runNowDropped: CoreMetrics.Counter
 
     public init(factory: any MetricsFactory, queue: String) {
         var f: [Via: CoreMetrics.Counter] = [:]
@@ -30,6 +31,7 @@ public struct ScheduleMetrics: Sendable {
         quarantined = Counter(label: "herald_schedule_quarantined_total", dimensions: [], factory: factory)
         dispatchErrors = Counter(label: "herald_dispatch_errors_total", dimensions: [("queue", queue)], factory: factory)
         armed = Gauge(label: "herald_schedule_armed_plans", dimensions: [], factory: factory)
+        runNowDropped = Counter(label: "herald_schedule_run_now_refused_total", dimensions: [], factory: factory)
     }
 
     func fired(_ via: Via, _ n: Int) {

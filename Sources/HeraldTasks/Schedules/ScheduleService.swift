@@ -56,6 +56,12 @@ public final class ScheduleService: @unchecked Sendable {
     private var running = false
     private var lastPrune: Int64 = 0
     private var lastWindowLoad: Int64 = 0
+    private var pendingRefresh: Set<PlanID> = []
+    private var pendingTriggers: Set<String> = []
+    private var refreshInFlight = false
+    private var pendingRunNow: [PlanID] = []
+    private var runNowInFlight = false
+    private var runNowBurst = BurstLimiter()
     private var errorBurst = BurstLimiter()
     private lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.timerFired() }
     private lazy var budgetTimer = LoopTimer(loop: loop) { [unowned self] in self.kick() }
@@ -104,16 +110,13 @@ public final class ScheduleService: @unchecked Sendable {
         switch event {
         case .scheduleChanged(let id, let runNow):
             guard let plan = PlanID(id) else { return }
-            refresh([plan])
+            refresh(plans: [plan])
             if runNow { fireNow(plan) }
         case .tableChanged(let change) where change.table == "workflow_schedule_plans":
-            if let id = change.id.flatMap(PlanID.init) { refresh([id]) } else { reloadWindow() }
+            if let id = change.id.flatMap(PlanID.init) { refresh(plans: [id]) } else { reloadWindow() }
         case .tableChanged(let change) where change.table == "app_triggers":
             guard let id = change.id else { return reloadWindow() }
-            let store = self.store
-            pool.run(on: loop, { c in try store.plansOfTriggers(c, triggerIDs: [id]) }) { [self] result in
-                if case .success(let plans) = result { refresh(plans) }
-            }
+            refresh(triggers: [id])
         case .sweep:
             sweep()
             // The window also reloads on its own timer; from sweeps at most every 5 s.
@@ -123,27 +126,47 @@ public final class ScheduleService: @unchecked Sendable {
         }
     }
 
-    /// Re-reads plans and re-arms or disarms them. A plan already due is claimed at once (via event).
-    private func refresh(_ plans: [PlanID]) {
-        guard !plans.isEmpty else { return }
+    /// Re-reads plans (and the plans of changed triggers) and re-arms or disarms them; a plan
+    /// already due is claimed at once (via event). Hints are coalesced: one read is in flight at a
+    /// time, and ids arriving meanwhile are merged into the next, so a flood of events for the same
+    /// plans costs a few queries, not one each.
+    private func refresh(plans: [PlanID] = [], triggers: [String] = []) {
+        pendingRefresh.formUnion(plans)
+        pendingTriggers.formUnion(triggers)
+        startRefresh()
+    }
+
+    private func startRefresh() {
+        guard running, !refreshInFlight, !(pendingRefresh.isEmpty && pendingTriggers.isEmpty) else { return }
+        let plans = Array(pendingRefresh.prefix(5_000))
+        let triggers = Array(pendingTriggers.prefix(5_000))
+        pendingRefresh.subtract(plans)
+        pendingTriggers.subtract(triggers)
+        refreshInFlight = true
         let store = self.store
-        pool.run(on: loop, { c in (try store.read(c, ids: plans), try store.databaseNow(c)) }) { [self] result in
-            guard case .success(let (rows, dbNow)) = result else {
-                if case .failure(let e) = result { self.reportError("re-reading plans", e) }
-                return
-            }
-            let found = Set(rows.map(\.id))
-            for p in plans where !found.contains(p) { heap.disarm(p) }
-            for r in rows {
-                if r.nextRunAt <= dbNow {
-                    heap.disarm(r.id)
-                    enqueueClaim(r.id, via: .event)
-                } else {
-                    arm(r)
+        pool.run(on: loop, { c -> ([PlanID], [ArmedPlan], Int64) in
+            let all = plans + (try store.plansOfTriggers(c, triggerIDs: triggers))
+            return (all, try store.read(c, ids: all), try store.databaseNow(c))
+        }) { [self] result in
+            refreshInFlight = false
+            switch result {
+            case .success(let (asked, rows, dbNow)):
+                let found = Set(rows.map(\.id))
+                for p in asked where !found.contains(p) { heap.disarm(p) }
+                for r in rows {
+                    if r.nextRunAt <= dbNow {
+                        heap.disarm(r.id)
+                        enqueueClaim(r.id, via: .event)
+                    } else {
+                        arm(r)
+                    }
                 }
+                kick()
+                armTimer()
+            case .failure(let e):
+                reportError("re-reading plans", e)
             }
-            kick()
-            armTimer()
+            startRefresh()
         }
     }
 
@@ -304,20 +327,46 @@ public final class ScheduleService: @unchecked Sendable {
         if recentFires.count > 50 { recentFires.removeLast(recentFires.count - 50) }
     }
 
-    /// One immediate extra fire (`run_now`).
+    /// One immediate extra fire per `run_now` request. Requests queue (bounded) behind one
+    /// job at a time; beyond the bound they are refused with an error and a metric.
     private func fireNow(_ plan: PlanID) {
-        let store = self.store, dispatchers = self.dispatchers
-        pool.run(on: loop, { c -> (ClaimedFire?, Delivery) in
-            guard let fire = try store.claimRunNow(c, plan: plan, via: ScheduleMetrics.Via.runNow.rawValue) else {
-                return (nil, Delivery())
+        guard pendingRunNow.count < Self.maxPendingRunNow else {
+            metrics.runNowDropped.increment()
+            if case .log(let n) = runNowBurst.record(now: MonotonicNow.instant) {
+                logger.error("run_now refused: \(Self.maxPendingRunNow) requests already waiting", metadata: ["plan": "\(plan)", "suppressed_since_last": "\(n)"])
             }
-            return (fire, Self.deliver([fire], store: store, dispatchers: dispatchers, connection: c))
+            return
+        }
+        pendingRunNow.append(plan)
+        startRunNow()
+    }
+
+    static let maxPendingRunNow = 10_000
+
+    private func startRunNow() {
+        guard running, !runNowInFlight, !pendingRunNow.isEmpty else { return }
+        let batch = Array(pendingRunNow.prefix(500))
+        pendingRunNow.removeFirst(batch.count)
+        runNowInFlight = true
+        let store = self.store, dispatchers = self.dispatchers
+        pool.run(on: loop, { c -> ([ClaimedFire], [PlanID], Delivery) in
+            var fires: [ClaimedFire] = []
+            var ignored: [PlanID] = []
+            for plan in batch {
+                if let f = try store.claimRunNow(c, plan: plan, via: ScheduleMetrics.Via.runNow.rawValue) { fires.append(f) } else { ignored.append(plan) }
+            }
+            return (fires, ignored, Self.deliver(fires, store: store, dispatchers: dispatchers, connection: c))
         }) { [self] result in
+            runNowInFlight = false
             switch result {
-            case .success(let (fire?, delivery)): record(delivery, fires: [fire], via: .runNow)
-            case .success((nil, _)): logger.warning("run_now ignored: plan missing or its trigger is not enabled", metadata: ["plan": "\(plan)"])
+            case .success(let (fires, ignored, delivery)):
+                if !fires.isEmpty { record(delivery, fires: fires, via: .runNow) }
+                for plan in ignored.prefix(10) {
+                    logger.warning("run_now ignored: plan missing or its trigger is not enabled", metadata: ["plan": "\(plan)"])
+                }
             case .failure(let e): reportError("run_now", e)
             }
+            startRunNow()
         }
     }
 
