@@ -85,6 +85,25 @@ final class ScheduleTests: XCTestCase {
         XCTAssertTrue(h.sourceEvents.contains { if case .tableChanged(let c) = $0 { return c.id == plan.description } else { return false } })
     }
 
+    func testAFloodOfEventsIsCoalescedIntoFewReads() throws {
+        let plan = try fixture.addPlan(dueIn: 3600)
+        let h = try startDaemon()
+        let redis = try TestServers.redis()
+        let n = 3000
+        var batch: [[[UInt8]]] = []
+        for _ in 0..<n { batch.append(["PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(plan)\"}"].map { Array($0.utf8) }) }
+        _ = try redis.pipeline(batch)
+        try waitUntil("all events consumed") {
+            h.metric("herald_events_total", ["source": "redis_pubsub", "outcome": "accepted"]) == Double(n)
+        }
+        // Give in-flight reads a moment to finish, then compare reads with events.
+        try waitUntil("reads settle") { h.metric("herald_schedule_plan_reads_total") >= 1 }
+        let reads = h.metric("herald_schedule_plan_reads_total")
+        XCTAssertLessThan(reads, Double(n) / 10, "\(n) events cost \(reads) reads")
+        XCTAssertTrue(try fixture.fires().isEmpty)
+        XCTAssertTrue(h.allUp)
+    }
+
     func testRunNowAddsOneImmediateFire() throws {
         let plan = try fixture.addPlan(dueIn: 3600)
         _ = try startDaemon()

@@ -16,6 +16,7 @@ public struct ScheduleMetrics: Sendable {
     let dispatchErrors: CoreMetrics.Counter
     let armed: CoreMetrics.Gauge
     let runNowDropped: CoreMetrics.Counter
+    let planReads: CoreMetrics.Counter
 
     public init(factory: any MetricsFactory, queue: String) {
         var f: [Via: CoreMetrics.Counter] = [:]
@@ -32,6 +33,7 @@ public struct ScheduleMetrics: Sendable {
         dispatchErrors = Counter(label: "herald_dispatch_errors_total", dimensions: [("queue", queue)], factory: factory)
         armed = Gauge(label: "herald_schedule_armed_plans", dimensions: [], factory: factory)
         runNowDropped = Counter(label: "herald_schedule_run_now_refused_total", dimensions: [], factory: factory)
+        planReads = Counter(label: "herald_schedule_plan_reads_total", dimensions: [], factory: factory)
     }
 
     func fired(_ via: Via, _ n: Int) {

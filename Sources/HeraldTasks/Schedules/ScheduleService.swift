@@ -35,37 +35,37 @@ public struct ScheduleOptions: Sendable {
 
 /// The schedule subsystem. Loop-confined; `@unchecked Sendable` to cross into pool callbacks.
 public final class ScheduleService: @unchecked Sendable {
-    private let loop: EventLoop
-    private let pool: PostgresPool
-    private let store: PlanStore
-    private let dispatchers: DispatcherPool
-    private let metrics: ScheduleMetrics
-    private let options: ScheduleOptions
-    private let logger: Logger
+    let loop: EventLoop
+    let pool: PostgresPool
+    let store: PlanStore
+    let dispatchers: DispatcherPool
+    let metrics: ScheduleMetrics
+    let options: ScheduleOptions
+    let logger: Logger
 
-    private var heap = ScheduleHeap()
-    private var skewMicros: Int64 = 0      // database clock minus local clock
-    private var pending: [PlanID] = []
-    private var pendingSet: Set<PlanID> = []
-    private var pendingVia: [PlanID: ScheduleMetrics.Via] = [:]
-    private var inFlight = 0
-    private var sweeping = false
-    private var sweepAgain = false
-    private var budgetSecond: Int64 = 0
-    private var budgetUsed = 0
-    private var running = false
-    private var lastPrune: Int64 = 0
-    private var lastWindowLoad: Int64 = 0
-    private var pendingRefresh: Set<PlanID> = []
-    private var pendingTriggers: Set<String> = []
-    private var refreshInFlight = false
-    private var pendingRunNow: [PlanID] = []
-    private var runNowInFlight = false
-    private var runNowBurst = BurstLimiter()
-    private var errorBurst = BurstLimiter()
-    private lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.timerFired() }
-    private lazy var budgetTimer = LoopTimer(loop: loop) { [unowned self] in self.kick() }
-    private lazy var windowTimer = LoopTimer(loop: loop) { [unowned self] in self.reloadWindow() }
+    var heap = ScheduleHeap()
+    var skewMicros: Int64 = 0      // database clock minus local clock
+    var pending: [PlanID] = []
+    var pendingSet: Set<PlanID> = []
+    var pendingVia: [PlanID: ScheduleMetrics.Via] = [:]
+    var inFlight = 0
+    var sweeping = false
+    var sweepAgain = false
+    var budgetSecond: Int64 = 0
+    var budgetUsed = 0
+    var running = false
+    var lastPrune: Int64 = 0
+    var lastWindowLoad: Int64 = 0
+    var pendingRefresh: Set<PlanID> = []
+    var pendingTriggers: Set<String> = []
+    var refreshInFlight = false
+    var pendingRunNow: [PlanID] = []
+    var runNowInFlight = false
+    var runNowBurst = BurstLimiter()
+    var errorBurst = BurstLimiter()
+    lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.timerFired() }
+    lazy var budgetTimer = LoopTimer(loop: loop) { [unowned self] in self.kick() }
+    lazy var windowTimer = LoopTimer(loop: loop) { [unowned self] in self.reloadWindow() }
 
     /// Last fires, newest first (for `herald status` and the demo log).
     public private(set) var recentFires: [(plan: PlanID, scheduledAt: Int64, via: String)] = []
@@ -130,19 +130,20 @@ public final class ScheduleService: @unchecked Sendable {
     /// already due is claimed at once (via event). Hints are coalesced: one read is in flight at a
     /// time, and ids arriving meanwhile are merged into the next, so a flood of events for the same
     /// plans costs a few queries, not one each.
-    private func refresh(plans: [PlanID] = [], triggers: [String] = []) {
+    func refresh(plans: [PlanID] = [], triggers: [String] = []) {
         pendingRefresh.formUnion(plans)
         pendingTriggers.formUnion(triggers)
         startRefresh()
     }
 
-    private func startRefresh() {
+    func startRefresh() {
         guard running, !refreshInFlight, !(pendingRefresh.isEmpty && pendingTriggers.isEmpty) else { return }
         let plans = Array(pendingRefresh.prefix(5_000))
         let triggers = Array(pendingTriggers.prefix(5_000))
         pendingRefresh.subtract(plans)
         pendingTriggers.subtract(triggers)
         refreshInFlight = true
+        metrics.planReads.increment()
         let store = self.store
         pool.run(on: loop, { c -> ([PlanID], [ArmedPlan], Int64) in
             let all = plans + (try store.plansOfTriggers(c, triggerIDs: triggers))
@@ -170,7 +171,7 @@ public final class ScheduleService: @unchecked Sendable {
         }
     }
 
-    private func arm(_ plan: ArmedPlan) {
+    func arm(_ plan: ArmedPlan) {
         let horizon = localNowMicros() + skewMicros + Int64(options.horizonSeconds) * 1_000_000
         if plan.nextRunAt <= horizon, heap.count < options.maxArmed || heap.due(of: plan.id) != nil {
             heap.arm(plan.id, at: plan.nextRunAt)
@@ -179,7 +180,7 @@ public final class ScheduleService: @unchecked Sendable {
         }
     }
 
-    private func reloadWindow() {
+    func reloadWindow() {
         guard running else { return }
         let store = self.store, options = self.options
         let t0 = localNowMicros()
@@ -203,7 +204,7 @@ public final class ScheduleService: @unchecked Sendable {
 
     // MARK: Timer
 
-    private func armTimer() {
+    func armTimer() {
         guard running, let due = heap.earliest() else {
             timer.cancel()
             return
@@ -212,7 +213,7 @@ public final class ScheduleService: @unchecked Sendable {
         timer.schedule(after: .microseconds(max(0, wait)))
     }
 
-    private func timerFired() {
+    func timerFired() {
         let dbNow = localNowMicros() + skewMicros
         for (plan, _) in heap.popDue(upTo: dbNow) { enqueueClaim(plan, via: .timer) }
         metrics.armed.record(heap.count)
@@ -220,7 +221,7 @@ public final class ScheduleService: @unchecked Sendable {
         armTimer()
     }
 
-    private func enqueueClaim(_ plan: PlanID, via: ScheduleMetrics.Via) {
+    func enqueueClaim(_ plan: PlanID, via: ScheduleMetrics.Via) {
         if pendingSet.insert(plan).inserted {
             pending.append(plan)
             pendingVia[plan] = via
@@ -228,7 +229,7 @@ public final class ScheduleService: @unchecked Sendable {
     }
 
     /// Starts claim transactions while there is pending work and capacity.
-    private func kick() {
+    func kick() {
         while running, inFlight < options.maxInFlight, !pending.isEmpty {
             let n = takeBudget(min(options.claimBatch, pending.count))
             if n == 0 { return }
@@ -247,7 +248,7 @@ public final class ScheduleService: @unchecked Sendable {
 
     /// `WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK`: at most that many claims per second, shared by
     /// timers and the sweep. Returns how many of `want` may go now (0: a timer retries next second).
-    private func takeBudget(_ want: Int) -> Int {
+    func takeBudget(_ want: Int) -> Int {
         guard options.maxDispatchPerSecond > 0 else { return want }
         let now = localNowMicros()
         let second = now / 1_000_000
@@ -264,7 +265,7 @@ public final class ScheduleService: @unchecked Sendable {
         return n
     }
 
-    private func claim(ids: [PlanID], via: ScheduleMetrics.Via) {
+    func claim(ids: [PlanID], via: ScheduleMetrics.Via) {
         let store = self.store, dispatchers = self.dispatchers, limit = ids.count
         pool.run(on: loop, { c -> ClaimOutcome in
             var cache: [String: CronSchedule] = [:]
@@ -288,7 +289,7 @@ public final class ScheduleService: @unchecked Sendable {
         }
     }
 
-    private func apply(_ o: ClaimOutcome, via: ScheduleMetrics.Via) {
+    func apply(_ o: ClaimOutcome, via: ScheduleMetrics.Via) {
         record(o.delivery, fires: o.result.fires, via: via)
         for (plan, reason) in o.result.quarantined {
             metrics.quarantined.increment()
@@ -306,7 +307,7 @@ public final class ScheduleService: @unchecked Sendable {
         metrics.armed.record(heap.count)
     }
 
-    private func record(_ d: Delivery, fires: [ClaimedFire], via: ScheduleMetrics.Via) {
+    func record(_ d: Delivery, fires: [ClaimedFire], via: ScheduleMetrics.Via) {
         metrics.fired(via, fires.count)
         metrics.dispatched.increment(by: d.pushed)
         if d.duplicates > 0 { metrics.duplicatesSuppressed.increment(by: d.duplicates) }
@@ -327,129 +328,7 @@ public final class ScheduleService: @unchecked Sendable {
         if recentFires.count > 50 { recentFires.removeLast(recentFires.count - 50) }
     }
 
-    /// One immediate extra fire per `run_now` request. Requests queue (bounded) behind one
-    /// job at a time; beyond the bound they are refused with an error and a metric.
-    private func fireNow(_ plan: PlanID) {
-        guard pendingRunNow.count < Self.maxPendingRunNow else {
-            metrics.runNowDropped.increment()
-            if case .log(let n) = runNowBurst.record(now: MonotonicNow.instant) {
-                logger.error("run_now refused: \(Self.maxPendingRunNow) requests already waiting", metadata: ["plan": "\(plan)", "suppressed_since_last": "\(n)"])
-            }
-            return
-        }
-        pendingRunNow.append(plan)
-        startRunNow()
-    }
-
-    static let maxPendingRunNow = 10_000
-
-    private func startRunNow() {
-        guard running, !runNowInFlight, !pendingRunNow.isEmpty else { return }
-        let batch = Array(pendingRunNow.prefix(500))
-        pendingRunNow.removeFirst(batch.count)
-        runNowInFlight = true
-        let store = self.store, dispatchers = self.dispatchers
-        pool.run(on: loop, { c -> ([ClaimedFire], [PlanID], Delivery) in
-            var fires: [ClaimedFire] = []
-            var ignored: [PlanID] = []
-            for plan in batch {
-                if let f = try store.claimRunNow(c, plan: plan, via: ScheduleMetrics.Via.runNow.rawValue) { fires.append(f) } else { ignored.append(plan) }
-            }
-            return (fires, ignored, Self.deliver(fires, store: store, dispatchers: dispatchers, connection: c))
-        }) { [self] result in
-            runNowInFlight = false
-            switch result {
-            case .success(let (fires, ignored, delivery)):
-                if !fires.isEmpty { record(delivery, fires: fires, via: .runNow) }
-                for plan in ignored.prefix(10) {
-                    logger.warning("run_now ignored: plan missing or its trigger is not enabled", metadata: ["plan": "\(plan)"])
-                }
-            case .failure(let e): reportError("run_now", e)
-            }
-            startRunNow()
-        }
-    }
-
-    // MARK: Sweep
-
-    /// Claims overdue plans no timer fired, and re-sends fires that never reached the queue.
-    private func sweep() {
-        guard running else { return }
-        if sweeping {
-            sweepAgain = true
-            return
-        }
-        sweeping = true
-        let store = self.store, dispatchers = self.dispatchers, options = self.options
-        let prune = localNowMicros() - lastPrune > 3_600_000_000
-        if prune { lastPrune = localNowMicros() }
-        // The sweep claims at most what the per-second budget has left (bounded anyway).
-        let allowance = options.maxDispatchPerSecond > 0 ? takeBudget(options.maxDispatchPerSecond) : 100 * options.sweepBatch
-        pool.run(on: loop, { c -> SweepOutcome in
-            var out = SweepOutcome()
-            var cache: [String: CronSchedule] = [:]
-            var claimed = 0
-            while claimed < allowance {
-                let limit = min(options.sweepBatch, allowance - claimed)
-                let r = try store.claimDue(c, ids: nil, limit: limit, via: ScheduleMetrics.Via.sweep.rawValue, cronCache: &cache)
-                let d = Self.deliver(r.fires, store: store, dispatchers: dispatchers, connection: c)
-                out.claims.append((r, d))
-                claimed += r.examined
-                if r.examined < limit || d.error != nil { break }
-            }
-            let stale = try store.unenqueued(c, olderThanSeconds: options.resendAfterSeconds, limit: 1000)
-            if !stale.isEmpty {
-                out.resent = stale
-                out.resendDelivery = Self.deliver(stale, store: store, dispatchers: dispatchers, connection: c)
-            }
-            if prune { out.pruned = try store.pruneFires(c, olderThanDays: options.keepFiresDays) }
-            return out
-        }) { [self] result in
-            sweeping = false
-            switch result {
-            case .success(let o):
-                for (r, d) in o.claims {
-                    metrics.sweepFound.increment(by: r.fires.count)
-                    apply(ClaimOutcome(result: r, delivery: d, unclaimed: [], reread: []), via: .sweep)
-                }
-                if !o.resent.isEmpty {
-                    metrics.sweepResent.increment(by: o.resent.count)
-                    metrics.dispatched.increment(by: o.resendDelivery.pushed)
-                    metrics.duplicatesSuppressed.increment(by: o.resendDelivery.duplicates)
-                    logger.warning("sweep re-sent fires that were claimed but not marked enqueued",
-                                   metadata: ["count": "\(o.resent.count)", "already_queued": "\(o.resendDelivery.duplicates)"])
-                }
-            case .failure(let e):
-                reportError("sweeping schedules", e)
-            }
-            if sweepAgain {
-                sweepAgain = false
-                sweep()
-            }
-            armTimer()
-        }
-    }
-
-    // MARK: Delivery (pool threads)
-
-    /// Pushes fires to the broker and marks them enqueued. Never throws: a broker
-    /// failure leaves the fires unmarked for the sweep to re-send.
-    static func deliver(_ fires: [ClaimedFire], store: PlanStore, dispatchers: DispatcherPool, connection c: PostgresConnection) -> Delivery {
-        guard !fires.isEmpty else { return Delivery() }
-        var d = Delivery()
-        do {
-            let pushed = try dispatchers.with { try $0.enqueue(fires) }
-            d.enqueuedAtMicros = localNowMicros()
-            d.pushed = pushed.filter { $0 }.count
-            d.duplicates = pushed.count - d.pushed
-            try store.markEnqueued(c, fires)
-        } catch {
-            d.error = error
-        }
-        return d
-    }
-
-    private func reportError(_ what: String, _ error: any Error) {
+    func reportError(_ what: String, _ error: any Error) {
         if case .log(let suppressed) = errorBurst.record(now: MonotonicNow.instant) {
             logger.error("schedules: \(what) failed", metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
         }
@@ -486,8 +365,8 @@ struct SweepOutcome: Sendable {
 
 /// One FireDispatcher per concurrent user (each owns a blocking broker connection).
 final class DispatcherPool: Sendable {
-    private let idle = Mutex<[FireDispatcher]>([])
-    private let make: @Sendable () -> FireDispatcher
+    let idle = Mutex<[FireDispatcher]>([])
+    let make: @Sendable () -> FireDispatcher
 
     init(make: @escaping @Sendable () -> FireDispatcher) { self.make = make }
 

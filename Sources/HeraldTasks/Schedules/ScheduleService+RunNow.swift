@@ -1,0 +1,50 @@
+// `run_now`: one immediate extra fire per request, queued (bounded) behind one job
+// at a time so that a flood of requests cannot build an unbounded backlog.
+
+import HeraldCore
+import HeraldIO
+
+extension ScheduleService {
+    /// One immediate extra fire per `run_now` request. Requests queue (bounded) behind one
+    /// job at a time; beyond the bound they are refused with an error and a metric.
+    func fireNow(_ plan: PlanID) {
+        guard pendingRunNow.count < Self.maxPendingRunNow else {
+            metrics.runNowDropped.increment()
+            if case .log(let n) = runNowBurst.record(now: MonotonicNow.instant) {
+                logger.error("run_now refused: \(Self.maxPendingRunNow) requests already waiting", metadata: ["plan": "\(plan)", "suppressed_since_last": "\(n)"])
+            }
+            return
+        }
+        pendingRunNow.append(plan)
+        startRunNow()
+    }
+
+    static let maxPendingRunNow = 10_000
+
+    func startRunNow() {
+        guard running, !runNowInFlight, !pendingRunNow.isEmpty else { return }
+        let batch = Array(pendingRunNow.prefix(500))
+        pendingRunNow.removeFirst(batch.count)
+        runNowInFlight = true
+        let store = self.store, dispatchers = self.dispatchers
+        pool.run(on: loop, { c -> ([ClaimedFire], [PlanID], Delivery) in
+            var fires: [ClaimedFire] = []
+            var ignored: [PlanID] = []
+            for plan in batch {
+                if let f = try store.claimRunNow(c, plan: plan, via: ScheduleMetrics.Via.runNow.rawValue) { fires.append(f) } else { ignored.append(plan) }
+            }
+            return (fires, ignored, Self.deliver(fires, store: store, dispatchers: dispatchers, connection: c))
+        }) { [self] result in
+            runNowInFlight = false
+            switch result {
+            case .success(let (fires, ignored, delivery)):
+                if !fires.isEmpty { record(delivery, fires: fires, via: .runNow) }
+                for plan in ignored.prefix(10) {
+                    logger.warning("run_now ignored: plan missing or its trigger is not enabled", metadata: ["plan": "\(plan)"])
+                }
+            case .failure(let e): reportError("run_now", e)
+            }
+            startRunNow()
+        }
+    }
+}
