@@ -56,6 +56,9 @@ public struct Settings: Sendable {
     /// `HERALD_SCHEDULE_RESEND_AFTER` seconds (default 10): a claimed fire not marked enqueued
     /// after this long is re-sent by the sweep (the broker drops the duplicate if it was queued).
     public var scheduleResendAfterSeconds: Int = 10
+    /// `HERALD_SCHEDULE_LEAD` seconds (default 2): fires are claimed this long before their time
+    /// and pushed at it, so thousands of simultaneous fires reach the queue on time.
+    public var scheduleLead: Duration = .seconds(2)
 
     /// Redis keys Herald writes start with this (`REDIS_KEY_PREFIX` plus ":" when set, as Dify does).
     public var redisKeyNamespace: String { redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":" }
@@ -147,6 +150,7 @@ public struct Settings: Sendable {
         }
         let schedulesEnabled = try boolean(value("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"), key: "ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)
         let horizon = try integer(value("HERALD_SCHEDULE_HORIZON"), key: "HERALD_SCHEDULE_HORIZON", default: 300, range: 5...86_400)
+        let lead = try seconds(value("HERALD_SCHEDULE_LEAD"), key: "HERALD_SCHEDULE_LEAD", default: 2, range: 0...60)
         let resend = try integer(value("HERALD_SCHEDULE_RESEND_AFTER"), key: "HERALD_SCHEDULE_RESEND_AFTER", default: 10, range: 1...86_400)
         return Settings(
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
@@ -154,7 +158,8 @@ public struct Settings: Sendable {
             logFormat: format, logLevel: level, sweepInterval: sweep,
             redisKeyPrefix: env["REDIS_KEY_PREFIX"] ?? "", logTimeZone: logTZ,
             scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool,
-            schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon, scheduleResendAfterSeconds: resend
+            schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon, scheduleResendAfterSeconds: resend,
+            scheduleLead: lead
         )
     }
 

@@ -92,6 +92,15 @@ final class FirePlannerTests: XCTestCase {
         XCTAssertEqual(decide(p, now: t0), .fire(fires: [], nextRunAt: t0 + minute))
     }
 
+    func testPreClaimWithinTheLeadComputesTheNextSlotAfterTheClaimedOne() {
+        var cache: [String: CronSchedule] = [:]
+        let p = DuePlan(id: plan, cronExpression: "* * * * *", timezone: "UTC", nextRunAt: t0 + minute)
+        XCTAssertEqual(FirePlanner.decide(p, now: t0 + minute - 1_500_000, lead: 2_000_000, cache: &cache),
+                       .fire(fires: [t0 + minute], nextRunAt: t0 + 2 * minute))
+        XCTAssertEqual(FirePlanner.decide(p, now: t0 + minute - 2_500_000, lead: 2_000_000, cache: &cache),
+                       .fire(fires: [], nextRunAt: t0 + minute), "beyond the lead: not yet")
+    }
+
     func testBadCronOrZoneIsQuarantinedNotThrown() {
         for (cron, zone) in [("61 * * * *", "UTC"), ("* * * *", "UTC"), ("* * * * *", "Mars/Olympus"), ("0 0 30 2 *", "UTC")] {
             let p = DuePlan(id: plan, cronExpression: cron, timezone: zone, nextRunAt: t0)

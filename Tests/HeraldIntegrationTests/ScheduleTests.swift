@@ -77,11 +77,18 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(try fixture.nextRunAt(plan), before)
         XCTAssertTrue(try fixture.fires().isEmpty)
 
-        // A writer moves next_run_at to one second from now: the NOTIFY trigger announces it and a timer fires it.
+        // A writer moves next_run_at to one second from now: the NOTIFY trigger announces it, Herald
+        // claims it ahead (within HERALD_SCHEDULE_LEAD) and releases it at its time, not before.
         try fixture.conn.query("UPDATE workflow_schedule_plans SET next_run_at = (now() AT TIME ZONE 'UTC') + interval '1 second' WHERE id = $1",
                                [plan.description])
-        try waitUntil("fired after the update", timeout: 15) { try fixture.queued().count == 1 }
-        XCTAssertEqual(try fixture.fires().first?.via, "timer")
+        var arrival = Date.distantPast
+        try waitUntil("fired after the update", timeout: 15) {
+            arrival = Date()
+            return try fixture.queued().count == 1
+        }
+        let fire = try XCTUnwrap(try fixture.fires().first)
+        XCTAssertEqual(fire.via, "event")
+        XCTAssertGreaterThanOrEqual(arrival.timeIntervalSince1970 * 1e6, Double(fire.at) - 5_000, "never pushed before its time")
         XCTAssertTrue(h.sourceEvents.contains { if case .tableChanged(let c) = $0 { return c.id == plan.description } else { return false } })
     }
 

@@ -46,9 +46,11 @@ public enum FireDecision: Sendable, Equatable {
 
 /// Pure decisions for due plans.
 public enum FirePlanner {
-    /// Decides for `plan` at database time `now` (Unix µs). `cache` reuses parsed schedules.
-    public static func decide(_ plan: DuePlan, now: Int64, cache: inout [String: CronSchedule]) -> FireDecision {
-        if plan.nextRunAt > now { return .fire(fires: [], nextRunAt: plan.nextRunAt) }  // not due by the database clock
+    /// Decides for `plan` at database time `now` (Unix µs). A slot at most `lead` µs ahead is
+    /// claimed now and released at its time (pre-claiming keeps a burst of simultaneous fires on
+    /// time); the next slot is then computed after that slot. `cache` reuses parsed schedules.
+    public static func decide(_ plan: DuePlan, now: Int64, lead: Int64 = 0, cache: inout [String: CronSchedule]) -> FireDecision {
+        if plan.nextRunAt > now + lead { return .fire(fires: [], nextRunAt: plan.nextRunAt) }  // not due by the database clock
         let key = plan.timezone + "\u{0}" + plan.cronExpression
         let schedule: CronSchedule
         if let s = cache[key] {
@@ -64,7 +66,7 @@ public enum FirePlanner {
         }
         let next: Int64
         do {
-            next = try schedule.nextFire(afterUnixMicros: now).unixSeconds * 1_000_000
+            next = try schedule.nextFire(afterUnixMicros: max(now, plan.nextRunAt)).unixSeconds * 1_000_000
         } catch {
             return .quarantine(error)
         }

@@ -1,24 +1,46 @@
-// Puts claimed fires on Celery's queue, exactly once. Each message is pushed by
-// a small Lua script that first sets a per-task-id marker with SET NX: the
-// marker and the LPUSH happen atomically in the broker, so a fire re-sent after
-// a crash (same deterministic task id) is recognised and never queued twice.
+// Puts claimed fires on Celery's queue, exactly once. A small Lua script sets a
+// per-task-id marker with SET NX for each message and LPUSHes only the messages
+// whose marker was new: marker and push happen atomically in the broker, so a
+// fire re-sent after a crash (same deterministic task id) is never queued twice.
+// Messages are encoded ahead (`prepare`) so that the push at a fire's time is
+// only the network round trip.
 
 import Glibc
 import HeraldCelery
 import HeraldCore
 import HeraldIO
 
+/// A fire with its Celery message already encoded.
+public struct PreparedFire: Sendable {
+    public var fire: ClaimedFire
+    var marker: [UInt8]
+    var message: [UInt8]
+}
+
 /// Enqueues schedule fires on the Celery broker. One instance per thread.
 public final class FireDispatcher: @unchecked Sendable {
-    /// `KEYS[1]` marker, `KEYS[2]` queue list; `ARGV[1]` message, `ARGV[2]` marker TTL (s).
+    /// `KEYS[1]` the queue list, `KEYS[2..]` markers; `ARGV[1]` marker TTL (s), `ARGV[2..]` messages.
+    /// Returns one 1 (pushed) or 0 (already queued before) per message.
     static let script = """
-        if redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[2])) then
-          redis.call('LPUSH', KEYS[2], ARGV[1])
-          return 1
+        local ttl = tonumber(ARGV[1])
+        local fresh = {}
+        local out = {}
+        for i = 2, #KEYS do
+          if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
+            fresh[#fresh + 1] = ARGV[i]
+            out[i - 1] = 1
+          else
+            out[i - 1] = 0
+          end
         end
-        return 0
+        for i = 1, #fresh, 500 do
+          redis.call('LPUSH', KEYS[1], unpack(fresh, i, math.min(i + 499, #fresh)))
+        end
+        return out
         """
     static let markerTTLSeconds = 7 * 86_400
+    /// Messages per script call (several calls are pipelined).
+    static let perCall = 250
 
     private let broker: RedisEndpoint
     private let keyPrefix: String
@@ -44,21 +66,39 @@ public final class FireDispatcher: @unchecked Sendable {
         CeleryMessage.listKey(queue: DifyCeleryTasks.runScheduleTrigger.queue, keyPrefix: keyPrefix)
     }
 
+    /// Encodes the Celery messages of `fires` (pure CPU; any thread).
+    public func prepare(_ fires: [ClaimedFire]) -> [PreparedFire] {
+        fires.map { f in
+            let task = DifyCeleryTasks.runScheduleTrigger(scheduleID: f.plan.description, taskID: f.taskID)
+            let message = CeleryMessage.encode(task, origin: origin, replyTo: replyTo, deliveryTag: CeleryUUID.v4().description)
+            return PreparedFire(fire: f, marker: Array((keyPrefix + "herald:fire:" + f.taskID).utf8), message: message)
+        }
+    }
+
     /// Enqueues `fires`; returns, per fire, true when it was pushed now and false when an
     /// earlier push of the same task id already happened. Throws when the broker fails.
     public func enqueue(_ fires: [ClaimedFire]) throws -> [Bool] {
-        guard !fires.isEmpty else { return [] }
+        try push(prepare(fires))
+    }
+
+    /// Pushes prepared fires (pipelined script calls, one round trip).
+    public func push(_ prepared: [PreparedFire]) throws -> [Bool] {
+        guard !prepared.isEmpty else { return [] }
         let c = try connection()
         let sha = try loadScript(c)
-        var commands: [[[UInt8]]] = []
-        commands.reserveCapacity(fires.count)
-        let queueKey = Array(self.queueKey.utf8)
+        let queue = Array(queueKey.utf8)
         let ttl = Array(String(Self.markerTTLSeconds).utf8)
-        for f in fires {
-            let task = DifyCeleryTasks.runScheduleTrigger(scheduleID: f.plan.description, taskID: f.taskID)
-            let message = CeleryMessage.encode(task, origin: origin, replyTo: replyTo, deliveryTag: CeleryUUID.v4().description)
-            let marker = Array((keyPrefix + "herald:fire:" + f.taskID).utf8)
-            commands.append([Array("EVALSHA".utf8), Array(sha.utf8), Array("2".utf8), marker, queueKey, message, ttl])
+        var commands: [[[UInt8]]] = []
+        var start = 0
+        while start < prepared.count {
+            let chunk = prepared[start..<min(start + Self.perCall, prepared.count)]
+            var cmd: [[UInt8]] = [Array("EVALSHA".utf8), Array(sha.utf8), Array(String(chunk.count + 1).utf8), queue]
+            cmd.reserveCapacity(5 + 2 * chunk.count)
+            for p in chunk { cmd.append(p.marker) }
+            cmd.append(ttl)
+            for p in chunk { cmd.append(p.message) }
+            commands.append(cmd)
+            start += chunk.count
         }
         let replies: [RedisValue]
         do {
@@ -68,10 +108,10 @@ public final class FireDispatcher: @unchecked Sendable {
             throw error
         }
         var out: [Bool] = []
-        out.reserveCapacity(replies.count)
+        out.reserveCapacity(prepared.count)
         for r in replies {
             switch r {
-            case .integer(let n): out.append(n == 1)
+            case .array(let items): out += items.map { $0.integer == 1 }
             case .error(let m):
                 if m.hasPrefix("NOSCRIPT") { scriptSHA = nil }
                 throw IOError.redisReply(message: m)

@@ -104,14 +104,16 @@ public struct PlanStore: Sendable {
 
     /// Claims due plans in one transaction. With `ids`, only those plans (timer fires);
     /// without, the most overdue ones through the `next_run_at` index (the sweep).
-    public func claimDue(_ c: PostgresConnection, ids: [PlanID]?, limit: Int, via: String,
+    /// `leadMicros` > 0 also claims slots that many µs ahead of the database clock (pre-claim);
+    /// the caller releases those fires at their time.
+    public func claimDue(_ c: PostgresConnection, ids: [PlanID]?, limit: Int, via: String, leadMicros: Int64 = 0,
                          cronCache: inout [String: CronSchedule]) throws -> ClaimResult {
         var cache = cronCache
         defer { cronCache = cache }
         return try c.transaction { c in
             try c.query("SET LOCAL herald.claiming = 'on'")
-            let filter = ids == nil ? "" : "AND p.id = ANY($2::uuid[])"
-            var params = [String(limit)]
+            let filter = ids == nil ? "" : "AND p.id = ANY($3::uuid[])"
+            var params = [String(limit), String(Double(leadMicros) / 1e6)]
             if let ids { params.append(PGArray.uuids(ids)) }
             let rows = try c.query("""
                 SELECT p.id::text, p.cron_expression, p.timezone, \(Self.micros),
@@ -119,7 +121,8 @@ public struct PlanStore: Sendable {
                        (extract(epoch from now()) * 1000000)::bigint
                   FROM workflow_schedule_plans p \(Self.enabledJoin)
                   LEFT JOIN herald.schedule_policies sp ON sp.plan_id = p.id
-                 WHERE p.next_run_at <= (now() AT TIME ZONE 'UTC') \(filter) AND \(Self.notQuarantined)
+                 WHERE p.next_run_at <= (now() AT TIME ZONE 'UTC') + make_interval(secs => $2::float8) \(filter)
+                   AND \(Self.notQuarantined)
                  ORDER BY p.next_run_at
                  LIMIT $1
                    FOR UPDATE OF p SKIP LOCKED
@@ -136,7 +139,7 @@ public struct PlanStore: Sendable {
                     id: id, cronExpression: row[1] ?? "", timezone: row[2] ?? "", nextRunAt: next,
                     policy: CatchUpPolicy(rawValue: row[4] ?? "once") ?? .once,
                     misfireGraceSeconds: Int64(row[5] ?? "60") ?? 60, maxCatchUp: Int(row[6] ?? "100") ?? 100)
-                switch FirePlanner.decide(plan, now: now, cache: &cache) {
+                switch FirePlanner.decide(plan, now: now, lead: leadMicros, cache: &cache) {
                 case .fire(let at, let nextRunAt):
                     for t in at { fires.append((id, t, TaskIDs.cron(plan: id, scheduledAt: t))) }
                     advanced.append(ArmedPlan(id: id, nextRunAt: nextRunAt))
@@ -214,13 +217,15 @@ public struct PlanStore: Sendable {
             """, [PGArray.text(fires.map(\.taskID))])
     }
 
-    /// Fires claimed more than `olderThanSeconds` ago and never marked enqueued (a crash
-    /// or a broker outage between claim and enqueue).
+    /// Fires claimed, and scheduled, more than `olderThanSeconds` ago and never marked enqueued
+    /// (a crash or a broker outage between claim and enqueue; a pre-claimed fire is never
+    /// re-sent before its time).
     public func unenqueued(_ c: PostgresConnection, olderThanSeconds: Int, limit: Int) throws -> [ClaimedFire] {
         let r = try c.query("""
             SELECT plan_id::text, (extract(epoch from scheduled_at) * 1000000)::bigint, kind, task_id::text
               FROM herald.schedule_fires
              WHERE enqueued_at IS NULL AND claimed_at < now() - make_interval(secs => $1::int)
+               AND scheduled_at < (now() AT TIME ZONE 'UTC') - make_interval(secs => $1::int)
              ORDER BY claimed_at
              LIMIT $2
             """, [String(olderThanSeconds), String(limit)])

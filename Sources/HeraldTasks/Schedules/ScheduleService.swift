@@ -29,6 +29,9 @@ public struct ScheduleOptions: Sendable {
     public var resendAfterSeconds = 10
     /// Enqueued fire records are kept this many days.
     public var keepFiresDays = 7
+    /// Fires are claimed up to this long before their time and released at it
+    /// (`HERALD_SCHEDULE_LEAD`), so that a burst of simultaneous fires is on time.
+    public var leadMicros: Int64 = 2_000_000
 
     public init() {}
 }
@@ -66,6 +69,13 @@ public final class ScheduleService: @unchecked Sendable {
     lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.timerFired() }
     lazy var budgetTimer = LoopTimer(loop: loop) { [unowned self] in self.kick() }
     lazy var windowTimer = LoopTimer(loop: loop) { [unowned self] in self.reloadWindow() }
+    lazy var releaseTimer = LoopTimer(loop: loop) { [unowned self] in self.releaseDue() }
+    /// Pre-claimed fires waiting for their time, by scheduled time (µs).
+    var held: [Int64: [(PreparedFire, ScheduleMetrics.Via)]] = [:]
+    var heldTimes = TimeHeap()
+    /// Pushes at release time run here, never behind claim transactions on the pool.
+    let pushQueue = DispatchQueue(label: "herald.schedule-push")
+    let pushDispatcher: FireDispatcher
 
     /// Last fires, newest first (for `herald status` and the demo log).
     public private(set) var recentFires: [(plan: PlanID, scheduledAt: Int64, via: String)] = []
@@ -76,6 +86,7 @@ public final class ScheduleService: @unchecked Sendable {
         self.pool = pool
         self.store = PlanStore(instanceID: instanceID)
         self.dispatchers = DispatcherPool { FireDispatcher(broker: broker, redisKeyPrefix: redisKeyPrefix, instanceID: instanceID) }
+        self.pushDispatcher = FireDispatcher(broker: broker, redisKeyPrefix: redisKeyPrefix, instanceID: instanceID)
         self.metrics = metrics
         self.options = options
         self.logger = logger
@@ -96,7 +107,12 @@ public final class ScheduleService: @unchecked Sendable {
         timer.cancel()
         windowTimer.cancel()
         budgetTimer.cancel()
+        releaseTimer.cancel()
         heap.removeAll()
+        // Pre-claimed fires not yet released stay unenqueued in PostgreSQL; any instance's
+        // sweep sends them after their time (HERALD_SCHEDULE_RESEND_AFTER).
+        held.removeAll()
+        heldTimes = TimeHeap()
     }
 
     /// Number of plans armed now.
@@ -155,7 +171,7 @@ public final class ScheduleService: @unchecked Sendable {
                 let found = Set(rows.map(\.id))
                 for p in asked where !found.contains(p) { heap.disarm(p) }
                 for r in rows {
-                    if r.nextRunAt <= dbNow {
+                    if r.nextRunAt <= dbNow + options.leadMicros {
                         heap.disarm(r.id)
                         enqueueClaim(r.id, via: .event)
                     } else {
@@ -209,13 +225,13 @@ public final class ScheduleService: @unchecked Sendable {
             timer.cancel()
             return
         }
-        let wait = due - skewMicros - localNowMicros()
+        let wait = due - options.leadMicros - skewMicros - localNowMicros()
         timer.schedule(after: .microseconds(max(0, wait)))
     }
 
     func timerFired() {
         let dbNow = localNowMicros() + skewMicros
-        for (plan, _) in heap.popDue(upTo: dbNow) { enqueueClaim(plan, via: .timer) }
+        for (plan, _) in heap.popDue(upTo: dbNow + options.leadMicros) { enqueueClaim(plan, via: .timer) }
         metrics.armed.record(heap.count)
         kick()
         armTimer()
@@ -266,15 +282,19 @@ public final class ScheduleService: @unchecked Sendable {
     }
 
     func claim(ids: [PlanID], via: ScheduleMetrics.Via) {
-        let store = self.store, dispatchers = self.dispatchers, limit = ids.count
+        let store = self.store, dispatchers = self.dispatchers, limit = ids.count, lead = options.leadMicros
         pool.run(on: loop, { c -> ClaimOutcome in
             var cache: [String: CronSchedule] = [:]
-            let result = try store.claimDue(c, ids: ids, limit: limit, via: via.rawValue, cronCache: &cache)
+            var result = try store.claimDue(c, ids: ids, limit: limit, via: via.rawValue, leadMicros: lead, cronCache: &cache)
+            // Fires already due go now; pre-claimed ones are encoded now and released at their time.
+            let later = result.fires.filter { $0.scheduledAt > result.dbNow }
+            result.fires.removeAll { $0.scheduledAt > result.dbNow }
             let delivery = Self.deliver(result.fires, store: store, dispatchers: dispatchers, connection: c)
+            let prepared = later.isEmpty ? [] : try dispatchers.with { $0.prepare(later) }
             let settled = Set(result.advanced.map(\.id)).union(result.quarantined.map(\.0))
             let rest = ids.filter { !settled.contains($0) }
             let reread = try store.read(c, ids: rest)
-            return ClaimOutcome(result: result, delivery: delivery, unclaimed: rest, reread: reread)
+            return ClaimOutcome(result: result, delivery: delivery, unclaimed: rest, reread: reread, held: prepared)
         }) { [self] outcome in
             inFlight -= 1
             switch outcome {
@@ -290,7 +310,8 @@ public final class ScheduleService: @unchecked Sendable {
     }
 
     func apply(_ o: ClaimOutcome, via: ScheduleMetrics.Via) {
-        record(o.delivery, fires: o.result.fires, via: via)
+        if !o.result.fires.isEmpty { record(o.delivery, fires: o.result.fires, via: via) }
+        hold(o.held, via: via)
         for (plan, reason) in o.result.quarantined {
             metrics.quarantined.increment()
             logger.error("schedule plan quarantined: it cannot be computed and is skipped until it changes",
@@ -354,6 +375,7 @@ struct ClaimOutcome: Sendable {
     var delivery: Delivery
     var unclaimed: [PlanID]
     var reread: [ArmedPlan]
+    var held: [PreparedFire] = []
 }
 
 struct SweepOutcome: Sendable {
