@@ -21,6 +21,10 @@ public struct DaemonStatus: Sendable {
     public var sweeps: Int
     public var keyspaceEvents: Bool?
     public var startedWallSeconds: Double
+    /// Plans armed as timers, when schedules run.
+    public var armedPlans: Int?
+    /// The latest fires, newest first: (plan, scheduled Unix µs, via).
+    public var recentFires: [(plan: String, scheduledAt: Int64, via: String)] = []
     public var healthy: Bool { sources.allSatisfy { $0.state == "ready" } }
 }
 
@@ -304,7 +308,8 @@ public final class Daemon: @unchecked Sendable {
         return DaemonStatus(
             instanceID: settings.instanceID, sources: sources.map { (name: $0.0, state: $0.1) },
             lastSweepWallSeconds: lastSweepWall, lastSweepReason: lastSweepReason?.rawValue, sweeps: sweepCount,
-            keyspaceEvents: keyspaceEvents, startedWallSeconds: startedWall)
+            keyspaceEvents: keyspaceEvents, startedWallSeconds: startedWall, armedPlans: schedules?.armedCount,
+            recentFires: (schedules?.recentFires ?? []).prefix(10).map { (plan: $0.plan.description, scheduledAt: $0.scheduledAt, via: $0.via) })
     }
 
     /// The listener's backend pid (tests use it for pg_terminate_backend).

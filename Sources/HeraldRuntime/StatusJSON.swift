@@ -16,6 +16,14 @@ public enum StatusJSON {
         }
         out += "}"
         if let k = s.keyspaceEvents { out += ",\"keyspace_expiry_events\":\(k)" }
+        if let armed = s.armedPlans {
+            out += ",\"schedules\":{\"armed\":\(armed),\"recent_fires\":["
+            out += s.recentFires.map { f in
+                "{\"plan\":\(q(f.plan)),\"scheduled_at\":\(q(ISOTime.format(seconds: Int(f.scheduledAt / 1_000_000)))),"
+                    + "\"via\":\(q(f.via)),\"queue\":\"schedule_executor\"}"
+            }.joined(separator: ",")
+            out += "]}"
+        }
         out += ",\"uptime_seconds\":\(Int(max(0, now - s.startedWallSeconds)))}"
         return out
     }

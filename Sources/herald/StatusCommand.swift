@@ -50,6 +50,12 @@ struct StatusCommand: ParsableCommand {
             }
         }
         if let k = obj["keyspace_expiry_events"] { lines.append("keyspace expiry events  \(k)") }
+        if let sched = obj["schedules"] as? [String: Any] {
+            lines.append("schedules \(sched["armed"] ?? 0) plans armed")
+            for f in (sched["recent_fires"] as? [[String: Any]]) ?? [] {
+                lines.append("  fired \(f["plan"] ?? "?") at \(f["scheduled_at"] ?? "?") via \(f["via"] ?? "?") -> \(f["queue"] ?? "?")")
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }
