@@ -3,7 +3,8 @@
 #   make run     install what is missing, build (release), start private Redis and PostgreSQL under
 #                .run/services unless HERALD_REDIS_URL / HERALD_DATABASE_URL are set, migrate, and
 #                run the daemon in the foreground. The private servers stay up after Ctrl-C;
-#                `make stop` stops them.
+#                `make stop` stops them. The demo data (herald migrate --demo) are loaded into the
+#                private database only, unless DEMO=1 (or DEMO=0 to skip them).
 #   make test    install, build, run every test against private servers in a fresh run directory,
 #                stop them; the exit code is the verdict. Extra swift test arguments:
 #                make test ARGS='--filter HeraldCoreTests'
@@ -24,6 +25,7 @@ SERVICES_DIR := $(CURDIR)/.run/services
 HERALD       := $(CURDIR)/.build/release/herald
 HERALD_BENCH := $(CURDIR)/.build/release/herald-bench
 ARGS         ?=
+DEMO         ?=
 BENCH_ARGS   ?=
 
 .PHONY: help deps build test run stop bench clean
@@ -31,7 +33,7 @@ BENCH_ARGS   ?=
 help:
 	@echo "Herald: make targets"
 	echo "  make deps    install missing apt packages and the test Python venv (.run/venv)"
-	echo "  make build   swift build -c release (.build/release/herald)"
+	echo "  make build   swift build -c release --static-swift-stdlib (.build/release/herald)"
 	echo "  make test    build and run every test against private Redis/PostgreSQL"
 	echo "               (extra swift test arguments: make test ARGS='--filter HeraldCoreTests')"
 	echo "  make run     build, start private Redis/PostgreSQL under .run/services (unless"
@@ -44,13 +46,15 @@ deps:
 	@bash "$(SUPPORT)/deps.sh"
 
 build: deps
-	@swift build -c release
+	@swift build -c release --static-swift-stdlib
 
 test:
 	@bash "$(SUPPORT)/run-tests.sh" $(ARGS)
 
 run: build
-	@if [[ -z "$${HERALD_REDIS_URL:-}" || -z "$${HERALD_DATABASE_URL:-}" ]]; then
+	@private_db=0
+	if [[ -z "$${HERALD_REDIS_URL:-}" || -z "$${HERALD_DATABASE_URL:-}" ]]; then
+	  [[ -n "$${HERALD_DATABASE_URL:-}" ]] || private_db=1
 	  export HERALD_RUN_DIR="$(SERVICES_DIR)"
 	  bash "$(SERVICES)" start
 	  bash "$(SERVICES)" createdb herald
@@ -63,9 +67,18 @@ run: build
 	fi
 	echo "HERALD_REDIS_URL=$$HERALD_REDIS_URL" >&2
 	echo "HERALD_DATABASE_URL=$$HERALD_DATABASE_URL" >&2
+	# Migrate when the binary has the subcommand; the demo data go only into the private database
+	# (or wherever DEMO=1 says), never by default into a database the caller pointed us at.
 	help=$$("$(HERALD)" --help 2>&1 || true)
 	if grep -qE '^[[:space:]]+migrate([[:space:]]|$$)' <<<"$$help"; then
-	  "$(HERALD)" migrate || echo "warning: herald migrate failed; starting anyway" >&2
+	  migrate_args=()
+	  demo="$(DEMO)"
+	  [[ -n "$$demo" ]] || demo=$$private_db
+	  migrate_help=$$("$(HERALD)" migrate --help 2>&1 || true)
+	  if [[ "$$demo" == 1 && "$$migrate_help" == *--demo* ]]; then
+	    migrate_args+=(--demo)
+	  fi
+	  "$(HERALD)" migrate "$${migrate_args[@]}" || { echo "make run: herald migrate failed" >&2; exit 1; }
 	fi
 	exec "$(HERALD)" run
 
@@ -76,7 +89,7 @@ stop:
 bench: build
 	@bash "$(SERVICES)" reap
 	export HERALD_RUN_DIR="$(CURDIR)/.run/bench-$$$$"
-	trap 'bash "$(SERVICES)" destroy || true' EXIT
+	trap 'trap "" INT TERM; bash "$(SERVICES)" destroy || true' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	bash "$(SERVICES)" start
