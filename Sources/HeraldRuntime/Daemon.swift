@@ -23,6 +23,8 @@ public struct DaemonStatus: Sendable {
     public var startedWallSeconds: Double
     /// Plans armed as timers, when schedules run.
     public var armedPlans: Int?
+    /// Completed loads of the schedule window (nil when schedules are off).
+    public var scheduleWindowLoads: Int?
     /// The latest fires, newest first: (plan, scheduled Unix µs, via).
     public var recentFires: [(plan: String, scheduledAt: Int64, via: String)] = []
     public var healthy: Bool { sources.allSatisfy { $0.state == "ready" } }
@@ -309,6 +311,7 @@ public final class Daemon: @unchecked Sendable {
             instanceID: settings.instanceID, sources: sources.map { (name: $0.0, state: $0.1) },
             lastSweepWallSeconds: lastSweepWall, lastSweepReason: lastSweepReason?.rawValue, sweeps: sweepCount,
             keyspaceEvents: keyspaceEvents, startedWallSeconds: startedWall, armedPlans: schedules?.armedCount,
+            scheduleWindowLoads: schedules?.windowLoads,
             recentFires: (schedules?.recentFires ?? []).prefix(10).map { (plan: $0.plan.description, scheduledAt: $0.scheduledAt, via: $0.via) })
     }
 

@@ -67,20 +67,19 @@ final class ScheduleFixture {
     func addPlans(_ n: Int, cron: String = "0 0 1 1 *", dueIn: Double) throws -> [PlanID] {
         let r = try conn.transaction { c -> PostgresRows in
             try c.query("SET LOCAL session_replication_role = replica")
-            try c.query("""
-                INSERT INTO apps (id, tenant_id, name, mode)
-                SELECT gen_random_uuid(), $1, 'bulk ' || g, 'workflow' FROM generate_series(1, $2::int) g
-                """, [tenant, String(n)])
-            try c.query("""
-                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status)
-                SELECT $1, id, 'node', 'trigger-schedule', 'Schedule', 'enabled' FROM apps WHERE name LIKE 'bulk %'
-                """, [tenant])
             return try c.query("""
+                WITH a AS (
+                    INSERT INTO apps (tenant_id, name, mode)
+                    SELECT $1, 'bulk ' || g, 'workflow' FROM generate_series(1, $2::int) g RETURNING id
+                ), t AS (
+                    INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status)
+                    SELECT $1, id, 'node', 'trigger-schedule', 'Schedule', 'enabled' FROM a RETURNING app_id
+                )
                 INSERT INTO workflow_schedule_plans (app_id, node_id, tenant_id, cron_expression, timezone, next_run_at)
-                SELECT id, 'node', $1, $2, 'UTC', date_trunc('seconds', now() AT TIME ZONE 'UTC') + make_interval(secs => $3::float8)
-                  FROM apps WHERE name LIKE 'bulk %'
+                SELECT id, 'node', $1, $3, 'UTC', date_trunc('seconds', now() AT TIME ZONE 'UTC') + make_interval(secs => $4::float8)
+                  FROM a
                 RETURNING id::text
-                """, [tenant, cron, String(dueIn)])
+                """, [tenant, String(n), cron, String(dueIn)])
         }
         return r.rows.compactMap { $0[0].flatMap(PlanID.init) }
     }

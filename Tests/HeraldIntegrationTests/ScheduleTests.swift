@@ -30,7 +30,7 @@ final class ScheduleTests: XCTestCase {
         env.merge(extra) { _, new in new }
         let h = try DaemonHarness(env: env)
         harness = h
-        try waitUntil("all sources up") { h.allUp }
+        try waitUntil("all sources up and the first schedule window loaded") { h.allUp && (h.status.scheduleWindowLoads ?? 0) >= 1 }
         return h
     }
 
@@ -90,6 +90,31 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(fire.via, "event")
         XCTAssertGreaterThanOrEqual(arrival.timeIntervalSince1970 * 1e6, Double(fire.at) - 5_000, "never pushed before its time")
         XCTAssertTrue(h.sourceEvents.contains { if case .tableChanged(let c) = $0 { return c.id == plan.description } else { return false } })
+    }
+
+    func testTriggersAnnounceIDsAndBulkStatementsOnce() throws {
+        let few = try fixture.addPlans(3, dueIn: 3600)
+        _ = try fixture.addPlans(150, dueIn: 7200)
+        let h = try startDaemon()
+        func tableEvents() -> [TableChange] {
+            h.sourceEvents.compactMap { if case .tableChanged(let c) = $0, c.table == "workflow_schedule_plans" { return c } else { return nil } }
+        }
+        // A statement touching three rows: one notification per id.
+        try fixture.conn.query("UPDATE workflow_schedule_plans SET updated_at = now() WHERE id = ANY($1::uuid[])",
+                               ["{" + few.map(\.description).joined(separator: ",") + "}"])
+        try waitUntil("three id notifications") { tableEvents().count == 3 }
+        XCTAssertEqual(Set(tableEvents().compactMap(\.id)), Set(few.map(\.description)))
+        // A statement touching 153 rows: a single bulk notice.
+        try fixture.conn.query("UPDATE workflow_schedule_plans SET updated_at = now()")
+        try waitUntil("one bulk notice") { tableEvents().count == 4 }
+        XCTAssertEqual(tableEvents().last, TableChange(table: "workflow_schedule_plans", operation: .update, id: nil))
+        // app_triggers are announced too.
+        try fixture.conn.query("UPDATE app_triggers SET status = 'disabled' WHERE app_id = (SELECT app_id FROM workflow_schedule_plans WHERE id = $1)",
+                               [few[0].description])
+        try waitUntil("trigger change announced") {
+            h.sourceEvents.contains { if case .tableChanged(let c) = $0 { return c.table == "app_triggers" && c.id != nil } else { return false } }
+        }
+        XCTAssertEqual(h.metric("herald_events_total", ["source": "postgres_notify", "outcome": "rejected"]), 0)
     }
 
     func testAFloodOfEventsIsCoalescedIntoFewReads() throws {

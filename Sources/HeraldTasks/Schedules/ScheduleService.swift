@@ -118,6 +118,9 @@ public final class ScheduleService: @unchecked Sendable {
     /// Number of plans armed now.
     public var armedCount: Int { heap.count }
 
+    /// Completed loads of the arming window (0 until the first one finished).
+    public private(set) var windowLoads = 0
+
     // MARK: Events
 
     /// Routes an event to the schedule logic. Call on the loop.
@@ -209,6 +212,7 @@ public final class ScheduleService: @unchecked Sendable {
             case .success(let (plans, dbNow)):
                 let t1 = localNowMicros()
                 skewMicros = dbNow - (t0 + t1) / 2
+                windowLoads += 1
                 for p in plans { arm(p) }
                 metrics.armed.record(heap.count)
                 armTimer()
