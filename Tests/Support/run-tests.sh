@@ -104,10 +104,8 @@ rc=0
 wait "$TEST_PID" || rc=$?
 TEST_PID=
 wait "$TEE_PID" || true
-summary=$(grep -E '^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?' "$TEST_LOG" | tail -n 1 || true)
-if [[ $summary =~ Executed\ ([0-9]+)\ tests?,\ with\ ([0-9]+)\ failure ]]; then
-    total=${BASH_REMATCH[1]}
-    failed=${BASH_REMATCH[2]}
-    echo "$((total - failed)) passed, $failed failed"
-fi
+# Count test cases (XCTest's "Executed N tests, with M failures" counts failed assertions).
+passed=$(grep -cE "^Test Case '.*' passed" "$TEST_LOG" || true)
+failed=$(grep -cE "^Test Case '.*' failed" "$TEST_LOG" || true)
+echo "$passed passed, $failed failed"
 exit "$rc"
