@@ -41,4 +41,8 @@ CURLcode herald_curl_setopt_writefunction(CURL *h, size_t (*fn)(char *, size_t, 
 CURLcode herald_curl_setopt_readfunction(CURL *h, size_t (*fn)(char *, size_t, size_t, void *));
 CURLcode herald_curl_getinfo_long(CURL *h, CURLINFO info, long *out);
 
+/* CURLOPT_DEBUGFUNCTION, typed: the SMTP client keeps the server's replies
+ * (CURLINFO_HEADER_IN) so an error can quote them. Needs CURLOPT_VERBOSE. */
+CURLcode herald_curl_setopt_debugfunction(CURL *h, int (*fn)(CURL *, curl_infotype, char *, size_t, void *));
+
 #endif
