@@ -29,7 +29,7 @@ public struct Settings: Sendable {
     public var database: PostgresConnInfo
     /// `HERALD_METRICS_ADDR` (`host:port`, default `127.0.0.1:9464`); nil when `off`.
     public var metricsAddress: (host: String, port: Int)?
-    /// `HERALD_TOPOLOGY` (default `topology/default.yaml`).
+    /// `HERALD_TOPOLOGY` (default `topology/default.json`).
     public var topologyPath: String
     /// `HERALD_INSTANCE_ID` (default hostname-pid).
     public var instanceID: String
@@ -154,7 +154,7 @@ public struct Settings: Sendable {
         let resend = try integer(value("HERALD_SCHEDULE_RESEND_AFTER"), key: "HERALD_SCHEDULE_RESEND_AFTER", default: 10, range: 1...86_400)
         return Settings(
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
-            topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.yaml", instanceID: instance,
+            topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.json", instanceID: instance,
             logFormat: format, logLevel: level, sweepInterval: sweep,
             redisKeyPrefix: env["REDIS_KEY_PREFIX"] ?? "", logTimeZone: logTZ,
             scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool,

@@ -12,7 +12,7 @@ struct RunCommand: ParsableCommand {
         abstract: "Run the daemon in the foreground (SIGTERM/SIGINT stop it, SIGHUP reloads the topology)."
     )
 
-    @Option(name: .long, help: "Topology file (default: HERALD_TOPOLOGY or topology/default.yaml).")
+    @Option(name: .long, help: "Topology file (default: HERALD_TOPOLOGY or topology/default.json).")
     var topology: String?
 
     func run() throws {
