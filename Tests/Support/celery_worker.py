@@ -78,6 +78,10 @@ def build_app(broker, key_prefix, output):
         ran(self, (tenant_id, strategy_setting, upgrade_time_of_day, upgrade_mode, exclude_plugins,
                    include_plugins), {})
 
+    @app.task(bind=True, name="tasks.remove_document_from_index_task.remove_document_from_index_task", queue="dataset")
+    def remove_document_from_index_task(self, document_id):
+        ran(self, (document_id,), {})
+
     # weak=False: these handlers are closures that nothing else keeps alive.
     @signals.task_failure.connect(weak=False)
     def _failed(sender=None, task_id=None, exception=None, **_):
