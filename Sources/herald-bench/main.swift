@@ -15,7 +15,7 @@ struct HeraldBench: ParsableCommand {
             HERALD_DATABASE_URL); the Python peer from HERALD_TEST_PYTHON; the daemon binary from HERALD_BIN. \
             `make bench` sets them all.
             """,
-        subcommands: [SourcesBench.self, AllBench.self]
+        subcommands: [SourcesBench.self, SchedulesBench.self, AllBench.self]
     )
 }
 
@@ -29,6 +29,7 @@ struct CommonOptions: ParsableArguments {
 enum BenchRegistry {
     static let scenarios: [(name: String, run: @Sendable (BenchEnvironment) throws -> ScenarioReport)] = [
         (SourcesScenario.name, { env in try SourcesScenario(environment: env, config: SourcesConfig()).run() }),
+        (SchedulesScenario.name, { env in try SchedulesScenario(environment: env, config: SchedulesConfig()).run() }),
     ]
 
     /// Prints a report and merges its JSON.
