@@ -121,6 +121,11 @@ public final class FireDispatcher: @unchecked Sendable {
         return out
     }
 
+    /// Connects and loads the script ahead of the first push.
+    public func warmUp() throws {
+        _ = try loadScript(try connection())
+    }
+
     private func connection() throws -> RedisClient {
         if let c = client, c.isHealthy { return c }
         let c = try RedisClient(endpoint: broker)

@@ -49,8 +49,10 @@ public struct PlanStore: Sendable {
 
     public init(instanceID: String) { self.instanceID = instanceID }
 
+    /// A plan and its trigger share the tenant; joining on it lets PostgreSQL use Dify's
+    /// `app_trigger_tenant_app_idx (tenant_id, app_id)` instead of scanning `app_triggers`.
     static let enabledJoin = """
-        JOIN app_triggers t ON t.app_id = p.app_id AND t.node_id = p.node_id
+        JOIN app_triggers t ON t.tenant_id = p.tenant_id AND t.app_id = p.app_id AND t.node_id = p.node_id
          AND t.trigger_type = 'trigger-schedule' AND t.status = 'enabled'
         """
     static let notQuarantined = """
@@ -63,6 +65,18 @@ public struct PlanStore: Sendable {
     public func databaseNow(_ c: PostgresConnection) throws -> Int64 {
         let r = try c.query("SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint")
         return Int64(r.rows[0][0] ?? "0") ?? 0
+    }
+
+    /// Database clock minus local clock (µs), from the tightest of three round trips.
+    public func clockSkew(_ c: PostgresConnection, localNow: () -> Int64) throws -> Int64 {
+        var best: (rtt: Int64, skew: Int64)?
+        for _ in 0..<3 {
+            let t0 = localNow()
+            let db = try databaseNow(c)
+            let t1 = localNow()
+            if best == nil || t1 - t0 < best!.rtt { best = (t1 - t0, db - (t0 + t1) / 2) }
+        }
+        return best!.skew
     }
 
     /// Enabled plans due within `horizonSeconds` of the database clock, earliest first.
@@ -96,7 +110,7 @@ public struct PlanStore: Sendable {
         guard !triggerIDs.isEmpty else { return [] }
         let r = try c.query("""
             SELECT p.id::text FROM app_triggers t
-              JOIN workflow_schedule_plans p ON p.app_id = t.app_id AND p.node_id = t.node_id
+              JOIN workflow_schedule_plans p ON p.tenant_id = t.tenant_id AND p.app_id = t.app_id AND p.node_id = t.node_id
              WHERE t.id = ANY($1::uuid[])
             """, [PGArray.text(triggerIDs)])
         return r.rows.compactMap { $0[0].flatMap(PlanID.init) }

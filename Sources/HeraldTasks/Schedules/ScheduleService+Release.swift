@@ -9,6 +9,9 @@ import HeraldCore
 import HeraldIO
 
 extension ScheduleService {
+    /// Fires per push at release time.
+    static let releaseChunk = 500
+
     /// Keeps pre-claimed fires until their time.
     func hold(_ prepared: [PreparedFire], via: ScheduleMetrics.Via) {
         guard !prepared.isEmpty else { return }
@@ -38,21 +41,28 @@ extension ScheduleService {
         }
         armRelease()
         guard !batch.isEmpty else { return }
+        // Pushed in chunks, so the first messages reach the queue while later ones are
+        // still being written, and memory for the wire form stays bounded.
         let dispatcher = pushDispatcher
-        let prepared = batch.map(\.0)
-        let vias = batch.map(\.1)
-        pushQueue.async { [self] in
-            var d = Delivery()
-            do {
-                let pushed = try dispatcher.push(prepared)
-                d.enqueuedAtMicros = localNowMicros()
-                d.pushed = pushed.filter { $0 }.count
-                d.duplicates = pushed.count - d.pushed
-            } catch {
-                d.error = error
+        var start = 0
+        while start < batch.count {
+            let chunk = batch[start..<min(start + Self.releaseChunk, batch.count)]
+            start += chunk.count
+            let prepared = chunk.map(\.0)
+            let vias = chunk.map(\.1)
+            pushQueue.async { [self] in
+                var d = Delivery()
+                do {
+                    let pushed = try dispatcher.push(prepared)
+                    d.enqueuedAtMicros = localNowMicros()
+                    d.pushed = pushed.filter { $0 }.count
+                    d.duplicates = pushed.count - d.pushed
+                } catch {
+                    d.error = error
+                }
+                let delivery = d
+                loop.execute { [self] in released(prepared.map(\.fire), vias: vias, delivery: delivery) }
             }
-            let delivery = d
-            loop.execute { [self] in released(prepared.map(\.fire), vias: vias, delivery: delivery) }
         }
     }
 

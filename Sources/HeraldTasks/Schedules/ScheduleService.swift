@@ -96,6 +96,9 @@ public final class ScheduleService: @unchecked Sendable {
     public func start() {
         loop.assertInLoop()
         running = true
+        // Open the push connection and load the script now, not at the first fire's instant.
+        let dispatcher = pushDispatcher
+        pushQueue.async { try? dispatcher.warmUp() }
         reloadWindow()
         windowTimer.scheduleRepeating(every: .seconds(max(5, options.horizonSeconds / 5)))
     }
@@ -202,16 +205,14 @@ public final class ScheduleService: @unchecked Sendable {
     func reloadWindow() {
         guard running else { return }
         let store = self.store, options = self.options
-        let t0 = localNowMicros()
-        lastWindowLoad = t0
+        lastWindowLoad = localNowMicros()
         pool.run(on: loop, { c -> ([ArmedPlan], Int64) in
-            let now = try store.databaseNow(c)
-            return (try store.loadWindow(c, horizonSeconds: options.horizonSeconds, limit: options.maxArmed), now)
+            let skew = try store.clockSkew(c, localNow: localNowMicros)
+            return (try store.loadWindow(c, horizonSeconds: options.horizonSeconds, limit: options.maxArmed), skew)
         }) { [self] result in
             switch result {
-            case .success(let (plans, dbNow)):
-                let t1 = localNowMicros()
-                skewMicros = dbNow - (t0 + t1) / 2
+            case .success(let (plans, skew)):
+                skewMicros = skew
                 windowLoads += 1
                 for p in plans { arm(p) }
                 metrics.armed.record(heap.count)
