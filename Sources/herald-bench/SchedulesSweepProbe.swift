@@ -18,7 +18,7 @@ struct SweepQueryProbe {
         var title: String {
             switch self {
             case .herald: return "herald claim query"
-            case .heraldTenantJoin: return "herald query + tenant_id in the join"
+            case .heraldTenantJoin: return "herald query with Dify's join (before the fix)"
             case .floor: return "floor: index claim, no join"
             case .dify: return "dify poller SQL"
             }
@@ -65,8 +65,8 @@ struct SweepQueryProbe {
 
     static func sql(_ q: Query) -> String {
         switch q {
-        case .herald: return heraldSQL(tenantJoin: false)
-        case .heraldTenantJoin: return heraldSQL(tenantJoin: true)
+        case .herald: return heraldSQL(tenantJoin: true)
+        case .heraldTenantJoin: return heraldSQL(tenantJoin: false)
         case .floor: return floorSQL
         case .dify: return difySQL
         }

@@ -151,9 +151,9 @@ extension SchedulesResults {
         }
         wall.notes.append("Each query runs in a transaction that is rolled back, the four in rotation after 2 warm-up rounds; "
             + "wall time = send → last row on a HeraldIO libpq connection. `herald claim query` is the SELECT … FOR UPDATE OF p "
-            + "SKIP LOCKED of PlanStore.claimDue(ids: nil) (the sweep), copied; `+ tenant_id in the join` is the same with "
-            + "`t.tenant_id = p.tenant_id` added, which lets PostgreSQL use Dify's index app_trigger_tenant_app_idx (tenant_id, "
-            + "app_id); `floor` claims through the next_run_at index alone. `herald claimDue call` times the real call: claim, "
+            + "SKIP LOCKED of PlanStore.claimDue(ids: nil) (the sweep), copied; it joins app_triggers on `t.tenant_id = p.tenant_id` "
+            + "too, which lets PostgreSQL use Dify's index app_trigger_tenant_app_idx (tenant_id, app_id); `with Dify's join` is "
+            + "the same query joined on (app_id, node_id) only, as Herald did before; `floor` claims through the next_run_at index alone. `herald claimDue call` times the real call: claim, "
             + "cron, UPDATE, INSERT of the fire rows, COMMIT (the plans are put back after each call). The remaining plans are "
             + "spread over the next 24 hours.")
         var events = BenchTable(
