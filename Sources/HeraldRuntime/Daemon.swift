@@ -3,8 +3,8 @@
 // the metrics/health endpoint and the signal handlers.
 //
 // Start-up order: metrics endpoint -> Redis command connection -> Redis
-// subscriber -> PostgreSQL listener -> database pool and schedules -> sweep
-// timer -> signals.
+// subscriber -> PostgreSQL listener -> database pool and schedules -> tasks
+// (started with the schedules once the schema is ready) -> sweep timer -> signals.
 
 import Glibc
 import HeraldCore
@@ -55,6 +55,10 @@ public final class Daemon: @unchecked Sendable {
     private var signals: [SignalWatcher] = []
     public private(set) var pool: PostgresPool?
     public private(set) var schedules: ScheduleService?
+    /// The task executor (nil when the topology is missing or invalid).
+    public private(set) var tasks: TaskExecutor?
+    /// The settings the tasks read (Dify's `ENABLE_*`, `LOG_TZ`, ...); set before `start()`.
+    public var taskEnvironment: [String: String] = HeraldTaskCatalog.processEnvironment
     private var schemaReady = false
     private var schemaCheckInFlight = false
     private var planner: SweepPlanner
@@ -145,6 +149,12 @@ public final class Daemon: @unchecked Sendable {
             checkSchema()
         }
 
+        // 5b. Tasks from the topology file; they start with the schedules once the schema is
+        // ready (at once when schedules are off). A missing or invalid file is logged and skipped.
+        tasks = HeraldTaskCatalog.daemonExecutor(
+            settings: settings, environment: taskEnvironment, loop: loop, pool: pool, metrics: metrics, logger: logger)
+        if schedules == nil { tasks?.start() }
+
         // 6. The sweep: one at start, then adaptive.
         for name in HeraldMetrics.sourceNames { planner.sourceChanged(name, up: false, now: MonotonicNow.instant) }
         armSweep()
@@ -169,6 +179,7 @@ public final class Daemon: @unchecked Sendable {
         logger.info("shutting down", metadata: ["reason": "\(reason)"])
         signals.removeAll()                    // 7
         sweepTimer.cancel()                    // 6
+        tasks?.stop(); tasks = nil             // 5b
         schedules?.stop(); schedules = nil     // 5
         pool = nil
         listener?.stop(); listener = nil       // 4
@@ -193,6 +204,7 @@ public final class Daemon: @unchecked Sendable {
                 schemaReady = true
                 schedules?.start()
                 logger.info("schedules started", metadata: ["schema_version": "\(v)"])
+                tasks?.start()
             case .success(let v):
                 logger.error("database schema is at version \(v), Herald needs \(latest): run `herald migrate`; schedules wait until then")
             case .failure(let e):

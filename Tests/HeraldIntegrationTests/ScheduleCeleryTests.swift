@@ -48,7 +48,7 @@ final class ScheduleCeleryTests: XCTestCase {
         denv["HERALD_SWEEP_INTERVAL"] = "1"
         let h = try DaemonHarness(env: denv)
         defer { h.stop() }
-        try waitUntil("sources up") { h.allUp }
+        try waitUntil("sources up and schedules running") { h.allUp && (h.status.scheduleWindowLoads ?? 0) >= 1 }
         try TestServers.redis().command(["PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(once)\",\"run_now\":true}"])
 
         func records() -> [[String: Any]] {

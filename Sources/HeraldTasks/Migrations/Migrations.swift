@@ -4,7 +4,7 @@
 
 /// Every migration Herald knows.
 public enum Migrations {
-    public static let all: [Migration] = [difyTables, heraldTables, notifyTriggers, datasetTables]
+    public static let all: [Migration] = [difyTables, heraldTables, notifyTriggers, datasetTables, taskTables]
 
     /// The version a database must be at for Herald to run its schedules.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }

@@ -1,0 +1,29 @@
+// Migration 5: the task executor's own tables. `herald.task_ticks` makes a
+// scheduled tick run once across all instances (each inserts the tick with
+// ON CONFLICT DO NOTHING; only the inserter runs it) and tells a starting
+// instance whether a tick was missed; `herald.task_runs` records every run.
+
+extension Migrations {
+    /// `herald.task_ticks` (one row per claimed scheduled tick) and `herald.task_runs` (run history).
+    static let taskTables = Migration(version: 5, name: "herald_task_tables", sql: """
+        CREATE TABLE IF NOT EXISTS herald.task_ticks (
+            task text NOT NULL,
+            tick_at timestamp NOT NULL,
+            claimed_by text NOT NULL,
+            claimed_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (task, tick_at)
+        );
+        CREATE TABLE IF NOT EXISTS herald.task_runs (
+            run_id text PRIMARY KEY,
+            task text NOT NULL,
+            cause text NOT NULL,
+            dry_run boolean NOT NULL DEFAULT false,
+            status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
+            started_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz,
+            report jsonb,
+            error text
+        );
+        CREATE INDEX IF NOT EXISTS task_runs_task_started_idx ON herald.task_runs (task, started_at DESC);
+        """)
+}
