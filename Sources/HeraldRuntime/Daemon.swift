@@ -6,6 +6,7 @@
 // subscriber -> PostgreSQL listener -> database pool and schedules -> tasks
 // (started with the schedules once the schema is ready) -> sweep timer -> signals.
 
+import Foundation
 import Glibc
 import HeraldCore
 import HeraldIO
@@ -213,11 +214,52 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
+    /// SIGHUP: re-reads and validates the topology off the loop. An invalid file is logged with
+    /// the same error as `herald topology check` and the current topology stays; a valid one
+    /// replaces the task executor once no task run is in progress (checked every 5 s).
     private func reload() {
         metrics.reloads.increment()
         logger.info("SIGHUP: reloading", metadata: ["topology": "\(settings.topologyPath)"])
         for hook in reloadHooks { hook() }
+        let path = settings.topologyPath
+        DispatchQueue.global().async { [loop] in
+            let outcome: Result<Void, TopologyReloadError>
+            if let bytes = FileManager.default.contents(atPath: path) {
+                do {
+                    _ = try Topology.load(json: bytes)
+                    outcome = .success(())
+                } catch {
+                    outcome = .failure(.invalid("\(error)"))
+                }
+            } else {
+                outcome = .failure(.unreadable)
+            }
+            loop.execute { [self] in
+                switch outcome {
+                case .success: replaceTasksWhenIdle()
+                case .failure(let e):
+                    logger.error("SIGHUP: topology not reloaded; keeping the current one",
+                                 metadata: ["topology": "\(path)", "error": "\(e)"])
+                }
+            }
+        }
     }
+
+    private func replaceTasksWhenIdle() {
+        guard running else { return }
+        if let current = tasks, !current.activeRuns.isEmpty {
+            logger.info("SIGHUP: topology reload waits for running tasks", metadata: ["runs": "\(current.activeRuns.count)"])
+            reloadRetry.schedule(after: .seconds(5))
+            return
+        }
+        tasks?.stop()
+        tasks = HeraldTaskCatalog.daemonExecutor(
+            settings: settings, environment: taskEnvironment, loop: loop, pool: pool!, metrics: metrics, logger: logger)
+        if schemaReady || schedules == nil { tasks?.start() }
+        logger.info("SIGHUP: topology reloaded", metadata: ["tasks": "\(tasks != nil)"])
+    }
+
+    private lazy var reloadRetry = LoopTimer(loop: loop) { [unowned self] in self.replaceTasksWhenIdle() }
 
     // MARK: Sources
 
@@ -339,6 +381,19 @@ public final class Daemon: @unchecked Sendable {
             return HTTPResponse(status: s.healthy ? 200 : 503, contentType: "application/json", text: StatusJSON.render(s, now: loop.wallSeconds))
         default:
             return HTTPResponse(status: 404, contentType: "text/plain", text: "not found\n")
+        }
+    }
+}
+
+/// Why a SIGHUP reload kept the current topology.
+enum TopologyReloadError: Error, CustomStringConvertible {
+    case unreadable
+    case invalid(String)
+
+    var description: String {
+        switch self {
+        case .unreadable: return "file not readable"
+        case .invalid(let e): return e
         }
     }
 }

@@ -78,6 +78,31 @@ final class DaemonBinaryTests: XCTestCase {
         XCTAssertFalse(output.contains("password"), "no secret-bearing field is logged")
     }
 
+    func testSIGHUPReloadsAValidTopologyAndKeepsTheCurrentOneWhenInvalid() throws {
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("topology/default.json")
+        let file = NSTemporaryDirectory() + "herald-topology-\(UUID()).json"
+        try FileManager.default.copyItem(atPath: shipped.path, toPath: file)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let port = Binary.freePort()
+        let env = try daemonEnv(metricsPort: port, extra: ["HERALD_TOPOLOGY": file])
+        let log = NSTemporaryDirectory() + "herald-e2e-hup-\(UUID().uuidString).log"
+        let pid = try Binary.spawn(["run"], env: env, log: log)
+        defer { kill(pid, SIGKILL); _ = Binary.wait(pid) }
+        try eventually("healthz answers") { try HTTPClient.get("http://127.0.0.1:\(port)/healthz").status == 200 }
+        func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+        try Data("{\"tasks\": [".utf8).write(to: URL(fileURLWithPath: file))
+        kill(pid, SIGHUP)
+        try eventually("invalid topology refused") { logText().contains("topology not reloaded; keeping the current one") }
+
+        try FileManager.default.removeItem(atPath: file)
+        try FileManager.default.copyItem(atPath: shipped.path, toPath: file)
+        kill(pid, SIGHUP)
+        try eventually("valid topology reloaded") { logText().contains("msg=\"SIGHUP: topology reloaded\"") }
+        XCTAssertEqual(try HTTPClient.get("http://127.0.0.1:\(port)/healthz").status, 200, "the daemon keeps running")
+    }
+
     func testHealthIs503WhileASourceIsDown() throws {
         let port = Binary.freePort()
         let deadPort = Binary.freePort()
