@@ -11,8 +11,8 @@ public enum HTTPClient {
         var bytes: [UInt8] = []
     }
 
-    /// GETs `url`; returns the status and body.
-    public static func get(_ url: String, timeout: Duration = .seconds(5)) throws(IOError) -> (status: Int, body: [UInt8]) {
+    /// GETs `url` with extra request `headers` ("Name: value"); returns the status and body.
+    public static func get(_ url: String, headers: [String] = [], timeout: Duration = .seconds(5)) throws(IOError) -> (status: Int, body: [UInt8]) {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         guard let h = curl_easy_init() else { throw IOError.curl(call: "curl_easy_init", message: "out of memory") }
         defer { curl_easy_cleanup(h) }
@@ -28,6 +28,10 @@ public enum HTTPClient {
             if let ptr { s.bytes.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: count)) }
             return count
         }
+        var list: UnsafeMutablePointer<curl_slist>?
+        for header in headers { list = curl_slist_append(list, header) }
+        defer { if let list { curl_slist_free_all(list) } }
+        if let list { _ = herald_curl_setopt_pointer(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)) }
         let rc = curl_easy_perform(h)
         guard rc == CURLE_OK else {
             throw IOError.curl(call: "curl_easy_perform(\(url))", message: String(cString: curl_easy_strerror(rc)))

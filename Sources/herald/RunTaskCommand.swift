@@ -55,7 +55,7 @@ struct RunTaskCommand: ParsableCommand {
         let pool = PostgresPool(connInfo: settings.database, size: 2)
         let resources = DatasetTaskResources(
             pool: pool, redis: settings.redis, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
-            origin: "herald@\(settings.instanceID)")
+            origin: "herald@\(settings.instanceID)", billing: BillingHTTPSource.from(environment: ProcessInfo.processInfo.environment))
         let loop: EventLoop
         let executor: TaskExecutor
         do {

@@ -266,7 +266,7 @@ public enum HeraldTaskCatalog {
         }
         let resources = DatasetTaskResources(
             pool: pool, redis: settings.redis, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
-            origin: "herald@\(settings.instanceID)")
+            origin: "herald@\(settings.instanceID)", billing: BillingHTTPSource.from(environment: environment))
         do {
             let (registry, unavailable) = try make(topology: topology, resources: resources)
             if !unavailable.isEmpty {
