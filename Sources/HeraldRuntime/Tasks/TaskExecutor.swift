@@ -84,7 +84,7 @@ public final class TaskExecutor: @unchecked Sendable {
         self.settings = settings
         self.instanceID = instanceID
         self.observers = observers
-        self.middleware = middleware ?? TaskMiddlewareChain([TaskLoggingMiddleware(logger: logger)])
+        self.middleware = middleware ?? TaskMiddlewareChain([TaskLoggingMiddleware(logger: logger), TaskRetryMiddleware()])
         self.clock = clock
         self.logger = logger
         self.progressSink = { p in
