@@ -1,0 +1,64 @@
+// The task commands as an operator uses them: `herald tasks` lists the topology,
+// `herald run-task` runs a task (and its dependencies) in-process, `--dry-run`
+// changes nothing, and `herald topology check` names the first error.
+
+import Foundation
+import HeraldIO
+import XCTest
+
+final class TaskCommandsTests: XCTestCase {
+    func testTasksRunTaskAndTopologyCheck() throws {
+        let (redisURL, dbURL) = try Binary.servers()
+        var info = try PostgresConnInfo(dbURL)
+        info["dbname"] = "postgres"
+        let admin = try PostgresConnection(connInfo: info)
+        let db = "herald_cli_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
+        try admin.query("CREATE DATABASE \(db)")
+        defer {
+            _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [db])
+            _ = try? admin.query("DROP DATABASE IF EXISTS \(db)")
+        }
+        info["dbname"] = db
+        let topology = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("topology/default.json").path
+        let env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " "),
+                   "HERALD_TOPOLOGY": topology, "HERALD_METRICS_ADDR": "off"]
+        XCTAssertEqual(try Binary.run(["migrate"], env: env).status, 0)
+
+        let tasks = try Binary.run(["tasks"], env: env)
+        XCTAssertEqual(tasks.status, 0, tasks.stderr)
+        for name in ["clean_embedding_cache_task", "clean_unused_datasets_task", "mail_clean_document_notify_task"] {
+            XCTAssertTrue(tasks.stdout.contains(name), tasks.stdout)
+        }
+        XCTAssertTrue(tasks.stdout.contains("ENABLE_CLEAN_EMBEDDING_CACHE_TASK"), "disabled by Dify's default: \(tasks.stdout)")
+
+        // Three expired cache rows and one fresh one.
+        let conn = try PostgresConnection(connInfo: info)
+        try conn.query("""
+            INSERT INTO embeddings (id, model_name, hash, embedding, provider_name, created_at)
+            SELECT gen_random_uuid(), 'm', md5(g::text), decode('00', 'hex'), 'p', now() - interval '400 days' FROM generate_series(1, 3) g
+            """)
+        try conn.query("""
+            INSERT INTO embeddings (id, model_name, hash, embedding, provider_name, created_at)
+            VALUES (gen_random_uuid(), 'm', 'fresh', decode('00', 'hex'), 'p', now())
+            """)
+        let dry = try Binary.run(["run-task", "clean_embedding_cache_task", "--dry-run"], env: env)
+        XCTAssertEqual(dry.status, 0, dry.stderr + dry.stdout)
+        XCTAssertEqual(try conn.query("SELECT count(*) FROM embeddings").rows[0][0], "4", "a dry run changes nothing")
+        let real = try Binary.run(["run-task", "clean_embedding_cache_task"], env: env)
+        XCTAssertEqual(real.status, 0, real.stderr + real.stdout)
+        XCTAssertTrue(real.stdout.contains("succeeded"), real.stdout)
+        XCTAssertEqual(try conn.query("SELECT count(*) FROM embeddings").rows.first?.first ?? nil, "1", "only the fresh row stays")
+        XCTAssertEqual(try Binary.run(["run-task", "no_such_task"], env: env).status, 2)
+
+        let broken = NSTemporaryDirectory() + "herald-broken-\(UUID()).json"
+        try Data("{\"tasks\": [{\"name\": \"clean_embedding_cache_task\", \"queue\": \"nowhere\"}]}".utf8).write(to: URL(fileURLWithPath: broken))
+        defer { try? FileManager.default.removeItem(atPath: broken) }
+        let check = try Binary.run(["topology", "check", broken])
+        XCTAssertEqual(check.status, 2)
+        XCTAssertFalse(check.stderr.isEmpty)
+        let ok = try Binary.run(["topology", "check", topology])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.hasPrefix("ok:"), ok.stdout)
+    }
+}
