@@ -4,6 +4,7 @@
 // --json file without touching the other scenarios' objects.
 
 import Foundation
+import HeraldRuntime
 import HeraldCore
 
 /// One table of figures, printed as an aligned Markdown table (paste-ready for docs/benchmarks.md).
@@ -131,26 +132,7 @@ indirect enum BenchJSON: Sendable {
         }
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { HeraldLogHandler.jsonString(s) }
 
     /// Converts a parsed value (from an earlier file) back; integral numbers stay integers.
     init(_ v: JSONValue) {

@@ -74,26 +74,8 @@ public struct TaskStatusEvent: Sendable, Hashable {
         return formatter.string(from: Date(timeIntervalSince1970: seconds))
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal (the log handler's escaping, one implementation).
+    static func quote(_ s: String) -> String { HeraldLogHandler.jsonString(s) }
 }
 
 /// Receives every state change, on the executor's loop thread: must not block.
