@@ -239,8 +239,10 @@ final class ScheduleTests: XCTestCase {
         let perSecond = try fixture.conn.query("""
             SELECT count(*) FROM herald.schedule_fires GROUP BY date_trunc('second', claimed_at)
             """).rows.compactMap { $0[0].flatMap { Int($0) } }
-        XCTAssertTrue(perSecond.allSatisfy { $0 <= 10 }, "claims per second: \(perSecond)")
-        XCTAssertGreaterThanOrEqual(perSecond.count, 3)
+        // The budget is kept on the local clock and claimed_at is the database's: a claim decided in
+        // the last instant of a second may be stamped in the next, so one second can hold two budgets.
+        XCTAssertTrue(perSecond.allSatisfy { $0 <= 20 }, "claims per second: \(perSecond)")
+        XCTAssertGreaterThanOrEqual(perSecond.count, 3, "30 fires at 10 per second need at least 3 seconds: \(perSecond)")
         try waitUntil("dispatches counted") { h.metric("herald_dispatch_total") == 30 }
     }
 }
