@@ -74,43 +74,18 @@ final class DatasetCeleryTests: XCTestCase {
         try f.migrate()
         let docs = try staleData(f, perDataset: 20)
 
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Support/celery_worker.py").path
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("herald-ds-celery-\(UUID())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let output = dir.appendingPathComponent("ran.jsonl")
-        let log = dir.appendingPathComponent("worker.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let logHandle = try FileHandle(forWritingTo: log)
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: python)
-        worker.arguments = [script, "--broker", redisURL, "--key-prefix", f.keyPrefix + ":", "--output", output.path,
-                            "--queues", "dataset"]
-        worker.standardOutput = logHandle
-        worker.standardError = logHandle
-        worker.standardInput = FileHandle.nullDevice
-        try worker.run()
-        defer {
-            worker.terminate()
-            let deadline = Date().addingTimeInterval(15)
-            while worker.isRunning && Date() < deadline { usleep(20_000) }
-            if worker.isRunning { kill(worker.processIdentifier, SIGKILL) }
-            try? logHandle.close()
-        }
+        let worker = try CeleryWorkerProcess(python: python, broker: redisURL, keyPrefix: f.keyPrefix + ":", queues: ["dataset"])
+        defer { worker.stop() }
 
         let report = try UnusedDatasetCleaner(settings: f.settings(dispatchBatch: 16), plans: f.plans(),
                                               strategy: f.celeryStrategy()).run(f.conn, now: f.now)
         XCTAssertEqual(report.indexCleanupsDispatched, docs.count)
 
-        func records() -> [[String: Any]] {
-            guard let data = try? Data(contentsOf: output) else { return [] }
-            return data.split(separator: 0x0A).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
-        }
+        func records() -> [[String: Any]] { worker.records() }
         try waitUntil("the worker ran \(docs.count) tasks", timeout: 60) { records().count >= docs.count || !worker.isRunning }
         try waitUntil("the queue drained") { try f.datasetQueue().isEmpty }
         let ran = records()
-        let logText = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        let logText = worker.logText
         XCTAssertEqual(ran.count, docs.count, "worker log: \(logText.suffix(1500))")
         XCTAssertTrue(ran.allSatisfy { $0["event"] as? String == "ran" }, "\(ran.filter { $0["event"] as? String != "ran" })")
         XCTAssertTrue(ran.allSatisfy { $0["task"] as? String == CeleryIndexCleanup.removeDocumentFromIndex.name })
