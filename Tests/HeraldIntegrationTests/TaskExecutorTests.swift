@@ -312,7 +312,7 @@ final class TaskMigrationTests: XCTestCase {
         let fx = try DatasetFixture()
         addTeardownBlock { fx.drop() }
         try fx.migrate()
-        XCTAssertEqual(try Migrator.appliedVersions(fx.conn).max(), 5)
+        XCTAssertTrue(try Migrator.appliedVersions(fx.conn).contains(5))
         XCTAssertEqual(try fx.scalar("SELECT to_regclass('herald.task_ticks') IS NOT NULL"), "t")
         XCTAssertEqual(try fx.scalar("SELECT to_regclass('herald.task_runs_task_started_idx') IS NOT NULL"), "t")
         let again = try Migrator.migrate(fx.conn)

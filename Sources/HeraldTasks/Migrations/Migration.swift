@@ -9,6 +9,20 @@ public struct Migration: Sendable {
     public let version: Int
     public let name: String
     public let sql: String
+    /// False for a step PostgreSQL refuses inside a transaction (`CREATE INDEX CONCURRENTLY`):
+    /// it runs after every transactional step, alone, under a session advisory lock.
+    public let transactional: Bool
+    /// For a concurrent index build: the index's name. A build that failed half-way leaves
+    /// an INVALID index that `IF NOT EXISTS` would keep forever; it is dropped and rebuilt.
+    public let repairInvalidIndex: String?
+
+    public init(version: Int, name: String, transactional: Bool = true, sql: String, repairInvalidIndex: String? = nil) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+        self.transactional = transactional
+        self.repairInvalidIndex = repairInvalidIndex
+    }
 }
 
 /// What `herald migrate` did.
@@ -24,6 +38,29 @@ public enum Migrator {
 
     /// Applies every pending migration; returns what it applied.
     public static func migrate(_ conn: PostgresConnection, migrations: [Migration] = Migrations.all) throws -> MigrationReport {
+        var report = try migrateTransactional(conn, migrations: migrations.filter(\.transactional))
+        let concurrent = migrations.filter { !$0.transactional }.sorted(by: { $0.version < $1.version })
+        guard !concurrent.isEmpty else { return report }
+        try conn.query("SELECT pg_advisory_lock($1)", [String(lockKey)])
+        defer { _ = try? conn.query("SELECT pg_advisory_unlock($1)", [String(lockKey)]) }
+        let done = Set(try conn.query("SELECT version FROM herald.schema_migrations").rows.compactMap { $0[0].flatMap { Int($0) } })
+        for m in concurrent where !done.contains(m.version) {
+            if let index = m.repairInvalidIndex {
+                let invalid = try conn.query("""
+                    SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                     WHERE c.relname = $1 AND NOT i.indisvalid
+                    """, [index])
+                if !invalid.rows.isEmpty { try conn.execute(script: "DROP INDEX CONCURRENTLY IF EXISTS \(index)") }
+            }
+            try conn.execute(script: m.sql)
+            try conn.query("INSERT INTO herald.schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                           [String(m.version), m.name])
+            report.applied.append("\(m.version) \(m.name)")
+        }
+        return report
+    }
+
+    private static func migrateTransactional(_ conn: PostgresConnection, migrations: [Migration]) throws -> MigrationReport {
         try conn.transaction { c in
             try c.query("SELECT pg_advisory_xact_lock($1)", [String(lockKey)])
             try c.execute(script: """

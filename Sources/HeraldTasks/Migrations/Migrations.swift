@@ -4,7 +4,9 @@
 
 /// Every migration Herald knows.
 public enum Migrations {
-    public static let all: [Migration] = [difyTables, heraldTables, notifyTriggers, datasetTables, taskTables]
+    public static let all: [Migration] = [
+        difyTables, heraldTables, notifyTriggers, datasetTables, taskTables, retentionTables, messagesWorkflowRunIndex,
+    ]
 
     /// The version a database must be at for Herald to run its schedules.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
