@@ -291,3 +291,25 @@ public struct JSONReader {
         }
     }
 }
+
+/// Writing JSON text: the one string escaper every Herald writer uses.
+public enum JSONText {
+    /// A JSON string literal with every control character escaped.
+    public static func quote(_ v: String) -> String {
+        var out = "\""
+        for u in v.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20:
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,6 +1,6 @@
-// A blocking HTTP GET through libcurl, for the command line (`herald status`
-// reads the daemon's /healthz). The daemon drives libcurl through its multi
-// interface on the loop instead.
+// Blocking HTTP GET and POST through libcurl, for the command line (`herald status`
+// reads the daemon's /healthz) and for tasks on executor threads (the billing API);
+// never called on the loop thread.
 
 import CCurl
 import CHeraldShim
@@ -13,6 +13,15 @@ public enum HTTPClient {
 
     /// GETs `url` with extra request `headers` ("Name: value"); returns the status and body.
     public static func get(_ url: String, headers: [String] = [], timeout: Duration = .seconds(5)) throws(IOError) -> (status: Int, body: [UInt8]) {
+        try perform(url, headers: headers, body: nil, timeout: timeout)
+    }
+
+    /// POSTs `body` to `url` with extra request `headers` ("Name: value"); returns the status and body.
+    public static func post(_ url: String, body: [UInt8], headers: [String] = [], timeout: Duration = .seconds(5)) throws(IOError) -> (status: Int, body: [UInt8]) {
+        try perform(url, headers: headers, body: body, timeout: timeout)
+    }
+
+    private static func perform(_ url: String, headers: [String], body: [UInt8]?, timeout: Duration) throws(IOError) -> (status: Int, body: [UInt8]) {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         guard let h = curl_easy_init() else { throw IOError.curl(call: "curl_easy_init", message: "out of memory") }
         defer { curl_easy_cleanup(h) }
@@ -32,6 +41,14 @@ public enum HTTPClient {
         for header in headers { list = curl_slist_append(list, header) }
         defer { if let list { curl_slist_free_all(list) } }
         if let list { _ = herald_curl_setopt_pointer(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list)) }
+        if let body {
+            // POSTFIELDSIZE first, so COPYPOSTFIELDS copies exactly these bytes (NULs included).
+            _ = herald_curl_setopt_long(h, CURLOPT_POSTFIELDSIZE, body.count)
+            let bytes = body.isEmpty ? [0] : body
+            _ = bytes.withUnsafeBytes { b in
+                herald_curl_setopt_pointer(h, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: b.baseAddress!))
+            }
+        }
         let rc = curl_easy_perform(h)
         guard rc == CURLE_OK else {
             throw IOError.curl(call: "curl_easy_perform(\(url))", message: String(cString: curl_easy_strerror(rc)))

@@ -2,6 +2,7 @@
 // to stderr so lines from different threads never interleave.
 
 import Glibc
+import HeraldCore
 import Logging
 
 /// A swift-log handler writing logfmt or JSON lines to stderr.
@@ -66,23 +67,7 @@ public struct HeraldLogHandler: LogHandler {
     }
 
     /// A JSON string literal with every control character escaped.
-    public static func jsonString(_ v: String) -> String {
-        var out = "\""
-        for u in v.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    public static func jsonString(_ v: String) -> String { JSONText.quote(v) }
 
     static func timestamp() -> String {
         var ts = timespec()

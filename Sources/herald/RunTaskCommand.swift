@@ -53,9 +53,10 @@ struct RunTaskCommand: ParsableCommand {
         logger.logLevel = settings.logLevel
         let environment = ProcessInfo.processInfo.environment
         let pool = PostgresPool(connInfo: settings.database, size: 2)
+        let billing = BillingHTTPSource.from(environment: environment)
         let resources = DatasetTaskResources(
             pool: pool, redis: settings.redis, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
-            origin: "herald@\(settings.instanceID)", billing: BillingHTTPSource.from(environment: ProcessInfo.processInfo.environment))
+            origin: "herald@\(settings.instanceID)", billing: billing, billingBulk: billing)
         let loop: EventLoop
         let executor: TaskExecutor
         do {

@@ -31,23 +31,64 @@ public struct BillingHTTPSource: BillingPlanSource {
 
     public func subscriptionPlan(tenantID: String) throws(DatasetTaskError) -> String {
         let query = tenantID.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? tenantID
-        let url = "\(baseURL)/subscription/info?tenant_id=\(query)"
+        let body = try request("/subscription/info?tenant_id=\(query)", post: nil, subject: tenantID)
+        return try TenantPlanLookup.subscriptionPlan(fromInfo: body, tenantID: tenantID)
+    }
+
+    /// Sends one request with the secret header, retrying transport failures with growing waits;
+    /// any non-200 answer is a definite error (Dify raises on it without retrying).
+    private func request(_ path: String, post: [UInt8]?, subject: String) throws(DatasetTaskError) -> [UInt8] {
+        let url = baseURL + path
+        let headers = ["Billing-Api-Secret-Key: \(secret)"] + (post == nil ? [] : ["Content-Type: application/json"])
         var lastError = ""
         for attempt in 0..<attempts {
             if attempt > 0 { usleep(UInt32(200_000 * (1 << (attempt - 1)))) }
             do {
-                let r = try HTTPClient.get(url, headers: ["Billing-Api-Secret-Key: \(secret)"], timeout: .seconds(10))
-                guard r.status == 200 else {
-                    // A definite answer: Dify raises on any non-200 without retrying.
-                    throw DatasetTaskError.billing(tenantID: tenantID, reason: "billing answered HTTP \(r.status)")
+                let r = if let post {
+                    try HTTPClient.post(url, body: post, headers: headers, timeout: .seconds(10))
+                } else {
+                    try HTTPClient.get(url, headers: headers, timeout: .seconds(10))
                 }
-                return try TenantPlanLookup.subscriptionPlan(fromInfo: r.body, tenantID: tenantID)
+                guard r.status == 200 else {
+                    throw DatasetTaskError.billing(tenantID: subject, reason: "billing answered HTTP \(r.status)")
+                }
+                return r.body
             } catch let e as DatasetTaskError {
                 throw e
             } catch {
                 lastError = "\(error)"
             }
         }
-        throw .billing(tenantID: tenantID, reason: "billing unreachable after \(attempts) attempts: \(lastError)")
+        throw .billing(tenantID: subject, reason: "billing unreachable after \(attempts) attempts: \(lastError)")
+    }
+}
+
+extension BillingHTTPSource: BillingBulkSource {
+    /// `POST /subscription/plan/batch {"tenant_ids": […]}` → `data: {tenant_id: {plan, expiration_date}}`.
+    /// Entries of the wrong shape are left out (the tenant stays unknown, so it is kept).
+    public func planBatch(tenantIDs: [String]) throws(DatasetTaskError) -> [String: TenantBilling] {
+        let body = "{\"tenant_ids\": [" + tenantIDs.map(JSONText.quote).joined(separator: ", ") + "]}"
+        let subject = "\(tenantIDs.first ?? "-") and \(max(0, tenantIDs.count - 1)) more"
+        let reply = try request("/subscription/plan/batch", post: Array(body.utf8), subject: subject)
+        guard let json = try? JSONReader.parse(reply), case .object(let data)? = json["data"] else {
+            throw .billing(tenantID: subject, reason: "plan/batch answer has no data object")
+        }
+        var out: [String: TenantBilling] = [:]
+        for (tenant, value) in data {
+            if let b = TenantBilling(json: value) { out[tenant] = b }
+        }
+        return out
+    }
+
+    /// `GET /subscription/cleanup/whitelist` → `data: [{tenant_id}]`.
+    public func cleanupWhitelist() throws(DatasetTaskError) -> [String] {
+        let reply = try request("/subscription/cleanup/whitelist", post: nil, subject: "whitelist")
+        guard let json = try? JSONReader.parse(reply), case .array(let items)? = json["data"] else {
+            throw .billing(tenantID: "whitelist", reason: "whitelist answer has no data array")
+        }
+        return items.compactMap { item in
+            if case .string(let t)? = item["tenant_id"] { return t }
+            return nil
+        }
     }
 }

@@ -23,16 +23,23 @@ public struct DatasetTaskResources: Sendable {
     public var origin: String
     /// The billing service when `BILLING_ENABLED=true`; nil fails such runs with a clear error.
     public var billing: (any BillingPlanSource)?
+    /// The billing service's bulk endpoints (retention tasks) when `BILLING_ENABLED=true`.
+    public var billingBulk: (any BillingBulkSource)?
+    /// Counts deleted rows per task and table (`herald_rows_deleted_total`); nil counts nothing.
+    public var rowsDeleted: (@Sendable (TaskName, String, Int) -> Void)?
 
-    /// Resources for the dataset tasks.
+    /// Resources for the dataset and retention tasks.
     public init(pool: PostgresPool, redis: RedisEndpoint, broker: RedisEndpoint, redisKeyPrefix: String,
-                origin: String, billing: (any BillingPlanSource)? = nil) {
+                origin: String, billing: (any BillingPlanSource)? = nil, billingBulk: (any BillingBulkSource)? = nil,
+                rowsDeleted: (@Sendable (TaskName, String, Int) -> Void)? = nil) {
         self.pool = pool
         self.redis = redis
         self.broker = broker
         self.redisKeyPrefix = redisKeyPrefix
         self.origin = origin
         self.billing = billing
+        self.billingBulk = billingBulk
+        self.rowsDeleted = rowsDeleted
     }
 
     func datasetSettings(_ context: any TaskContext) throws(DatasetTaskRunError) -> DatasetTaskSettings {
@@ -222,7 +229,9 @@ public enum HeraldTaskCatalog {
     public static var processEnvironment: [String: String] { ProcessInfo.processInfo.environment }
 
     /// The implemented task names.
-    public static let implemented: [TaskName] = [.cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify]
+    public static let implemented: [TaskName] = [
+        .cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify, .cleanMessages, .cleanWorkflowRunLogsPrecise,
+    ]
 
     /// A registry of every implemented task that `topology` declares and whose dependencies
     /// are all implemented too; `unavailable` lists the topology's other tasks.
@@ -240,6 +249,9 @@ public enum HeraldTaskCatalog {
             case .cleanUnusedDatasets: try registry.register(UnusedDatasetsTask(descriptor: descriptor, resources: resources))
             case .mailCleanDocumentNotify:
                 try registry.register(DocumentNotifyMailTask(descriptor: descriptor, resources: resources))
+            case .cleanMessages: try registry.register(CleanMessagesTask(descriptor: descriptor, resources: resources))
+            case .cleanWorkflowRunLogsPrecise:
+                try registry.register(CleanWorkflowRunLogsTask(descriptor: descriptor, resources: resources))
             default: break
             }
         }
@@ -264,9 +276,12 @@ public enum HeraldTaskCatalog {
             logger.error("topology invalid; running without tasks", metadata: ["topology": "\(path)", "error": "\(error)"])
             return nil
         }
+        let billing = BillingHTTPSource.from(environment: environment)
+        let rowsDeleted = RowsDeletedCounter(factory: metrics.factory)
         let resources = DatasetTaskResources(
             pool: pool, redis: settings.redis, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
-            origin: "herald@\(settings.instanceID)", billing: BillingHTTPSource.from(environment: environment))
+            origin: "herald@\(settings.instanceID)", billing: billing, billingBulk: billing,
+            rowsDeleted: { task, table, n in rowsDeleted.add(task: task, table: table, rows: n) })
         do {
             let (registry, unavailable) = try make(topology: topology, resources: resources)
             if !unavailable.isEmpty {

@@ -1,0 +1,134 @@
+// The two retention cleanups as executor tasks: `clean_messages` and
+// `clean_workflow_runlogs_precise`. Each reads its settings from the run's context
+// (Dify's names), holds one pooled connection for the whole run, reports progress at
+// most every few seconds, counts deleted rows per table in herald_rows_deleted_total,
+// and ends with a summary whose counts land in herald.task_runs.
+
+import CoreMetrics
+import Foundation
+import HeraldCore
+import HeraldIO
+import HeraldTasks
+import Synchronization
+
+/// `herald_rows_deleted_total{task,table}`.
+public final class RowsDeletedCounter: Sendable {
+    /// The metric's name.
+    public static let name = "herald_rows_deleted_total"
+    private let factory: any MetricsFactory
+    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+
+    public init(factory: any MetricsFactory) { self.factory = factory }
+
+    /// Adds `rows` deleted from `table` by `task`.
+    public func add(task: TaskName, table: String, rows: Int) {
+        guard rows > 0 else { return }
+        let key = task.rawValue + "/" + table
+        let counter = counters.withLock { map in
+            if let c = map[key] { return c }
+            let c = Counter(label: Self.name, dimensions: [("task", task.rawValue), ("table", table)], factory: factory)
+            map[key] = c
+            return c
+        }
+        counter.increment(by: rows)
+    }
+}
+
+extension DatasetTaskResources {
+    func retentionSettings(_ context: any TaskContext) throws(DatasetTaskRunError) -> RetentionSettings {
+        do { return try RetentionSettings.load(from: context.settings.values) } catch { throw .settings("\(error)") }
+    }
+
+    /// Runs a cleaner on one pooled connection with progress, metrics and the summary.
+    func runRetention(_ task: TaskName, _ context: any TaskContext, parent: String,
+                      _ body: (PostgresConnection, Date, () -> Bool, (RetentionBatch, RetentionReport) -> Void)
+                          throws -> RetentionReport) throws -> TaskReport {
+        let now = Date(timeIntervalSince1970: context.clock.wallSeconds)
+        func uptime() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+        var lastProgress = uptime()
+        let dry = context.isDryRun
+        let report = try pool.withConnection { c in
+            try body(c, now, { !context.isCancelled }) { batch, running in
+                if !dry { for (table, n) in batch.deleted { rowsDeleted?(task, table, n) } }
+                let t = uptime()
+                if t - lastProgress >= 5 {
+                    lastProgress = t
+                    context.progress(dry ? "counting" : "deleting", [
+                        ("batches", String(running.batches)), (parent, String(running.deleted[parent] ?? 0)),
+                        ("rows", String(running.totalDeleted)), ("batch_size", String(running.finalBatchSize)),
+                    ])
+                }
+            }
+        }
+        try context.checkCancellation()
+        var details: [(key: String, value: String)] = [("cutoff", report.cutoff), ("batches", String(report.batches))]
+        for (table, n) in report.deleted.sorted(by: { $0.key < $1.key }) { details.append((table, String(n))) }
+        details.append(("longest_batch_ms", String(format: "%.1f", Double(report.longestBatchMicros) / 1000)))
+        context.progress(dry ? "dry run: would delete" : "deleted", details)
+        let parentCount = report.deleted[parent] ?? 0
+        return TaskReport(
+            counts: [parent: parentCount, "rows": report.totalDeleted, "batches": report.batches, "scanned": report.scanned,
+                     "kept": report.kept, "retries": report.retries, "longest_batch_us": report.longestBatchMicros,
+                     "batch_size": report.finalBatchSize],
+            note: dry ? "dry run: \(parentCount) \(parent) (\(report.totalDeleted) rows) would be deleted" : nil)
+    }
+}
+
+/// `clean_messages`: expired messages and their children, per Dify's billing policy.
+public struct CleanMessagesTask: HeraldTask {
+    public let descriptor: TaskDescriptor
+    let resources: DatasetTaskResources
+
+    public init(descriptor: TaskDescriptor, resources: DatasetTaskResources) {
+        self.descriptor = descriptor
+        self.resources = resources
+    }
+
+    public func run(_ context: any TaskContext) async throws -> TaskReport {
+        let settings = try resources.retentionSettings(context)
+        var policy = RetentionPolicy.everyTenant
+        var lookup: TenantBillingLookup?
+        if settings.billingEnabled {
+            guard let bulk = resources.billingBulk else {
+                throw DatasetTaskRunError.settings("BILLING_ENABLED=true but BILLING_API_URL is not set")
+            }
+            // Without Redis every tenant is asked of the API (Dify's fallback).
+            let redis = try? RedisClient(endpoint: resources.redis)
+            let l = TenantBillingLookup(source: bulk, redis: redis, redisKeyPrefix: resources.redisKeyPrefix)
+            let whitelist = try l.whitelist()
+            policy = .sandbox(.init(whitelist: whitelist, graceDays: settings.gracePeriodDays,
+                                    now: Int64(context.clock.wallSeconds)))
+            lookup = l
+            context.progress("billing policy", [("whitelisted", String(whitelist.count)),
+                                                 ("grace_days", String(settings.gracePeriodDays))])
+        }
+        let cleaner = MessagesCleaner(settings: settings, policy: policy, billing: lookup)
+        let task = name
+        let report = try resources.runRetention(task, context, parent: "messages") { c, now, go, onBatch in
+            try cleaner.run(c, now: now, dryRun: context.isDryRun, shouldContinue: go, onBatch: onBatch)
+        }
+        if let lookup, lookup.failedChunks > 0 {
+            context.progress("billing lookups failed; those tenants were kept", [
+                ("chunks", String(lookup.failedChunks)), ("first_error", lookup.firstFailure ?? "")])
+        }
+        return report
+    }
+}
+
+/// `clean_workflow_runlogs_precise`: expired ended workflow runs and everything attached.
+public struct CleanWorkflowRunLogsTask: HeraldTask {
+    public let descriptor: TaskDescriptor
+    let resources: DatasetTaskResources
+
+    public init(descriptor: TaskDescriptor, resources: DatasetTaskResources) {
+        self.descriptor = descriptor
+        self.resources = resources
+    }
+
+    public func run(_ context: any TaskContext) async throws -> TaskReport {
+        let cleaner = WorkflowRunLogsCleaner(settings: try resources.retentionSettings(context))
+        return try resources.runRetention(name, context, parent: "workflow_runs") { c, now, go, onBatch in
+            try cleaner.run(c, now: now, dryRun: context.isDryRun, shouldContinue: go, onBatch: onBatch)
+        }
+    }
+}

@@ -1,0 +1,176 @@
+// The loop both retention cleanups share: keyset batches over (created_at, id), each
+// one short statement (its own transaction), sized to stay under the target duration,
+// a failed batch retried with backoff from the same cursor (never skipped), an optional
+// random pause between batches, and a stop at the next batch when asked. Memory is one
+// batch's counters, whatever the table size.
+
+import Foundation
+import HeraldCore
+import HeraldIO
+
+/// A position in a (created_at, id) keyset scan.
+public struct KeysetCursor: Sendable, Equatable {
+    /// `created_at` as PostgreSQL prints a naive timestamp.
+    public var createdAt: String
+    /// The row id.
+    public var id: String
+
+    /// Before every row.
+    public static let start = KeysetCursor(createdAt: "-infinity", id: "00000000-0000-0000-0000-000000000000")
+
+    public init(createdAt: String, id: String) {
+        self.createdAt = createdAt
+        self.id = id
+    }
+}
+
+/// What one batch did.
+public struct RetentionBatch: Sendable, Equatable {
+    /// Rows the keyset scan returned (the batch's size before the policy filtered it).
+    public var scanned: Int
+    /// The last scanned key (the next batch starts after it); nil when nothing was scanned.
+    public var last: KeysetCursor?
+    /// Rows deleted per table (dry run: rows that would be deleted).
+    public var deleted: [String: Int]
+    /// Scanned parent rows the policy kept.
+    public var kept: Int
+
+    public init(scanned: Int, last: KeysetCursor?, deleted: [String: Int], kept: Int = 0) {
+        self.scanned = scanned
+        self.last = last
+        self.deleted = deleted
+        self.kept = kept
+    }
+}
+
+/// What a cleanup run did.
+public struct RetentionReport: Sendable, Equatable {
+    /// The cut-off (naive UTC): rows created before it expire.
+    public var cutoff: String
+    /// Batches that succeeded.
+    public var batches = 0
+    /// Parent rows scanned.
+    public var scanned = 0
+    /// Parent rows the policy kept.
+    public var kept = 0
+    /// Rows deleted per table.
+    public var deleted: [String: Int] = [:]
+    /// Failed batch attempts that were retried.
+    public var retries = 0
+    /// The longest batch statement, in microseconds (the longest any of its row locks was held).
+    public var longestBatchMicros = 0
+    /// The batch size the run ended with.
+    public var finalBatchSize = 0
+    /// True when nothing was changed.
+    public var dryRun = false
+    /// False when the run stopped early on request.
+    public var completed = true
+
+    /// Every table's deleted rows.
+    public var totalDeleted: Int { deleted.values.reduce(0, +) }
+}
+
+/// Why a retention run failed.
+public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A batch failed `attempts` times in a row; the cursor stays before it, so the next run retries it.
+    case batchFailed(attempts: Int, last: String)
+    /// A statement returned something other than the shape the cleaner relies on.
+    case unexpectedResult(operation: String, detail: String)
+    /// The billing service could not provide what the policy needs.
+    case billing(String)
+
+    public var description: String {
+        switch self {
+        case .batchFailed(let n, let last): return "a batch failed \(n) times in a row; last error: \(last)"
+        case .unexpectedResult(let op, let detail): return "\(op): unexpected result: \(detail)"
+        case .billing(let m): return "billing: \(m)"
+        }
+    }
+}
+
+/// Drives keyset batches on one connection.
+struct RetentionBatchRunner {
+    var batchCeiling: Int
+    var targetMs: Int
+    var pauseMaxMs: Int
+    var lockTimeoutMs: Int
+    var attempts: Int
+    var retryBaseMs: Int
+
+    /// Runs `batch(conn, cursor, limit)` until a batch scans fewer rows than asked.
+    /// `onBatch` sees the running report after every batch (metrics, progress).
+    func run(_ conn: PostgresConnection, report initial: RetentionReport,
+             shouldContinue: () -> Bool, onBatch: (RetentionBatch, RetentionReport) -> Void,
+             batch: (PostgresConnection, KeysetCursor, Int) throws -> RetentionBatch) throws(RetentionError) -> RetentionReport {
+        var report = initial
+        var sizing = AdaptiveBatchSize(ceiling: batchCeiling, targetSeconds: Double(targetMs) / 1000)
+        var cursor = KeysetCursor.start
+        var backoff = Backoff(base: .milliseconds(Int64(retryBaseMs)), cap: .seconds(60))
+        setLockTimeout(conn)
+        defer { _ = try? conn.query("RESET lock_timeout") }
+        while true {
+            guard shouldContinue() else {
+                report.completed = false
+                break
+            }
+            let limit = sizing.current
+            var failures = 0
+            var result: RetentionBatch
+            var seconds: Double
+            while true {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                do {
+                    result = try batch(conn, cursor, limit)
+                    seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                    backoff.reset()
+                    break
+                } catch let e as RetentionError {
+                    throw e
+                } catch {
+                    failures += 1
+                    report.retries += 1
+                    if failures >= attempts { throw .batchFailed(attempts: failures, last: "\(error)") }
+                    let wait = backoff.next()
+                    Self.sleep(milliseconds: Int(wait.seconds * 1000), shouldContinue: shouldContinue)
+                    guard shouldContinue() else {
+                        report.completed = false
+                        report.finalBatchSize = sizing.current
+                        return report
+                    }
+                    if !conn.isHealthy {
+                        try? conn.resetIfBroken()
+                        setLockTimeout(conn)
+                    }
+                }
+            }
+            report.batches += 1
+            report.scanned += result.scanned
+            report.kept += result.kept
+            for (table, n) in result.deleted { report.deleted[table, default: 0] += n }
+            report.longestBatchMicros = max(report.longestBatchMicros, Int(seconds * 1e6))
+            sizing.record(rows: result.scanned, seconds: seconds)
+            report.finalBatchSize = sizing.current
+            onBatch(result, report)
+            guard result.scanned >= limit, let last = result.last else { break }
+            cursor = last
+            if pauseMaxMs > 0 {
+                Self.sleep(milliseconds: Int.random(in: 0...pauseMaxMs), shouldContinue: shouldContinue)
+            }
+        }
+        return report
+    }
+
+    private func setLockTimeout(_ conn: PostgresConnection) {
+        _ = try? conn.query("SELECT set_config('lock_timeout', $1, false)", ["\(lockTimeoutMs)ms"])
+    }
+
+    /// Sleeps in slices, returning early once `shouldContinue` says stop.
+    static func sleep(milliseconds: Int, shouldContinue: () -> Bool) {
+        var left = milliseconds
+        while left > 0, shouldContinue() {
+            let slice = min(left, 50)
+            usleep(UInt32(slice * 1000))
+            left -= slice
+        }
+    }
+}
