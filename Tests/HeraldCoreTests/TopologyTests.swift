@@ -58,7 +58,7 @@ final class TopologyTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(try XCTUnwrap(topology.queue(queue), queue).concurrency, 1)
         }
         XCTAssertEqual(topology.task(.cleanMessages)?.lock,
-                       .exclusive(TaskLock(key: "retention:clean_messages", ttlSeconds: 90000, whenHeld: .fail)))
+                       .exclusive(TaskLock(key: "retention:clean_messages", ttlSeconds: 600, whenHeld: .fail)))
         XCTAssertEqual(topology.task(.workflowSchedule)?.lock, LockPolicy.none)
     }
 
