@@ -68,15 +68,18 @@ public struct MessagesCleaner {
     }
 
     /// One statement: pick the batch (`target` CTE), delete (or count) children and messages, report.
+    /// Each delete takes the batch as an array (`= ANY(ARRAY(SELECT …))`, computed once), so PostgreSQL
+    /// probes the `message_id` index per id; a join to the CTE lets it pick a hash join over a
+    /// sequential scan of a child table whenever its row estimate is off (measured: 31 ms of a 60 ms batch).
     static func statement(target: String, dryRun: Bool, leadingColumns: [String] = []) -> String {
         var ctes = [target]
         var selects = leadingColumns
         for (i, table) in tables.enumerated() {
             let key = table == "messages" ? "id" : "message_id"
             if dryRun {
-                ctes.append("d\(i) AS (SELECT 1 FROM \(table) t JOIN target x ON t.\(key) = x.id)")
+                ctes.append("d\(i) AS (SELECT 1 FROM \(table) t WHERE t.\(key) = ANY(ARRAY(SELECT id FROM target)))")
             } else {
-                ctes.append("d\(i) AS (DELETE FROM \(table) t USING target x WHERE t.\(key) = x.id RETURNING 1)")
+                ctes.append("d\(i) AS (DELETE FROM \(table) t WHERE t.\(key) = ANY(ARRAY(SELECT id FROM target)) RETURNING 1)")
             }
             selects.append("(SELECT count(*) FROM d\(i))")
         }

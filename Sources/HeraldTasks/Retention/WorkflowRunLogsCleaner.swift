@@ -68,8 +68,8 @@ public struct WorkflowRunLogsCleaner {
             "last AS (SELECT created_at, id FROM runs ORDER BY created_at DESC, id DESC LIMIT 1)",
             """
             msgs AS MATERIALIZED (
-                SELECT m.id, m.conversation_id FROM messages m JOIN runs r ON m.workflow_run_id = r.id
-                 WHERE m.workflow_run_id IS NOT NULL
+                SELECT m.id, m.conversation_id FROM messages m
+                 WHERE m.workflow_run_id = ANY(ARRAY(SELECT id FROM runs)) AND m.workflow_run_id IS NOT NULL
             )
             """,
             // Conversations none of whose messages survive this batch.
@@ -81,15 +81,15 @@ public struct WorkflowRunLogsCleaner {
                                       AND NOT EXISTS (SELECT 1 FROM msgs x WHERE x.id = o.id))
             )
             """,
-            "nodes AS MATERIALIZED (SELECT n.id FROM workflow_node_executions n JOIN runs r ON n.workflow_run_id = r.id)",
-            "pauses AS MATERIALIZED (SELECT p.id FROM workflow_pauses p JOIN runs r ON p.workflow_run_id = r.id)",
+            "nodes AS MATERIALIZED (SELECT n.id FROM workflow_node_executions n WHERE n.workflow_run_id = ANY(ARRAY(SELECT id FROM runs)))",
+            "pauses AS MATERIALIZED (SELECT p.id FROM workflow_pauses p WHERE p.workflow_run_id = ANY(ARRAY(SELECT id FROM runs)))",
         ]
         var selects = ["(SELECT count(*) FROM runs)", "(SELECT created_at::text FROM last)", "(SELECT id::text FROM last)"]
         for (i, step) in cascade.enumerated() {
             if dryRun {
-                ctes.append("d\(i) AS (SELECT 1 FROM \(step.table) t JOIN \(step.parents) x ON t.\(step.key) = x.id)")
+                ctes.append("d\(i) AS (SELECT 1 FROM \(step.table) t WHERE t.\(step.key) = ANY(ARRAY(SELECT id FROM \(step.parents))))")
             } else {
-                ctes.append("d\(i) AS (DELETE FROM \(step.table) t USING \(step.parents) x WHERE t.\(step.key) = x.id RETURNING 1)")
+                ctes.append("d\(i) AS (DELETE FROM \(step.table) t WHERE t.\(step.key) = ANY(ARRAY(SELECT id FROM \(step.parents))) RETURNING 1)")
             }
             selects.append("(SELECT count(*) FROM d\(i))")
         }
