@@ -37,6 +37,14 @@ public final class PostgresPool: Sendable {
         return try body(conn)
     }
 
+    /// Runs `body` (blocking) with a connection of its own, opened for it outside the pool's
+    /// slots and closed afterwards: for long jobs (a retention run lasting hours) that must not
+    /// take a slot from the schedules' short claims for their whole length.
+    public func withDedicatedConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        let conn = try PostgresConnection(connInfo: connInfo)
+        return try body(conn)
+    }
+
     /// Runs `body` on a pool thread and hands the result back asynchronously.
     public func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { cont in

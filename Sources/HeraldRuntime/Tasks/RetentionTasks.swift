@@ -1,6 +1,7 @@
 // The two retention cleanups as executor tasks: `clean_messages` and
 // `clean_workflow_runlogs_precise`. Each reads its settings from the run's context
-// (Dify's names), holds one pooled connection for the whole run, reports progress at
+// (Dify's names), holds a connection of its own for the whole run (never one of the
+// pool's, which the schedules' claims need), reports progress at
 // most every few seconds, counts deleted rows per table in herald_rows_deleted_total,
 // and ends with a summary whose counts land in herald.task_runs.
 
@@ -47,7 +48,7 @@ extension DatasetTaskResources {
         func uptime() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         var lastProgress = uptime()
         let dry = context.isDryRun
-        let report = try pool.withConnection { c in
+        let report = try pool.withDedicatedConnection { c in
             try body(c, now, { !context.isCancelled }) { batch, running in
                 if !dry { for (table, n) in batch.deleted { rowsDeleted?(task, table, n) } }
                 let t = uptime()
