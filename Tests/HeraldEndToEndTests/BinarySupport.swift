@@ -125,3 +125,31 @@ func sample(_ text: String, _ name: String, _ labels: [String: String] = [:]) ->
     }
     return total
 }
+
+/// A database of its own on the test server, dropped by `drop()` (call it in a defer).
+struct PrivateDatabase {
+    let name: String
+    /// Connection parameters of the private database.
+    let info: PostgresConnInfo
+    private let admin: PostgresConnection
+
+    /// Creates `<prefix>_<random>`.
+    init(prefix: String) throws {
+        let (_, dbURL) = try Binary.servers()
+        var info = try PostgresConnInfo(dbURL)
+        info["dbname"] = "postgres"
+        admin = try PostgresConnection(connInfo: info)
+        name = prefix + "_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
+        try admin.query("CREATE DATABASE \(name)")
+        info["dbname"] = name
+        self.info = info
+    }
+
+    /// The `HERALD_DATABASE_URL` value (libpq key/value form).
+    var url: String { info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " ") }
+
+    func drop() {
+        _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [name])
+        _ = try? admin.query("DROP DATABASE IF EXISTS \(name)")
+    }
+}

@@ -14,17 +14,11 @@ final class RetentionCrashTests: XCTestCase {
     ]
 
     func testKilledRunLeavesNoOrphansAndTheNextRunFinishes() throws {
-        let (redisURL, dbURL) = try Binary.servers()
-        var info = try PostgresConnInfo(dbURL)
-        info["dbname"] = "postgres"
-        let admin = try PostgresConnection(connInfo: info)
-        let db = "herald_crash_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
-        try admin.query("CREATE DATABASE \(db)")
-        defer {
-            _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [db])
-            _ = try? admin.query("DROP DATABASE IF EXISTS \(db)")
-        }
-        info["dbname"] = db
+        let (redisURL, _) = try Binary.servers()
+        let database = try PrivateDatabase(prefix: "herald_crash")
+        defer { database.drop() }
+        let info = database.info
+        let db = database.name
         // The default topology with a 1 s lock TTL: the killed run's `retention:clean_messages`
         // expires a second after the kill instead of 10 minutes.
         let defaultTopology = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -36,7 +30,7 @@ final class RetentionCrashTests: XCTestCase {
         let topology = NSTemporaryDirectory() + "herald-crash-topology-\(db).json"
         try Data(shortTTL.utf8).write(to: URL(fileURLWithPath: topology))
         defer { try? FileManager.default.removeItem(atPath: topology) }
-        let env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " "),
+        let env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": database.url,
                    "HERALD_TOPOLOGY": topology, "HERALD_METRICS_ADDR": "off", "HERALD_INSTANCE_ID": "crash-\(db)",
                    // Small batches with pauses: the run lasts long enough to be killed in the middle.
                    "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_SIZE": "50", "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_MAX_INTERVAL": "40"]

@@ -8,20 +8,13 @@ import XCTest
 
 final class TaskCommandsTests: XCTestCase {
     func testTasksRunTaskAndTopologyCheck() throws {
-        let (redisURL, dbURL) = try Binary.servers()
-        var info = try PostgresConnInfo(dbURL)
-        info["dbname"] = "postgres"
-        let admin = try PostgresConnection(connInfo: info)
-        let db = "herald_cli_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
-        try admin.query("CREATE DATABASE \(db)")
-        defer {
-            _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [db])
-            _ = try? admin.query("DROP DATABASE IF EXISTS \(db)")
-        }
-        info["dbname"] = db
+        let (redisURL, _) = try Binary.servers()
+        let database = try PrivateDatabase(prefix: "herald_cli")
+        defer { database.drop() }
+        let info = database.info
         let topology = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("topology/default.json").path
-        let env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " "),
+        let env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": database.url,
                    "HERALD_TOPOLOGY": topology, "HERALD_METRICS_ADDR": "off"]
         XCTAssertEqual(try Binary.run(["migrate"], env: env).status, 0)
 

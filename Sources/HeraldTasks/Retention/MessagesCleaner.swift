@@ -136,35 +136,21 @@ public struct MessagesCleaner {
     /// Deletes (or, dry, counts) every expired message the policy allows.
     public func run(_ conn: PostgresConnection, now: Date, dryRun: Bool, shouldContinue: () -> Bool = { true },
                     onBatch: (RetentionBatch, RetentionReport) -> Void = { _, _ in }) throws(RetentionError) -> RetentionReport {
-        let cutoff: String
-        do {
-            cutoff = try EmbeddingCacheCleaner.cutoff(conn, now: now, days: settings.messageRetentionDays)
-        } catch {
-            throw .unexpectedResult(operation: "compute cut-off", detail: "\(error)")
-        }
-        var initial = RetentionReport(cutoff: cutoff)
-        initial.dryRun = dryRun
-        let runner = RetentionBatchRunner(
-            batchCeiling: settings.messageBatchSize, targetMs: settings.batchTargetMs,
-            pauseMaxMs: dryRun ? 0 : settings.messagePauseMaxMs, lockTimeoutMs: settings.lockTimeoutMs,
-            attempts: settings.batchAttempts, retryBaseMs: settings.retryBaseMs)
+        let runner = try RetentionBatchRunner(
+            conn, now: now, days: settings.messageRetentionDays, batchSize: settings.messageBatchSize,
+            pauseMaxMs: settings.messagePauseMaxMs, dryRun: dryRun, settings: settings)
+        let cutoff = runner.cutoff
         switch policy {
         case .everyTenant:
             let sql = Self.everyTenantStatement(dryRun: dryRun)
-            return try runner.run(conn, report: initial, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
+            return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
                 let r = try c.query(sql, [cutoff, cursor.createdAt, cursor.id, String(limit)])
-                guard let row = r.rows.first, row.count == 3 + Self.tables.count,
-                      let scanned = row[0].flatMap({ Int($0) }) else {
-                    throw RetentionError.unexpectedResult(operation: "delete expired messages", detail: "\(r.rows)")
-                }
-                var last: KeysetCursor?
-                if let at = row[1], let id = row[2] { last = KeysetCursor(createdAt: at, id: id) }
-                return RetentionBatch(scanned: scanned, last: last, deleted: try Self.counts(Array(row[3...])))
+                return try RetentionBatch.parse(r, tables: Self.tables, operation: "delete expired messages")
             }
         case .sandbox(let rule):
             guard let billing else { throw .billing("the sandbox policy needs the billing service") }
             let range = Self.rangeStatement(dryRun: dryRun)
-            return try runner.run(conn, report: initial, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
+            return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
                 let s = try c.query(Self.scanStatement, [cutoff, cursor.createdAt, cursor.id, String(limit)])
                 guard let row = s.rows.first, row.count == 4, let scanned = row[0].flatMap({ Int($0) }) else {
                     throw RetentionError.unexpectedResult(operation: "scan expired messages", detail: "\(s.rows)")
@@ -181,24 +167,11 @@ public struct MessagesCleaner {
                 }
                 let r = try c.query(range, [cutoff, cursor.createdAt, cursor.id, lastAt, lastID,
                                             "{" + deletable.joined(separator: ",") + "}"])
-                guard let drow = r.rows.first, drow.count == Self.tables.count else {
-                    throw RetentionError.unexpectedResult(operation: "delete expired messages", detail: "\(r.rows)")
-                }
-                let deleted = try Self.counts(drow)
+                let deleted = try RetentionBatch.counts(r.rows.first ?? [], tables: Self.tables,
+                                                        operation: "delete expired messages")
                 return RetentionBatch(scanned: scanned, last: last, deleted: deleted,
                                       kept: max(0, scanned - (deleted["messages"] ?? 0)))
             }
         }
-    }
-
-    static func counts(_ values: [String?]) throws(RetentionError) -> [String: Int] {
-        var out: [String: Int] = [:]
-        for (table, v) in zip(tables, values) {
-            guard let n = v.flatMap({ Int($0) }) else {
-                throw .unexpectedResult(operation: "delete expired messages", detail: "count of \(table): \(String(describing: v))")
-            }
-            if n > 0 { out[table] = n }
-        }
-        return out
     }
 }

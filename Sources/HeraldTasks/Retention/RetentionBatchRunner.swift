@@ -43,6 +43,35 @@ public struct RetentionBatch: Sendable, Equatable {
     }
 }
 
+extension RetentionBatch {
+    /// Reads a batch statement's one row: the batch's size, its last `created_at` and `id`, then
+    /// one count per table of `tables`.
+    static func parse(_ r: PostgresRows, tables: [String], operation: String) throws(RetentionError) -> RetentionBatch {
+        guard let row = r.rows.first, row.count == 3 + tables.count, let scanned = row[0].flatMap({ Int($0) }) else {
+            throw .unexpectedResult(operation: operation, detail: "\(r.rows)")
+        }
+        var last: KeysetCursor?
+        if let at = row[1], let id = row[2] { last = KeysetCursor(createdAt: at, id: id) }
+        return RetentionBatch(scanned: scanned, last: last,
+                              deleted: try counts(Array(row[3...]), tables: tables, operation: operation))
+    }
+
+    /// One count per table, zeros left out.
+    static func counts(_ values: [String?], tables: [String], operation: String) throws(RetentionError) -> [String: Int] {
+        guard values.count == tables.count else {
+            throw .unexpectedResult(operation: operation, detail: "\(values.count) counts for \(tables.count) tables")
+        }
+        var out: [String: Int] = [:]
+        for (table, v) in zip(tables, values) {
+            guard let n = v.flatMap({ Int($0) }) else {
+                throw .unexpectedResult(operation: operation, detail: "count of \(table): \(String(describing: v))")
+            }
+            if n > 0 { out[table] = n }
+        }
+        return out
+    }
+}
+
 /// What a cleanup run did.
 public struct RetentionReport: Sendable, Equatable {
     /// The cut-off (naive UTC): rows created before it expire.
@@ -96,13 +125,34 @@ struct RetentionBatchRunner {
     var lockTimeoutMs: Int
     var attempts: Int
     var retryBaseMs: Int
+    /// The cut-off the run deletes before (naive UTC).
+    var cutoff: String
+    var dryRun: Bool
+
+    /// A runner for rows older than `days` before `now` (the cut-off read from PostgreSQL), with
+    /// the settings' target, lock timeout and retries; no pauses on a dry run.
+    init(_ conn: PostgresConnection, now: Date, days: Int, batchSize: Int, pauseMaxMs: Int, dryRun: Bool,
+         settings: RetentionSettings) throws(RetentionError) {
+        do {
+            cutoff = try EmbeddingCacheCleaner.cutoff(conn, now: now, days: days)
+        } catch {
+            throw .unexpectedResult(operation: "compute cut-off", detail: "\(error)")
+        }
+        batchCeiling = batchSize
+        targetMs = settings.batchTargetMs
+        self.pauseMaxMs = dryRun ? 0 : pauseMaxMs
+        lockTimeoutMs = settings.lockTimeoutMs
+        attempts = settings.batchAttempts
+        retryBaseMs = settings.retryBaseMs
+        self.dryRun = dryRun
+    }
 
     /// Runs `batch(conn, cursor, limit)` until a batch scans fewer rows than asked.
     /// `onBatch` sees the running report after every batch (metrics, progress).
-    func run(_ conn: PostgresConnection, report initial: RetentionReport,
-             shouldContinue: () -> Bool, onBatch: (RetentionBatch, RetentionReport) -> Void,
+    func run(_ conn: PostgresConnection, shouldContinue: () -> Bool, onBatch: (RetentionBatch, RetentionReport) -> Void,
              batch: (PostgresConnection, KeysetCursor, Int) throws -> RetentionBatch) throws(RetentionError) -> RetentionReport {
-        var report = initial
+        var report = RetentionReport(cutoff: cutoff)
+        report.dryRun = dryRun
         var sizing = AdaptiveBatchSize(ceiling: batchCeiling, targetSeconds: Double(targetMs) / 1000)
         var cursor = KeysetCursor.start
         var backoff = Backoff(base: .milliseconds(Int64(retryBaseMs)), cap: .seconds(60))

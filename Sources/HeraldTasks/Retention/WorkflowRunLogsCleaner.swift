@@ -99,37 +99,16 @@ public struct WorkflowRunLogsCleaner {
     /// Deletes (or, dry, counts) every expired ended run and what hangs off it.
     public func run(_ conn: PostgresConnection, now: Date, dryRun: Bool, shouldContinue: () -> Bool = { true },
                     onBatch: (RetentionBatch, RetentionReport) -> Void = { _, _ in }) throws(RetentionError) -> RetentionReport {
-        let cutoff: String
-        do {
-            cutoff = try EmbeddingCacheCleaner.cutoff(conn, now: now, days: settings.workflowLogRetentionDays)
-        } catch {
-            throw .unexpectedResult(operation: "compute cut-off", detail: "\(error)")
-        }
-        var initial = RetentionReport(cutoff: cutoff)
-        initial.dryRun = dryRun
-        let runner = RetentionBatchRunner(
-            batchCeiling: settings.workflowLogBatchSize, targetMs: settings.batchTargetMs,
-            pauseMaxMs: dryRun ? 0 : settings.workflowLogPauseMaxMs, lockTimeoutMs: settings.lockTimeoutMs,
-            attempts: settings.batchAttempts, retryBaseMs: settings.retryBaseMs)
+        let runner = try RetentionBatchRunner(
+            conn, now: now, days: settings.workflowLogRetentionDays, batchSize: settings.workflowLogBatchSize,
+            pauseMaxMs: settings.workflowLogPauseMaxMs, dryRun: dryRun, settings: settings)
+        let cutoff = runner.cutoff
         let sql = Self.statement(dryRun: dryRun)
         let workflows: String? = settings.workflowIDs.isEmpty ? nil : "{" + settings.workflowIDs.joined(separator: ",") + "}"
         let tables = Self.tables
-        return try runner.run(conn, report: initial, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
+        return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
             let r = try c.query(sql, [cutoff, cursor.createdAt, cursor.id, String(limit), workflows])
-            guard let row = r.rows.first, row.count == 3 + tables.count, let scanned = row[0].flatMap({ Int($0) }) else {
-                throw RetentionError.unexpectedResult(operation: "delete expired workflow runs", detail: "\(r.rows)")
-            }
-            var last: KeysetCursor?
-            if let at = row[1], let id = row[2] { last = KeysetCursor(createdAt: at, id: id) }
-            var deleted: [String: Int] = [:]
-            for (table, v) in zip(tables, row[3...]) {
-                guard let n = v.flatMap({ Int($0) }) else {
-                    throw RetentionError.unexpectedResult(operation: "delete expired workflow runs",
-                                                          detail: "count of \(table): \(String(describing: v))")
-                }
-                if n > 0 { deleted[table] = n }
-            }
-            return RetentionBatch(scanned: scanned, last: last, deleted: deleted)
+            return try RetentionBatch.parse(r, tables: tables, operation: "delete expired workflow runs")
         }
     }
 }
