@@ -88,6 +88,11 @@ final class RetentionCrashTests: XCTestCase {
         try eventually("the first batches deleted", timeout: 30) { (try? count("SELECT count(*) FROM messages")).map { $0 <= 6600 - 500 } ?? false }
         kill(pid, SIGKILL)
         _ = Binary.wait(pid)
+        // The statement in flight at the kill still finishes (and commits, whole) on the server:
+        // wait until the dead client's session is gone before counting.
+        try eventually("the killed run's session ended", timeout: 30) {
+            try count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()") == 0
+        }
         let left = try count("SELECT count(*) FROM messages")
         XCTAssertGreaterThan(left, 600 + 1000, "killed in the middle, not at the end")
         XCTAssertEqual(try orphans(), [:], "every batch went whole: no child outlives its message")
