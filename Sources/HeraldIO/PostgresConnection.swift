@@ -23,6 +23,8 @@ public struct PostgresRows: Sendable {
 public final class PostgresConnection: @unchecked Sendable {
     private var conn: OpaquePointer?
     private let connInfo: PostgresConnInfo
+    /// Statements prepared on the current session, by name (a new session starts empty).
+    private var prepared: [String: String] = [:]
 
     /// Connects (blocking). Call off the loop thread.
     public init(connInfo: PostgresConnInfo) throws(IOError) {
@@ -45,6 +47,7 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         PQsetNoticeProcessor(c, { _, _ in }, nil)
         conn = c
+        prepared = [:]
     }
 
     /// True when the connection is usable.
@@ -81,6 +84,42 @@ public final class PostgresConnection: @unchecked Sendable {
             let msg = String(cString: PQresultErrorMessage(r)).trimmingTrailingNewlines
             throw IOError.postgresQuery(sqlState: state, message: msg)
         }
+    }
+
+    /// Runs `sql` as the session's prepared statement `name` (prepared on first use, and again
+    /// after a reconnect or when `name` is reused for other text): PostgreSQL parses and plans it
+    /// once per session instead of at every execution. For statements run many times on one
+    /// connection (the retention batches).
+    @discardableResult
+    public func queryPrepared(_ name: String, _ sql: String, _ params: [String?] = []) throws(IOError) -> PostgresRows {
+        guard let c = conn else { throw IOError.notConnected("postgres") }
+        if prepared[name] != sql {
+            if prepared[name] != nil { _ = try query("DEALLOCATE \"\(name)\"") }
+            guard let r = PQprepare(c, name, sql, Int32(params.count), nil) else {
+                throw IOError.postgres(call: "PQprepare", message: postgresError(c))
+            }
+            defer { PQclear(r) }
+            guard PQresultStatus(r) == PGRES_COMMAND_OK else { throw Self.failure(r) }
+            prepared[name] = sql
+        }
+        let cParams = params.map { $0.map { strdup($0) } ?? nil }
+        defer { cParams.forEach { free($0) } }
+        let result: OpaquePointer? = cParams.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: UnsafePointer<CChar>?.self) { p in
+                PQexecPrepared(c, name, Int32(params.count), p.baseAddress, nil, nil, 0)
+            }
+        }
+        guard let r = result else { throw IOError.postgres(call: "PQexecPrepared", message: postgresError(c)) }
+        defer { PQclear(r) }
+        switch PQresultStatus(r) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return Self.rows(r)
+        default: throw Self.failure(r)
+        }
+    }
+
+    private static func failure(_ r: OpaquePointer) -> IOError {
+        let state = PQresultErrorField(r, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? "?????"
+        return IOError.postgresQuery(sqlState: state, message: String(cString: PQresultErrorMessage(r)).trimmingTrailingNewlines)
     }
 
     /// Runs several statements without parameters (migrations). Blocking.

@@ -144,14 +144,14 @@ public struct MessagesCleaner {
         case .everyTenant:
             let sql = Self.everyTenantStatement(dryRun: dryRun)
             return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
-                let r = try c.query(sql, [cutoff, cursor.createdAt, cursor.id, String(limit)])
+                let r = try c.queryPrepared("herald_clean_messages_batch", sql, [cutoff, cursor.createdAt, cursor.id, String(limit)])
                 return try RetentionBatch.parse(r, tables: Self.tables, operation: "delete expired messages")
             }
         case .sandbox(let rule):
             guard let billing else { throw .billing("the sandbox policy needs the billing service") }
             let range = Self.rangeStatement(dryRun: dryRun)
             return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
-                let s = try c.query(Self.scanStatement, [cutoff, cursor.createdAt, cursor.id, String(limit)])
+                let s = try c.queryPrepared("herald_clean_messages_scan", Self.scanStatement, [cutoff, cursor.createdAt, cursor.id, String(limit)])
                 guard let row = s.rows.first, row.count == 4, let scanned = row[0].flatMap({ Int($0) }) else {
                     throw RetentionError.unexpectedResult(operation: "scan expired messages", detail: "\(s.rows)")
                 }
@@ -165,7 +165,7 @@ public struct MessagesCleaner {
                 guard !deletable.isEmpty else {
                     return RetentionBatch(scanned: scanned, last: last, deleted: [:], kept: scanned)
                 }
-                let r = try c.query(range, [cutoff, cursor.createdAt, cursor.id, lastAt, lastID,
+                let r = try c.queryPrepared("herald_clean_messages_range", range, [cutoff, cursor.createdAt, cursor.id, lastAt, lastID,
                                             "{" + deletable.joined(separator: ",") + "}"])
                 let deleted = try RetentionBatch.counts(r.rows.first ?? [], tables: Self.tables,
                                                         operation: "delete expired messages")

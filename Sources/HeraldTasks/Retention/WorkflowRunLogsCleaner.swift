@@ -107,7 +107,7 @@ public struct WorkflowRunLogsCleaner {
         let workflows: String? = settings.workflowIDs.isEmpty ? nil : "{" + settings.workflowIDs.joined(separator: ",") + "}"
         let tables = Self.tables
         return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
-            let r = try c.query(sql, [cutoff, cursor.createdAt, cursor.id, String(limit), workflows])
+            let r = try c.queryPrepared("herald_clean_workflow_runs_batch", sql, [cutoff, cursor.createdAt, cursor.id, String(limit), workflows])
             return try RetentionBatch.parse(r, tables: tables, operation: "delete expired workflow runs")
         }
     }
