@@ -1,13 +1,13 @@
 // The size of the next delete batch, chosen so that one batch (one transaction,
 // holding its row locks until it commits) stays under a target duration: a batch
 // that took too long shrinks the next one in proportion, a full batch well under the
-// target grows the next one by half, never beyond the configured size (the operator's
-// ceiling, Dify's *_BATCH_SIZE) nor below a floor. Pure, so it is unit-tested with
-// made-up durations.
+// target grows the next one by half (so it stays under three quarters of the target),
+// never beyond a ceiling nor below a floor. It starts at the configured size (Dify's
+// *_BATCH_SIZE). Pure, so it is unit-tested with made-up durations.
 
 /// Batch sizing under a duration target.
 public struct AdaptiveBatchSize: Sendable, Equatable {
-    /// The configured size: the first batch's, and the largest ever used.
+    /// The largest size ever used.
     public let ceiling: Int
     /// The smallest size used, however slow batches get.
     public let floor: Int
@@ -16,12 +16,12 @@ public struct AdaptiveBatchSize: Sendable, Equatable {
     /// The size of the next batch.
     public private(set) var current: Int
 
-    /// Sizing that starts at `ceiling`.
-    public init(ceiling: Int, targetSeconds: Double, floor: Int = 10) {
+    /// Sizing that starts at `start` (`ceiling` when nil) and stays within `floor`…`ceiling`.
+    public init(start: Int? = nil, ceiling: Int, targetSeconds: Double, floor: Int = 10) {
         self.ceiling = max(1, ceiling)
         self.floor = max(1, min(floor, self.ceiling))
         self.targetSeconds = max(0.001, targetSeconds)
-        self.current = self.ceiling
+        self.current = min(self.ceiling, max(self.floor, start ?? self.ceiling))
     }
 
     /// Learns from a finished batch of `rows` (of `current` asked) that took `seconds`.

@@ -35,6 +35,19 @@ final class AdaptiveBatchSizeTests: XCTestCase {
         XCTAssertEqual(s.current, 10, "a nonsense duration changes nothing")
     }
 
+    func testGrowsFromTheConfiguredSizeUpToTheCeilingWhileFast() {
+        var s = AdaptiveBatchSize(start: 100, ceiling: 1000, targetSeconds: 0.1)
+        XCTAssertEqual(s.current, 100)
+        var seen: [Int] = []
+        for _ in 0..<8 {
+            s.record(rows: s.current, seconds: Double(s.current) * 0.00008)  // 80 µs per row
+            seen.append(s.current)
+        }
+        XCTAssertEqual(seen, [150, 225, 337, 505, 757, 757, 757, 757],
+                       "grows by half while a batch takes under half the target, then holds (757 rows = 61 ms)")
+        XCTAssertLessThanOrEqual(Double(s.current) * 0.00008, 0.075, "a grown batch stays under three quarters of the target")
+    }
+
     func testTinyCeilingAndFloor() {
         var s = AdaptiveBatchSize(ceiling: 1, targetSeconds: 0.1, floor: 10)
         XCTAssertEqual(s.floor, 1)

@@ -33,7 +33,8 @@ final class RetentionCrashTests: XCTestCase {
         let env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": database.url,
                    "HERALD_TOPOLOGY": topology, "HERALD_METRICS_ADDR": "off", "HERALD_INSTANCE_ID": "crash-\(db)",
                    // Small batches with pauses: the run lasts long enough to be killed in the middle.
-                   "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_SIZE": "50", "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_MAX_INTERVAL": "40"]
+                   "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_SIZE": "50", "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_MAX_INTERVAL": "40",
+                   "HERALD_RETENTION_MAX_BATCH_GROWTH": "1"]
         XCTAssertEqual(try Binary.run(["migrate"], env: env).status, 0)
         let conn = try PostgresConnection(connInfo: info)
         // 6,000 expired messages (40 days) and 600 fresh ones (2 days), each with one row in every child table.

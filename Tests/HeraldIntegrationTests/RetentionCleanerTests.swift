@@ -12,11 +12,12 @@ import Synchronization
 import XCTest
 
 final class RetentionCleanerTests: XCTestCase {
-    /// Small batches (ties of three rows per second cross batch boundaries), no pauses, fast retries.
+    /// Small fixed batches (ties of three rows per second cross batch boundaries), no pauses, fast retries.
     static func settings(_ change: (inout RetentionSettings) -> Void = { _ in }) -> RetentionSettings {
         var s = RetentionSettings.defaults
         s.messageBatchSize = 7
         s.workflowLogBatchSize = 4
+        s.maxBatchGrowth = 1
         s.messagePauseMaxMs = 0
         s.retryBaseMs = 20
         change(&s)
@@ -313,6 +314,9 @@ final class RetentionCleanerTests: XCTestCase {
         XCTAssertTrue(running.union(paused).union(fresh).isSubset(of: after), "running, paused and fresh runs stay")
         XCTAssertTrue(try f.snapshot()["conversations"]!.contains(shared), "a conversation with a surviving message stays")
         try assertNoOrphans(f)
+        let again = try cleaner.run(f.conn, now: f.now, dryRun: false)
+        XCTAssertEqual(again.totalDeleted, 0, "a second run finds nothing")
+        XCTAssertEqual(again.batches, 1)
     }
 
     func testSpecificWorkflowIDsRestrictTheCleanup() throws {
@@ -327,6 +331,18 @@ final class RetentionCleanerTests: XCTestCase {
         let left = try f.snapshot()["workflow_runs"]!
         XCTAssertTrue(mine.isDisjoint(with: left))
         XCTAssertEqual(theirs, left)
+        try assertNoOrphans(f)
+    }
+
+    func testFastBatchesGrowBeyondTheConfiguredSize() throws {
+        let f = try fixture()
+        try f.addMessages(app: try f.addApp(tenant: try f.addTenant()), count: 400, createdDaysAgo: 40, withChildren: true)
+        let report = try MessagesCleaner(settings: Self.settings { $0.maxBatchGrowth = 10; $0.batchTargetMs = 60_000 },
+                                         policy: .everyTenant, billing: nil).run(f.conn, now: f.now, dryRun: false)
+        XCTAssertEqual(report.deleted["messages"], 400)
+        XCTAssertGreaterThan(report.finalBatchSize, 7, "batches far under the target grew")
+        XCTAssertLessThanOrEqual(report.finalBatchSize, 70, "never beyond 10x the configured size")
+        XCTAssertLessThan(report.batches, 400 / 7, "fewer, larger batches")
         try assertNoOrphans(f)
     }
 

@@ -17,6 +17,8 @@ final class RetentionSettingsTests: XCTestCase {
         XCTAssertEqual(s.workflowLogBatchSize, 100)
         XCTAssertEqual(s.workflowIDs, [])
         XCTAssertFalse(s.billingEnabled)
+        XCTAssertEqual(s.maxBatchGrowth, 10)
+        XCTAssertEqual(s.batchTargetMs, 100)
     }
 
     func testValuesAndErrorsNameTheKey() throws {

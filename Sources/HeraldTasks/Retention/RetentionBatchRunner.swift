@@ -119,6 +119,8 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
 
 /// Drives keyset batches on one connection.
 struct RetentionBatchRunner {
+    /// The first batch's size (the configured one).
+    var batchStart: Int
     var batchCeiling: Int
     var targetMs: Int
     var pauseMaxMs: Int
@@ -138,7 +140,8 @@ struct RetentionBatchRunner {
         } catch {
             throw .unexpectedResult(operation: "compute cut-off", detail: "\(error)")
         }
-        batchCeiling = batchSize
+        batchStart = batchSize
+        batchCeiling = batchSize * settings.maxBatchGrowth
         targetMs = settings.batchTargetMs
         self.pauseMaxMs = dryRun ? 0 : pauseMaxMs
         lockTimeoutMs = settings.lockTimeoutMs
@@ -153,7 +156,7 @@ struct RetentionBatchRunner {
              batch: (PostgresConnection, KeysetCursor, Int) throws -> RetentionBatch) throws(RetentionError) -> RetentionReport {
         var report = RetentionReport(cutoff: cutoff)
         report.dryRun = dryRun
-        var sizing = AdaptiveBatchSize(ceiling: batchCeiling, targetSeconds: Double(targetMs) / 1000)
+        var sizing = AdaptiveBatchSize(start: batchStart, ceiling: batchCeiling, targetSeconds: Double(targetMs) / 1000)
         var cursor = KeysetCursor.start
         var backoff = Backoff(base: .milliseconds(Int64(retryBaseMs)), cap: .seconds(60))
         setLockTimeout(conn)

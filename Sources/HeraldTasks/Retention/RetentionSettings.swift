@@ -26,6 +26,9 @@ public struct RetentionSettings: Sendable, Equatable {
     public var workflowLogPauseMaxMs: Int
     /// `HERALD_RETENTION_BATCH_TARGET_MS` (100): the batch size shrinks while a batch takes longer.
     public var batchTargetMs: Int
+    /// `HERALD_RETENTION_MAX_BATCH_GROWTH` (10): while batches take under half the target, the
+    /// size may grow up to this multiple of the configured batch size; 1 keeps it at most that size.
+    public var maxBatchGrowth: Int
     /// `HERALD_RETENTION_LOCK_TIMEOUT_MS` (2000): a batch waiting longer for a row lock fails and is retried.
     public var lockTimeoutMs: Int
     /// `HERALD_RETENTION_BATCH_RETRIES` (5): attempts of one batch before the run fails.
@@ -37,12 +40,13 @@ public struct RetentionSettings: Sendable, Equatable {
     public static let defaults = RetentionSettings(
         messageRetentionDays: 30, messageBatchSize: 1000, messagePauseMaxMs: 200, gracePeriodDays: 21,
         billingEnabled: false, workflowLogRetentionDays: 30, workflowLogBatchSize: 100, workflowIDs: [],
-        workflowLogPauseMaxMs: 0, batchTargetMs: 100, lockTimeoutMs: 2000, batchAttempts: 5, retryBaseMs: 1000)
+        workflowLogPauseMaxMs: 0, batchTargetMs: 100, maxBatchGrowth: 10, lockTimeoutMs: 2000, batchAttempts: 5, retryBaseMs: 1000)
 
     /// Every value given explicitly (tests, benchmarks). Use `load(from:)` for the environment.
     public init(messageRetentionDays: Int, messageBatchSize: Int, messagePauseMaxMs: Int, gracePeriodDays: Int,
                 billingEnabled: Bool, workflowLogRetentionDays: Int, workflowLogBatchSize: Int, workflowIDs: [String],
-                workflowLogPauseMaxMs: Int, batchTargetMs: Int, lockTimeoutMs: Int, batchAttempts: Int, retryBaseMs: Int) {
+                workflowLogPauseMaxMs: Int, batchTargetMs: Int, maxBatchGrowth: Int, lockTimeoutMs: Int, batchAttempts: Int,
+                retryBaseMs: Int) {
         self.messageRetentionDays = messageRetentionDays
         self.messageBatchSize = messageBatchSize
         self.messagePauseMaxMs = messagePauseMaxMs
@@ -53,6 +57,7 @@ public struct RetentionSettings: Sendable, Equatable {
         self.workflowIDs = workflowIDs
         self.workflowLogPauseMaxMs = workflowLogPauseMaxMs
         self.batchTargetMs = batchTargetMs
+        self.maxBatchGrowth = maxBatchGrowth
         self.lockTimeoutMs = lockTimeoutMs
         self.batchAttempts = batchAttempts
         self.retryBaseMs = retryBaseMs
@@ -80,6 +85,7 @@ public struct RetentionSettings: Sendable, Equatable {
         s.workflowLogBatchSize = try int("WORKFLOW_LOG_CLEANUP_BATCH_SIZE", d.workflowLogBatchSize, 1...100_000)
         s.workflowLogPauseMaxMs = try int("WORKFLOW_LOG_CLEANUP_BATCH_MAX_INTERVAL", d.workflowLogPauseMaxMs, 0...600_000)
         s.batchTargetMs = try int("HERALD_RETENTION_BATCH_TARGET_MS", d.batchTargetMs, 5...60_000)
+        s.maxBatchGrowth = try int("HERALD_RETENTION_MAX_BATCH_GROWTH", d.maxBatchGrowth, 1...100)
         s.lockTimeoutMs = try int("HERALD_RETENTION_LOCK_TIMEOUT_MS", d.lockTimeoutMs, 1...600_000)
         s.batchAttempts = try int("HERALD_RETENTION_BATCH_RETRIES", d.batchAttempts, 1...100)
         s.retryBaseMs = try int("HERALD_RETENTION_RETRY_BASE_MS", d.retryBaseMs, 1...600_000)

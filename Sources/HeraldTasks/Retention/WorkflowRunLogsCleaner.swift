@@ -6,8 +6,9 @@
 // variables, node executions and their offload rows, app logs, pauses and pause reasons,
 // trigger logs, and finally the runs. Not plan-aware, as in Dify.
 //
-// Differences from Dify, on purpose: the whole cascade of a batch is one statement (one
-// transaction; Dify commits the run tables separately from the messages); a failed
+// Differences from Dify, on purpose: the whole cascade of a batch is one call of
+// `herald.clean_workflow_runs_batch` (migration 8), one transaction (Dify commits the run
+// tables separately from the messages); a failed
 // batch is retried from the same cursor (Dify moves past it and never comes back); and a
 // conversation is deleted only when none of its messages remain (Dify deletes every
 // conversation a run's message belongs to, orphaning the conversation's other messages).
@@ -51,9 +52,20 @@ public struct WorkflowRunLogsCleaner {
         self.settings = settings
     }
 
-    /// One batch, one statement: $1 cut-off, $2/$3 cursor, $4 limit, $5 workflow ids (NULL = all).
-    static func statement(dryRun: Bool) -> String {
-        let lock = dryRun ? "" : "FOR UPDATE SKIP LOCKED"
+    /// The real batch: `herald.clean_workflow_runs_batch` (migration 8) deletes the cascade with one
+    /// statement per table inside one call (one transaction) and returns the batch's size, last key
+    /// and one count per table in `cascade` order. $1 cut-off, $2/$3 cursor, $4 limit, $5 workflow
+    /// ids (NULL = all).
+    static var deleteStatement: String {
+        let counts = (1...cascade.count).map { "counts[\($0)]" }.joined(separator: ", ")
+        return """
+            SELECT scanned, last_at, last_id, \(counts)
+              FROM herald.clean_workflow_runs_batch($1::timestamp, $2::timestamp, $3::uuid, $4::int, $5::uuid[])
+            """
+    }
+
+    /// The dry run's batch: the same selection, every table counted, nothing deleted or locked.
+    static var countStatement: String {
         let statuses = endedStatuses.map { "'\($0)'" }.joined(separator: ", ")
         var ctes = [
             """
@@ -62,17 +74,16 @@ public struct WorkflowRunLogsCleaner {
                  WHERE created_at < $1::timestamp AND status IN (\(statuses))
                    AND ($5::uuid[] IS NULL OR workflow_id = ANY($5::uuid[]))
                    AND (created_at, id) > ($2::timestamp, $3::uuid)
-                 ORDER BY created_at, id LIMIT $4 \(lock)
+                 ORDER BY created_at, id LIMIT $4
             )
             """,
             "last AS (SELECT created_at, id FROM runs ORDER BY created_at DESC, id DESC LIMIT 1)",
             """
             msgs AS MATERIALIZED (
-                SELECT m.id, m.conversation_id FROM messages m
-                 WHERE m.workflow_run_id = ANY(ARRAY(SELECT id FROM runs)) AND m.workflow_run_id IS NOT NULL
+                SELECT m.id, m.conversation_id FROM messages m WHERE m.workflow_run_id = ANY(ARRAY(SELECT id FROM runs))
             )
             """,
-            // Conversations none of whose messages survive this batch.
+            // Conversations none of whose messages would survive this batch.
             """
             convs AS MATERIALIZED (
                 SELECT DISTINCT c.conversation_id AS id FROM msgs c
@@ -86,11 +97,7 @@ public struct WorkflowRunLogsCleaner {
         ]
         var selects = ["(SELECT count(*) FROM runs)", "(SELECT created_at::text FROM last)", "(SELECT id::text FROM last)"]
         for (i, step) in cascade.enumerated() {
-            if dryRun {
-                ctes.append("d\(i) AS (SELECT 1 FROM \(step.table) t WHERE t.\(step.key) = ANY(ARRAY(SELECT id FROM \(step.parents))))")
-            } else {
-                ctes.append("d\(i) AS (DELETE FROM \(step.table) t WHERE t.\(step.key) = ANY(ARRAY(SELECT id FROM \(step.parents))) RETURNING 1)")
-            }
+            ctes.append("d\(i) AS (SELECT 1 FROM \(step.table) t WHERE t.\(step.key) = ANY(ARRAY(SELECT id FROM \(step.parents))))")
             selects.append("(SELECT count(*) FROM d\(i))")
         }
         return "WITH " + ctes.joined(separator: ",\n") + "\nSELECT " + selects.joined(separator: ", ")
@@ -103,11 +110,11 @@ public struct WorkflowRunLogsCleaner {
             conn, now: now, days: settings.workflowLogRetentionDays, batchSize: settings.workflowLogBatchSize,
             pauseMaxMs: settings.workflowLogPauseMaxMs, dryRun: dryRun, settings: settings)
         let cutoff = runner.cutoff
-        let sql = Self.statement(dryRun: dryRun)
+        let sql = dryRun ? Self.countStatement : Self.deleteStatement
         let workflows: String? = settings.workflowIDs.isEmpty ? nil : "{" + settings.workflowIDs.joined(separator: ",") + "}"
         let tables = Self.tables
         return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
-            let r = try c.queryPrepared("herald_clean_workflow_runs_batch", sql, [cutoff, cursor.createdAt, cursor.id, String(limit), workflows])
+            let r = try c.queryPrepared(dryRun ? "herald_count_workflow_runs_batch" : "herald_clean_workflow_runs_batch", sql, [cutoff, cursor.createdAt, cursor.id, String(limit), workflows])
             return try RetentionBatch.parse(r, tables: tables, operation: "delete expired workflow runs")
         }
     }
