@@ -15,7 +15,7 @@ struct HeraldBench: ParsableCommand {
             HERALD_DATABASE_URL); the Python peer from HERALD_TEST_PYTHON; the daemon binary from HERALD_BIN. \
             `make bench` sets them all.
             """,
-        subcommands: [SourcesBench.self, SchedulesBench.self, AllBench.self]
+        subcommands: [SourcesBench.self, SchedulesBench.self, RetentionBench.self, AllBench.self]
     )
 }
 
@@ -30,6 +30,7 @@ enum BenchRegistry {
     static let scenarios: [(name: String, run: @Sendable (BenchEnvironment) throws -> ScenarioReport)] = [
         (SourcesScenario.name, { env in try SourcesScenario(environment: env, config: SourcesConfig()).run() }),
         (SchedulesScenario.name, { env in try SchedulesScenario(environment: env, config: SchedulesConfig()).run() }),
+        (RetentionScenario.name, { env in try RetentionScenario(environment: env, config: RetentionConfig()).run() }),
     ]
 
     /// Prints a report and merges its JSON.
