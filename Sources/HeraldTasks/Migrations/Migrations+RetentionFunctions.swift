@@ -2,9 +2,11 @@
 // schema. One call (one statement, so one transaction) deletes a keyset batch of ended runs
 // with everything attached, in the cascade order of `WorkflowRunLogsCleaner.cascade`, and
 // returns the batch's size, its last key and one count per table. As separate statements
-// inside PL/pgSQL (plans cached for the session, each DELETE probing its index with the
-// batch's ids) the cascade costs about two thirds of the same work as one statement of
-// data-modifying CTEs. Conversations are deleted only when no message is left in them.
+// inside PL/pgSQL (plans cached for the session, each DELETE probing an index with the
+// batch's run or message ids, node executions and pauses found through their run id rather
+// than through an array of their own ids) the cascade costs about two thirds of the same work
+// as one statement of data-modifying CTEs. Conversations are deleted only when no message is
+// left in them.
 
 extension Migrations {
     /// `herald.clean_workflow_runs_batch(cutoff, after_at, after_id, lim, workflows)`.
@@ -17,8 +19,6 @@ extension Migrations {
             run_ids uuid[];
             msg_ids uuid[];
             conv_ids uuid[];
-            node_ids uuid[];
-            pause_ids uuid[];
             n bigint;
             c bigint[] := '{}';
         BEGIN
@@ -52,13 +52,15 @@ extension Migrations {
              WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = x);
             DELETE FROM workflow_conversation_variables WHERE conversation_id = ANY (conv_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
             DELETE FROM conversations WHERE id = ANY (conv_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
-            SELECT coalesce(array_agg(e.id), '{}') INTO node_ids FROM workflow_node_executions e WHERE e.workflow_run_id = ANY (run_ids);
-            DELETE FROM workflow_node_execution_offload WHERE node_execution_id = ANY (node_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
-            DELETE FROM workflow_node_executions WHERE id = ANY (node_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
+            DELETE FROM workflow_node_execution_offload
+             WHERE node_execution_id IN (SELECT e.id FROM workflow_node_executions e WHERE e.workflow_run_id = ANY (run_ids));
+            GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
+            DELETE FROM workflow_node_executions WHERE workflow_run_id = ANY (run_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
             DELETE FROM workflow_app_logs WHERE workflow_run_id = ANY (run_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
-            SELECT coalesce(array_agg(p.id), '{}') INTO pause_ids FROM workflow_pauses p WHERE p.workflow_run_id = ANY (run_ids);
-            DELETE FROM workflow_pause_reasons WHERE pause_id = ANY (pause_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
-            DELETE FROM workflow_pauses WHERE id = ANY (pause_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
+            DELETE FROM workflow_pause_reasons
+             WHERE pause_id IN (SELECT p.id FROM workflow_pauses p WHERE p.workflow_run_id = ANY (run_ids));
+            GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
+            DELETE FROM workflow_pauses WHERE workflow_run_id = ANY (run_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
             DELETE FROM workflow_trigger_logs WHERE workflow_run_id = ANY (run_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
             DELETE FROM workflow_runs WHERE id = ANY (run_ids); GET DIAGNOSTICS n = ROW_COUNT; c := c || n;
             counts := c;

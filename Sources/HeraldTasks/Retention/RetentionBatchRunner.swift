@@ -160,7 +160,7 @@ struct RetentionBatchRunner {
         var cursor = KeysetCursor.start
         var backoff = Backoff(base: .milliseconds(Int64(retryBaseMs)), cap: .seconds(60))
         setLockTimeout(conn)
-        defer { _ = try? conn.query("RESET lock_timeout") }
+        defer { _ = try? conn.execute(script: "RESET lock_timeout; RESET plan_cache_mode") }
         while true {
             guard shouldContinue() else {
                 report.completed = false
@@ -213,8 +213,13 @@ struct RetentionBatchRunner {
         return report
     }
 
+    /// The session settings of a retention connection: `lock_timeout`, and generic plans for the
+    /// prepared batch statements (PostgreSQL's default re-plans them at every execution, 2–3 ms of
+    /// a batch; their shape does not depend on the parameters: keyset scans on (created_at, id)
+    /// and index probes by id).
     private func setLockTimeout(_ conn: PostgresConnection) {
-        _ = try? conn.query("SELECT set_config('lock_timeout', $1, false)", ["\(lockTimeoutMs)ms"])
+        _ = try? conn.query("SELECT set_config('lock_timeout', $1, false), set_config('plan_cache_mode', 'force_generic_plan', false)",
+                            ["\(lockTimeoutMs)ms"])
     }
 
     /// Sleeps in slices, returning early once `shouldContinue` says stop.
