@@ -285,6 +285,20 @@ struct RetentionResults: Sendable {
                 let name = column == .herald ? label : "\(label) (\(column.title))"
                 out.append(TargetCheck(name: "\(name): every expired row deleted, every other row kept",
                                        required: "exact", measured: measured, met: met))
+                // Issue 5's figures: ≥ 0.8× the floor's rate (runs without pauses), no batch holding
+                // its locks over 200 ms, peak RSS under 50 MB.
+                if let floor = part.runs[.floor], let hr = h.perSecond(h.deletedRows), let fr = floor.perSecond(floor.deletedRows) {
+                    out.append(TargetCheck(name: "\(name): rows/s vs the SQL floor", required: "≥ 0.80×",
+                                           measured: Fmt.ratio(hr, fr), met: hr >= 0.8 * fr))
+                }
+                if h.measured, let longest = h.longestBatchNs {
+                    out.append(TargetCheck(name: "\(name): longest batch holding locks", required: "≤ 200 ms",
+                                           measured: Fmt.duration(ns: longest), met: longest <= 200_000_000))
+                }
+                if h.measured, let rss = h.maxRSSKiB {
+                    out.append(TargetCheck(name: "\(name): peak RSS", required: "< 50 MB",
+                                           measured: Fmt.megabytes(kib: rss), met: rss * 1024 < 50_000_000))
+                }
             }
         }
         return out
