@@ -1,7 +1,9 @@
-// A child process for the `retention` scenario's columns, started with posix_spawn
-// and reaped with wait4, so that the kernel's rusage gives its peak resident set
-// (ru_maxrss) over its whole life; stdout and stderr go to temporary files that are
-// read back when it has exited.
+// A child process for the `retention` scenario's columns, started with posix_spawn,
+// its peak resident set read from /proc/<pid>/status (VmHWM) every 20 ms until it
+// exits; stdout and stderr go to temporary files that are read back when it has exited.
+// Not wait4's ru_maxrss: Linux records, at exec, the high-water mark of the memory the
+// process had before it, and with posix_spawn (vfork) that is the parent's, so a child
+// spawned by a herald-bench that grew to 89 MB in an earlier scenario "peaks" at 89 MB.
 
 import Foundation
 import Glibc
@@ -11,7 +13,7 @@ struct ChildResult: Sendable {
     /// The exit code, or nil when a signal ended the process.
     var exitCode: Int32?
     var signal: Int32?
-    /// ru_maxrss of the child (KiB on Linux).
+    /// The child's peak resident set (VmHWM, KiB), as last sampled before it exited.
     var maxRSSKiB: Int
     /// posix_spawn → wait4 returned.
     var wallNs: Int64
@@ -26,7 +28,7 @@ struct ChildResult: Sendable {
     }
 }
 
-/// posix_spawn + wait4 (Foundation's Process hides the rusage).
+/// posix_spawn + a VmHWM sampler + wait4.
 enum ChildProcess {
     private final class Reaped: @unchecked Sendable {
         let lock = NSLock()
@@ -72,7 +74,14 @@ enum ChildProcess {
         }
         var status: Int32 = 0
         var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0, errno == EINTR {}
+        var peakKiB = 0
+        while true {
+            let r = wait4(pid, &status, WNOHANG, &usage)
+            if r == pid { break }
+            if r < 0, errno != EINTR { break }
+            if let hwm = vmHWMKiB(pid) { peakKiB = max(peakKiB, hwm) }
+            usleep(20_000)
+        }
         let wall = BenchClock.monotonicNs() - started
         reaped.lock.lock()
         let timedOut = reaped.done
@@ -82,10 +91,18 @@ enum ChildProcess {
         let termSignal = status & 0x7f
         var result = ChildResult(
             exitCode: termSignal == 0 ? (status >> 8) & 0xff : nil, signal: termSignal == 0 ? nil : termSignal,
-            maxRSSKiB: usage.ru_maxrss, wallNs: wall,
+            maxRSSKiB: peakKiB, wallNs: wall,
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
         result.timedOut = timedOut
         return result
+    }
+
+    /// `VmHWM` of a live process, in KiB; nil once it is gone.
+    static func vmHWMKiB(_ pid: pid_t) -> Int? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/status"),
+              let text = String(data: data, encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+        return Int(line.dropFirst(6).split(separator: " ").first ?? "")
     }
 }

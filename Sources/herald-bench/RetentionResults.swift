@@ -224,7 +224,7 @@ struct RetentionResults: Sendable {
         if columns.contains(.peer), p.runs[.peer]?.pausedNs ?? 0 > 0 {
             t.rows.append(["of the time, pauses"] + cells({ r in r.pausedNs.map { Fmt.duration(ns: $0) } }))
         }
-        t.rows.append(["peak RSS (ru_maxrss)"] + cells({ r in r.column == .floor ? "in the server" : r.maxRSSKiB.map(Fmt.megabytes) },
+        t.rows.append(["peak RSS (VmHWM)"] + cells({ r in r.column == .floor ? "in the server" : r.maxRSSKiB.map(Fmt.megabytes) },
                                                        ratio: { a, b in
                                                            guard b.column != .floor, let x = a.maxRSSKiB, let y = b.maxRSSKiB else { return nil }
                                                            return Fmt.ratio(Double(x), Double(y))

@@ -241,6 +241,29 @@ final class RetentionCleanerTests: XCTestCase {
         XCTAssertEqual(try f.scalar("SELECT count(*) FROM messages"), "0")
     }
 
+    func testABatchOverTheStatementTimeoutIsCancelledAndRetriedSmaller() throws {
+        let f = try fixture()
+        try f.addMessages(app: try f.addApp(tenant: try f.addTenant()), count: 120, createdDaysAgo: 40, withChildren: true)
+        // The first two deletes of message_chains stall for 2 s (a sequence: its value survives the rollback).
+        try f.conn.execute(script: """
+            CREATE SEQUENCE stall_seq;
+            CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF nextval('stall_seq') <= 2 THEN PERFORM pg_sleep(2); END IF;
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER stall BEFORE DELETE ON message_chains FOR EACH STATEMENT EXECUTE FUNCTION stall();
+            """)
+        let settings = Self.settings { $0.messageBatchSize = 50; $0.statementTimeoutMs = 100; $0.lockTimeoutMs = 50 }
+        let report = try MessagesCleaner(settings: settings, policy: .everyTenant, billing: nil).run(f.conn, now: f.now, dryRun: false)
+        XCTAssertEqual(report.timeouts, 2, "both stalled statements were cancelled by statement_timeout")
+        XCTAssertEqual(report.retries, 2)
+        XCTAssertEqual(report.deleted["messages"], 120, "and retried until everything went")
+        XCTAssertEqual(try f.scalar("SELECT count(*) FROM messages"), "0")
+        XCTAssertGreaterThan(report.batches, 120 / 50 + 1, "the retried batches were smaller")
+        try assertNoOrphans(f)
+    }
+
     func testStopBetweenBatches() throws {
         let f = try fixture()
         try f.addMessages(app: try f.addApp(tenant: try f.addTenant()), count: 50, createdDaysAgo: 40, withChildren: true)

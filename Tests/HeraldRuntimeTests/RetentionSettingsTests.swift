@@ -19,6 +19,8 @@ final class RetentionSettingsTests: XCTestCase {
         XCTAssertFalse(s.billingEnabled)
         XCTAssertEqual(s.maxBatchGrowth, 10)
         XCTAssertEqual(s.batchTargetMs, 100)
+        XCTAssertEqual(s.statementTimeoutMs, 150)
+        XCTAssertEqual(s.lockTimeoutMs, 100)
     }
 
     func testValuesAndErrorsNameTheKey() throws {

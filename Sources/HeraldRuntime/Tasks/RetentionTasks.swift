@@ -69,7 +69,8 @@ extension DatasetTaskResources {
         let parentCount = report.deleted[parent] ?? 0
         return TaskReport(
             counts: [parent: parentCount, "rows": report.totalDeleted, "batches": report.batches, "scanned": report.scanned,
-                     "kept": report.kept, "retries": report.retries, "longest_batch_us": report.longestBatchMicros,
+                     "kept": report.kept, "retries": report.retries, "timeouts": report.timeouts,
+                     "longest_batch_us": report.longestBatchMicros,
                      "batch_size": report.finalBatchSize],
             note: dry ? "dry run: \(parentCount) \(parent) (\(report.totalDeleted) rows) would be deleted" : nil)
     }

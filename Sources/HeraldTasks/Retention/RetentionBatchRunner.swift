@@ -86,6 +86,8 @@ public struct RetentionReport: Sendable, Equatable {
     public var deleted: [String: Int] = [:]
     /// Failed batch attempts that were retried.
     public var retries = 0
+    /// Of those, batches cancelled by `statement_timeout` (retried smaller).
+    public var timeouts = 0
     /// The longest batch statement, in microseconds (the longest any of its row locks was held).
     public var longestBatchMicros = 0
     /// The batch size the run ended with.
@@ -125,6 +127,7 @@ struct RetentionBatchRunner {
     var targetMs: Int
     var pauseMaxMs: Int
     var lockTimeoutMs: Int
+    var statementTimeoutMs: Int
     var attempts: Int
     var retryBaseMs: Int
     /// The cut-off the run deletes before (naive UTC).
@@ -145,6 +148,7 @@ struct RetentionBatchRunner {
         targetMs = settings.batchTargetMs
         self.pauseMaxMs = dryRun ? 0 : pauseMaxMs
         lockTimeoutMs = settings.lockTimeoutMs
+        statementTimeoutMs = settings.statementTimeoutMs
         attempts = settings.batchAttempts
         retryBaseMs = settings.retryBaseMs
         self.dryRun = dryRun
@@ -160,13 +164,13 @@ struct RetentionBatchRunner {
         var cursor = KeysetCursor.start
         var backoff = Backoff(base: .milliseconds(Int64(retryBaseMs)), cap: .seconds(60))
         setLockTimeout(conn)
-        defer { _ = try? conn.execute(script: "RESET lock_timeout; RESET plan_cache_mode") }
+        defer { _ = try? conn.execute(script: "RESET lock_timeout; RESET statement_timeout; RESET plan_cache_mode") }
         while true {
             guard shouldContinue() else {
                 report.completed = false
                 break
             }
-            let limit = sizing.current
+            var limit = sizing.current
             var failures = 0
             var result: RetentionBatch
             var seconds: Double
@@ -180,9 +184,18 @@ struct RetentionBatchRunner {
                 } catch let e as RetentionError {
                     throw e
                 } catch {
+                    // A failed statement held its locks until it was cancelled or failed: count that too.
+                    let held = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                    report.longestBatchMicros = max(report.longestBatchMicros, Int(held * 1e6))
                     failures += 1
                     report.retries += 1
                     if failures >= attempts { throw .batchFailed(attempts: failures, last: "\(error)") }
+                    if Self.isStatementTimeout(error) {
+                        // The batch did not fit under statement_timeout right now: retry a much smaller one.
+                        report.timeouts += 1
+                        sizing.record(rows: limit, seconds: 2 * Double(statementTimeoutMs) / 1000)
+                        limit = sizing.current
+                    }
                     let wait = backoff.next()
                     Self.sleep(milliseconds: Int(wait.seconds * 1000), shouldContinue: shouldContinue)
                     guard shouldContinue() else {
@@ -213,13 +226,22 @@ struct RetentionBatchRunner {
         return report
     }
 
-    /// The session settings of a retention connection: `lock_timeout`, and generic plans for the
-    /// prepared batch statements (PostgreSQL's default re-plans them at every execution, 2–3 ms of
-    /// a batch; their shape does not depend on the parameters: keyset scans on (created_at, id)
-    /// and index probes by id).
+    /// The session settings of a retention connection: `lock_timeout` and `statement_timeout`
+    /// (a batch never holds its locks longer than the latter: PostgreSQL cancels it, the batch
+    /// rolls back and a smaller one is tried), and generic plans for the prepared batch
+    /// statements (PostgreSQL's default re-plans them at every execution, 2–3 ms of a batch; their
+    /// shape does not depend on the parameters: keyset scans on (created_at, id), index probes by id).
     private func setLockTimeout(_ conn: PostgresConnection) {
-        _ = try? conn.query("SELECT set_config('lock_timeout', $1, false), set_config('plan_cache_mode', 'force_generic_plan', false)",
-                            ["\(lockTimeoutMs)ms"])
+        _ = try? conn.query("""
+            SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false),
+                   set_config('plan_cache_mode', 'force_generic_plan', false)
+            """, ["\(lockTimeoutMs)ms", "\(statementTimeoutMs)ms"])
+    }
+
+    /// SQLSTATE 57014 (query_canceled): statement_timeout fired.
+    static func isStatementTimeout(_ error: any Error) -> Bool {
+        if case .postgresQuery(let state, _)? = error as? IOError { return state == "57014" }
+        return false
     }
 
     /// Sleeps in slices, returning early once `shouldContinue` says stop.

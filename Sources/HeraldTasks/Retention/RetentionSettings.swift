@@ -29,8 +29,11 @@ public struct RetentionSettings: Sendable, Equatable {
     /// `HERALD_RETENTION_MAX_BATCH_GROWTH` (10): while batches take under half the target, the
     /// size may grow up to this multiple of the configured batch size; 1 keeps it at most that size.
     public var maxBatchGrowth: Int
-    /// `HERALD_RETENTION_LOCK_TIMEOUT_MS` (2000): a batch waiting longer for a row lock fails and is retried.
+    /// `HERALD_RETENTION_LOCK_TIMEOUT_MS` (100): a batch waiting longer for a row lock fails and is retried.
     public var lockTimeoutMs: Int
+    /// `HERALD_RETENTION_STATEMENT_TIMEOUT_MS` (150): no batch statement runs (holds its locks) longer;
+    /// one that would is cancelled and retried smaller.
+    public var statementTimeoutMs: Int
     /// `HERALD_RETENTION_BATCH_RETRIES` (5): attempts of one batch before the run fails.
     public var batchAttempts: Int
     /// `HERALD_RETENTION_RETRY_BASE_MS` (1000): first wait before retrying a failed batch (doubling, jittered, ≤ 60 s).
@@ -40,13 +43,13 @@ public struct RetentionSettings: Sendable, Equatable {
     public static let defaults = RetentionSettings(
         messageRetentionDays: 30, messageBatchSize: 1000, messagePauseMaxMs: 200, gracePeriodDays: 21,
         billingEnabled: false, workflowLogRetentionDays: 30, workflowLogBatchSize: 100, workflowIDs: [],
-        workflowLogPauseMaxMs: 0, batchTargetMs: 100, maxBatchGrowth: 10, lockTimeoutMs: 2000, batchAttempts: 5, retryBaseMs: 1000)
+        workflowLogPauseMaxMs: 0, batchTargetMs: 100, maxBatchGrowth: 10, lockTimeoutMs: 100, statementTimeoutMs: 150, batchAttempts: 5, retryBaseMs: 1000)
 
     /// Every value given explicitly (tests, benchmarks). Use `load(from:)` for the environment.
     public init(messageRetentionDays: Int, messageBatchSize: Int, messagePauseMaxMs: Int, gracePeriodDays: Int,
                 billingEnabled: Bool, workflowLogRetentionDays: Int, workflowLogBatchSize: Int, workflowIDs: [String],
-                workflowLogPauseMaxMs: Int, batchTargetMs: Int, maxBatchGrowth: Int, lockTimeoutMs: Int, batchAttempts: Int,
-                retryBaseMs: Int) {
+                workflowLogPauseMaxMs: Int, batchTargetMs: Int, maxBatchGrowth: Int, lockTimeoutMs: Int,
+                statementTimeoutMs: Int, batchAttempts: Int, retryBaseMs: Int) {
         self.messageRetentionDays = messageRetentionDays
         self.messageBatchSize = messageBatchSize
         self.messagePauseMaxMs = messagePauseMaxMs
@@ -59,6 +62,7 @@ public struct RetentionSettings: Sendable, Equatable {
         self.batchTargetMs = batchTargetMs
         self.maxBatchGrowth = maxBatchGrowth
         self.lockTimeoutMs = lockTimeoutMs
+        self.statementTimeoutMs = statementTimeoutMs
         self.batchAttempts = batchAttempts
         self.retryBaseMs = retryBaseMs
     }
@@ -87,6 +91,7 @@ public struct RetentionSettings: Sendable, Equatable {
         s.batchTargetMs = try int("HERALD_RETENTION_BATCH_TARGET_MS", d.batchTargetMs, 5...60_000)
         s.maxBatchGrowth = try int("HERALD_RETENTION_MAX_BATCH_GROWTH", d.maxBatchGrowth, 1...100)
         s.lockTimeoutMs = try int("HERALD_RETENTION_LOCK_TIMEOUT_MS", d.lockTimeoutMs, 1...600_000)
+        s.statementTimeoutMs = try int("HERALD_RETENTION_STATEMENT_TIMEOUT_MS", d.statementTimeoutMs, 10...600_000)
         s.batchAttempts = try int("HERALD_RETENTION_BATCH_RETRIES", d.batchAttempts, 1...100)
         s.retryBaseMs = try int("HERALD_RETENTION_RETRY_BASE_MS", d.retryBaseMs, 1...600_000)
         if let ids = value("WORKFLOW_LOG_CLEANUP_SPECIFIC_WORKFLOW_IDS") {
