@@ -103,6 +103,7 @@ enum ChildProcess {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/status"),
               let text = String(data: data, encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
-        return Int(line.dropFirst(6).split(separator: " ").first ?? "")
+        // "VmHWM:\t   31234 kB"
+        return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
     }
 }

@@ -68,7 +68,7 @@ struct RetentionHeraldRunner {
             return out
         }
         out.processWallNs = child.wallNs
-        out.maxRSSKiB = child.maxRSSKiB
+        out.maxRSSKiB = child.maxRSSKiB > 0 ? child.maxRSSKiB : nil
         if child.exitCode == 2, child.stderr.contains("unknown or unimplemented task") {
             out.available = false
             out.note = "`herald run-task \(task.heraldTask)`: not implemented in this binary (exit 2)"

@@ -24,7 +24,7 @@ struct RetentionPeerRunner {
             return out
         }
         out.processWallNs = child.wallNs
-        out.maxRSSKiB = child.maxRSSKiB
+        out.maxRSSKiB = child.maxRSSKiB > 0 ? child.maxRSSKiB : nil
         guard let line = child.stdout.split(whereSeparator: \.isNewline).last,
               let v = try? JSONReader.parse(Array(line.utf8), maxDepth: 4) else {
             out.error = "the peer printed no result (\(child.describeExit)): \(RetentionHeraldRunner.tail(child.stderr))"

@@ -295,7 +295,7 @@ struct RetentionResults: Sendable {
                     out.append(TargetCheck(name: "\(name): longest batch holding locks", required: "≤ 200 ms",
                                            measured: Fmt.duration(ns: longest), met: longest <= 200_000_000))
                 }
-                if h.measured, let rss = h.maxRSSKiB {
+                if h.measured, let rss = h.maxRSSKiB, rss > 0 {
                     out.append(TargetCheck(name: "\(name): peak RSS", required: "< 50 MB",
                                            measured: Fmt.megabytes(kib: rss), met: rss * 1024 < 50_000_000))
                 }
