@@ -20,6 +20,16 @@ struct BenchEnvironment: Sendable {
     /// The herald binary for the idle-RSS probe.
     var heraldBinary: String
 
+    /// Connection settings for database `name` on the benchmark's server.
+    func database(named name: String) -> PostgresConnInfo {
+        var i = database
+        i["dbname"] = name
+        return i
+    }
+
+    /// `key='value' …` for database `name`, as HERALD_DATABASE_URL and psycopg accept it.
+    func databaseURL(named name: String) -> String { IdleRSSProbe.conninfo(database(named: name)) }
+
     struct Missing: Error, CustomStringConvertible {
         var description: String
     }

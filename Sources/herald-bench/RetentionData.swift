@@ -42,14 +42,8 @@ struct RetentionBenchData {
 
     // MARK: Databases
 
-    func info(_ name: String) -> PostgresConnInfo {
-        var i = environment.database
-        i["dbname"] = name
-        return i
-    }
-
-    /// `key='value' …`, as HERALD_DATABASE_URL and psycopg accept it.
-    func url(_ name: String) -> String { IdleRSSProbe.conninfo(info(name)) }
+    func info(_ name: String) -> PostgresConnInfo { environment.database(named: name) }
+    func url(_ name: String) -> String { environment.databaseURL(named: name) }
 
     /// Drops `name` if it exists, creates it and applies every Herald migration (Dify's tables included).
     func create(_ name: String) throws {

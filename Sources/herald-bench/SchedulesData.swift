@@ -89,15 +89,8 @@ struct ScheduleBenchData {
 
     // MARK: Databases
 
-    /// Connection settings for database `name` on the benchmark's server.
-    func info(_ name: String) -> PostgresConnInfo {
-        var i = environment.database
-        i["dbname"] = name
-        return i
-    }
-
-    /// `key='value' …`, as HERALD_DATABASE_URL and psycopg accept it.
-    func url(_ name: String) -> String { IdleRSSProbe.conninfo(info(name)) }
+    func info(_ name: String) -> PostgresConnInfo { environment.database(named: name) }
+    func url(_ name: String) -> String { environment.databaseURL(named: name) }
 
     /// Drops `name` if it exists, creates it and applies Herald's schema with `herald migrate`.
     func create(_ name: String) throws {

@@ -113,11 +113,7 @@ public struct DatasetTaskSettings: Sendable, Equatable {
 
     /// Reads the settings from the environment; an unset or empty value takes the default.
     public static func load(from env: [String: String]) throws(TaskSettingsError) -> DatasetTaskSettings {
-        func value(_ key: String) -> String? {
-            guard let raw = env[key] else { return nil }
-            let v = raw.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()
-            return v.isEmpty ? nil : String(v)
-        }
+        func value(_ key: String) -> String? { setting(env, key) }
         let d = defaults
         var s = d
         s.sandboxCleanDays = try integer(value("PLAN_SANDBOX_CLEAN_DAY_SETTING"), key: "PLAN_SANDBOX_CLEAN_DAY_SETTING",
@@ -147,6 +143,12 @@ public struct DatasetTaskSettings: Sendable, Equatable {
         return s
     }
 
+    /// `env[key]` without surrounding whitespace; nil when unset or blank (the default applies).
+    static func setting(_ env: [String: String], _ key: String) -> String? {
+        guard let v = env[key]?.trimmingWhitespace, !v.isEmpty else { return nil }
+        return v
+    }
+
     static func integer(_ text: String?, key: String, default d: Int, range: ClosedRange<Int>) throws(TaskSettingsError) -> Int {
         guard let text else { return d }
         guard let v = Int(text), range.contains(v) else {
@@ -163,5 +165,12 @@ public struct DatasetTaskSettings: Sendable, Equatable {
         case "0", "false", "no", "off", "f", "n": return false
         default: throw TaskSettingsError(key: key, reason: "expected true or false, got \"\(text)\"")
         }
+    }
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing whitespace.
+    var trimmingWhitespace: String {
+        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
     }
 }

@@ -163,7 +163,7 @@ struct RetentionBatchRunner {
         var sizing = AdaptiveBatchSize(start: batchStart, ceiling: batchCeiling, targetSeconds: Double(targetMs) / 1000)
         var cursor = KeysetCursor.start
         var backoff = Backoff(base: .milliseconds(Int64(retryBaseMs)), cap: .seconds(60))
-        setLockTimeout(conn)
+        configureSession(conn)
         defer { _ = try? conn.execute(script: "RESET lock_timeout; RESET statement_timeout; RESET plan_cache_mode") }
         while true {
             guard shouldContinue() else {
@@ -205,7 +205,7 @@ struct RetentionBatchRunner {
                     }
                     if !conn.isHealthy {
                         try? conn.resetIfBroken()
-                        setLockTimeout(conn)
+                        configureSession(conn)
                     }
                 }
             }
@@ -231,7 +231,7 @@ struct RetentionBatchRunner {
     /// rolls back and a smaller one is tried), and generic plans for the prepared batch
     /// statements (PostgreSQL's default re-plans them at every execution, 2–3 ms of a batch; their
     /// shape does not depend on the parameters: keyset scans on (created_at, id), index probes by id).
-    private func setLockTimeout(_ conn: PostgresConnection) {
+    private func configureSession(_ conn: PostgresConnection) {
         _ = try? conn.query("""
             SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false),
                    set_config('plan_cache_mode', 'force_generic_plan', false)

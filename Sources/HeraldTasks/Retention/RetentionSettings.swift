@@ -69,11 +69,7 @@ public struct RetentionSettings: Sendable, Equatable {
 
     /// Reads the settings from the environment; an unset or empty value takes the default.
     public static func load(from env: [String: String]) throws(TaskSettingsError) -> RetentionSettings {
-        func value(_ key: String) -> String? {
-            guard let raw = env[key] else { return nil }
-            let v = raw.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()
-            return v.isEmpty ? nil : String(v)
-        }
+        func value(_ key: String) -> String? { DatasetTaskSettings.setting(env, key) }
         func int(_ key: String, _ d: Int, _ range: ClosedRange<Int>) throws(TaskSettingsError) -> Int {
             try DatasetTaskSettings.integer(value(key), key: key, default: d, range: range)
         }
@@ -122,11 +118,5 @@ public struct RetentionSettings: Sendable, Equatable {
             }
         }
         return true
-    }
-}
-
-extension Substring {
-    var trimmingWhitespace: String {
-        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
     }
 }

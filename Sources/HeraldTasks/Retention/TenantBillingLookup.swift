@@ -33,18 +33,12 @@ public struct TenantBilling: Sendable, Equatable {
         case .number(let n)? where n == n.rounded() && abs(n) < 1e15:
             expirationDate = Int64(n)
         case .string(let s)?:
-            guard let v = Int64(s.trimmingCharacters(in: " ")) else { return nil }
+            guard let v = Int64(s.trimmingWhitespace) else { return nil }
             expirationDate = v
         default:
             return nil
         }
         self.plan = plan
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
     }
 }
 
