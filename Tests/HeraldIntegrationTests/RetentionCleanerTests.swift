@@ -107,6 +107,8 @@ final class RetentionCleanerTests: XCTestCase {
         let unknown = try tenantWithMessages("unknown to billing")
         let cached = try tenantWithMessages("cached as sandbox, billing says team")
         try f.redis.command(["SET", "\(f.keyPrefix):tenant_plan:\(cached.tenant)", "{\"plan\": \"sandbox\", \"expiration_date\": -1}"])
+        // An unreadable cache value is counted and asked of billing instead (team: kept).
+        try f.redis.command(["SET", "\(f.keyPrefix):tenant_plan:\(team.tenant)", "{not json"])
         // Many small tenants in one batch: the misses go to billing in chunks of 200.
         var many: [String] = []
         for i in 0..<205 {
@@ -142,6 +144,7 @@ final class RetentionCleanerTests: XCTestCase {
         XCTAssertEqual(after["message_chains"]!.count, before["message_chains"]!.count - 3 * 9, "one chain per deleted message with children")
         try assertNoOrphans(f)
 
+        XCTAssertEqual(lookup.badCacheValues, 1)
         let stats = try billing.stats()
         XCTAssertEqual(stats.whitelist, 1, "the whitelist is read once per run")
         XCTAssertEqual(stats.planBatchTenants, 205 + 5, "every tenant once, except the whitelisted and the cached")
@@ -378,5 +381,9 @@ final class RetentionCleanerTests: XCTestCase {
         let text = String(decoding: metrics.render(), as: UTF8.self)
         XCTAssertTrue(text.contains("herald_rows_deleted_total{task=\"clean_messages\",table=\"messages\"} 7"), text)
         XCTAssertFalse(text.contains("workflow_runs"), "nothing deleted, nothing counted")
+        let errors = LabeledCounter(name: BillingLookupErrors.name, labels: ["kind"], factory: metrics.factory)
+        errors.add(["plan_batch"], 2)
+        let again = String(decoding: metrics.render(), as: UTF8.self)
+        XCTAssertTrue(again.contains("herald_billing_lookup_errors_total{kind=\"plan_batch\"} 2"), again)
     }
 }

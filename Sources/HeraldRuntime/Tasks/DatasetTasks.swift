@@ -27,11 +27,14 @@ public struct DatasetTaskResources: Sendable {
     public var billingBulk: (any BillingBulkSource)?
     /// Counts deleted rows per task and table (`herald_rows_deleted_total`); nil counts nothing.
     public var rowsDeleted: (@Sendable (TaskName, String, Int) -> Void)?
+    /// Counts billing lookup errors by kind (`herald_billing_lookup_errors_total`); nil counts nothing.
+    public var billingErrors: (@Sendable (String, Int) -> Void)?
 
     /// Resources for the dataset and retention tasks.
     public init(pool: PostgresPool, redis: RedisEndpoint, broker: RedisEndpoint, redisKeyPrefix: String,
                 origin: String, billing: (any BillingPlanSource)? = nil, billingBulk: (any BillingBulkSource)? = nil,
-                rowsDeleted: (@Sendable (TaskName, String, Int) -> Void)? = nil) {
+                rowsDeleted: (@Sendable (TaskName, String, Int) -> Void)? = nil,
+                billingErrors: (@Sendable (String, Int) -> Void)? = nil) {
         self.pool = pool
         self.redis = redis
         self.broker = broker
@@ -40,6 +43,7 @@ public struct DatasetTaskResources: Sendable {
         self.billing = billing
         self.billingBulk = billingBulk
         self.rowsDeleted = rowsDeleted
+        self.billingErrors = billingErrors
     }
 
     func datasetSettings(_ context: any TaskContext) throws(DatasetTaskRunError) -> DatasetTaskSettings {
@@ -278,10 +282,12 @@ public enum HeraldTaskCatalog {
         }
         let billing = BillingHTTPSource.from(environment: environment)
         let rowsDeleted = RowsDeletedCounter(factory: metrics.factory)
+        let billingErrors = LabeledCounter(name: BillingLookupErrors.name, labels: ["kind"], factory: metrics.factory)
         let resources = DatasetTaskResources(
             pool: pool, redis: settings.redis, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
             origin: "herald@\(settings.instanceID)", billing: billing, billingBulk: billing,
-            rowsDeleted: { task, table, n in rowsDeleted.add(task: task, table: table, rows: n) })
+            rowsDeleted: { task, table, n in rowsDeleted.add(task: task, table: table, rows: n) },
+            billingErrors: { kind, n in billingErrors.add([kind], n) })
         do {
             let (registry, unavailable) = try make(topology: topology, resources: resources)
             if !unavailable.isEmpty {

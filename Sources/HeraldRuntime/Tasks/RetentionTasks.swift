@@ -12,27 +12,51 @@ import HeraldIO
 import HeraldTasks
 import Synchronization
 
+/// A counter family with fixed label names, one counter per label values, made on first use.
+public final class LabeledCounter: Sendable {
+    /// The metric's name.
+    public let name: String
+    private let labels: [String]
+    private let factory: any MetricsFactory
+    private let counters = Mutex<[[String]: CoreMetrics.Counter]>([:])
+
+    public init(name: String, labels: [String], factory: any MetricsFactory) {
+        self.name = name
+        self.labels = labels
+        self.factory = factory
+    }
+
+    /// Adds `n` (nothing when `n` ≤ 0) to the counter of `values` (one per label, in order).
+    public func add(_ values: [String], _ n: Int) {
+        guard n > 0 else { return }
+        let counter = counters.withLock { map in
+            if let c = map[values] { return c }
+            let c = Counter(label: name, dimensions: Array(zip(labels, values)), factory: factory)
+            map[values] = c
+            return c
+        }
+        counter.increment(by: n)
+    }
+}
+
 /// `herald_rows_deleted_total{task,table}`.
 public final class RowsDeletedCounter: Sendable {
     /// The metric's name.
     public static let name = "herald_rows_deleted_total"
-    private let factory: any MetricsFactory
-    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let counter: LabeledCounter
 
-    public init(factory: any MetricsFactory) { self.factory = factory }
+    public init(factory: any MetricsFactory) {
+        counter = LabeledCounter(name: Self.name, labels: ["task", "table"], factory: factory)
+    }
 
     /// Adds `rows` deleted from `table` by `task`.
-    public func add(task: TaskName, table: String, rows: Int) {
-        guard rows > 0 else { return }
-        let key = task.rawValue + "/" + table
-        let counter = counters.withLock { map in
-            if let c = map[key] { return c }
-            let c = Counter(label: Self.name, dimensions: [("task", task.rawValue), ("table", table)], factory: factory)
-            map[key] = c
-            return c
-        }
-        counter.increment(by: rows)
-    }
+    public func add(task: TaskName, table: String, rows: Int) { counter.add([task.rawValue, table], rows) }
+}
+
+/// `herald_billing_lookup_errors_total{kind}`: `plan_batch` (a `/subscription/plan/batch` chunk
+/// failed; its tenants were kept) and `cache_value` (an unreadable `tenant_plan:` value; asked again).
+public enum BillingLookupErrors {
+    public static let name = "herald_billing_lookup_errors_total"
 }
 
 extension DatasetTaskResources {
@@ -106,14 +130,23 @@ public struct CleanMessagesTask: HeraldTask {
         }
         let cleaner = MessagesCleaner(settings: settings, policy: policy, billing: lookup)
         let task = name
-        let report = try resources.runRetention(task, context, parent: "messages") { c, now, go, onBatch in
+        defer {
+            if let lookup {
+                resources.billingErrors?("plan_batch", lookup.failedChunks)
+                resources.billingErrors?("cache_value", lookup.badCacheValues)
+                if lookup.failedChunks > 0 {
+                    context.progress("billing lookups failed; those tenants were kept", [
+                        ("chunks", String(lookup.failedChunks)), ("first_error", lookup.firstFailure ?? "")])
+                }
+                if lookup.badCacheValues > 0 {
+                    context.progress("unreadable tenant_plan cache values; asked billing instead",
+                                     [("values", String(lookup.badCacheValues))])
+                }
+            }
+        }
+        return try resources.runRetention(task, context, parent: "messages") { c, now, go, onBatch in
             try cleaner.run(c, now: now, dryRun: context.isDryRun, shouldContinue: go, onBatch: onBatch)
         }
-        if let lookup, lookup.failedChunks > 0 {
-            context.progress("billing lookups failed; those tenants were kept", [
-                ("chunks", String(lookup.failedChunks)), ("first_error", lookup.firstFailure ?? "")])
-        }
-        return report
     }
 }
 

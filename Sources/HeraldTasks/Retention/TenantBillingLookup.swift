@@ -70,6 +70,8 @@ public final class TenantBillingLookup: @unchecked Sendable {
     public private(set) var firstFailure: String?
     /// Tenants answered from Redis, from the API.
     public private(set) var cacheHits = 0
+    /// `tenant_plan:` values present but unreadable (treated as misses).
+    public private(set) var badCacheValues = 0
     public private(set) var apiAnswers = 0
 
     public init(source: any BillingBulkSource, redis: RedisClient?, redisKeyPrefix: String) {
@@ -106,11 +108,16 @@ public final class TenantBillingLookup: @unchecked Sendable {
                values.count == wanted.count {
                 misses = []
                 for (t, v) in zip(wanted, values) {
-                    if let text = v.text, let json = try? JSONReader.parse(Array(text.utf8)), let b = TenantBilling(json: json) {
+                    guard let text = v.text else {
+                        misses.append(t)
+                        continue
+                    }
+                    if let json = try? JSONReader.parse(Array(text.utf8)), let b = TenantBilling(json: json) {
                         out[t] = b
                         remember(t, b)
                         cacheHits += 1
                     } else {
+                        badCacheValues += 1
                         misses.append(t)
                     }
                 }
