@@ -71,6 +71,34 @@ public final class RedisClient: @unchecked Sendable {
         return replies
     }
 
+    /// Sends commands already in RESP form (see `RESPCommand`), then reads every reply: one
+    /// round trip, and no formatting at send time. Each command is written out before the next
+    /// is copied, so the server starts on the first while the rest are still on their way.
+    public func pipeline(formatted commands: [[UInt8]]) throws(IOError) -> [RedisValue] {
+        guard let c = ctx else { throw IOError.notConnected("redis") }
+        for bytes in commands {
+            let rc = bytes.withUnsafeBufferPointer { b in
+                b.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(c, $0.baseAddress, $0.count) }
+            }
+            guard rc == REDIS_OK else { throw IOError.redis(call: "redisAppendFormattedCommand", message: errorText(c)) }
+            var done: Int32 = 0
+            while done == 0 {
+                guard redisBufferWrite(c, &done) == REDIS_OK else { throw IOError.redis(call: "redisBufferWrite", message: errorText(c)) }
+            }
+        }
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(c, &raw) == REDIS_OK, let raw else {
+                throw IOError.redis(call: "redisGetReply", message: errorText(c))
+            }
+            replies.append(RedisValue(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self))))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
     private func errorText(_ c: UnsafeMutablePointer<redisContext>) -> String {
         withUnsafeBytes(of: c.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }

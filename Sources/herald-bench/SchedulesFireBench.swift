@@ -40,7 +40,7 @@ final class FireBench {
         let t0 = BenchClock.monotonicNs()
         let idle = BenchClock.wait(timeout: .seconds(60), every: .milliseconds(100)) {
             guard let r = try? heraldDB.query("""
-                SELECT (SELECT count(*) FROM herald.schedule_fires WHERE enqueued_at IS NULL),
+                SELECT (SELECT count(*) FROM herald.schedule_claims WHERE enqueued_at IS NULL),
                        (SELECT count(*) FROM workflow_schedule_plans
                          WHERE next_run_at <= (now() AT TIME ZONE 'UTC') + interval '5 seconds')
                 """).rows.first else { return false }

@@ -5,11 +5,12 @@
 
 /// The columns of the `schedules` tables.
 enum ScheduleColumn: String, Sendable, CaseIterable {
-    case herald, floor, floorDifyJoin = "floor_dify_join", push, peer, relay, bare
+    case herald, heraldNoLead = "herald_no_lead", floor, floorDifyJoin = "floor_dify_join", push, peer, relay, bare
 
     var title: String {
         switch self {
         case .herald: return "herald"
+        case .heraldNoLead: return "herald, no lead"
         case .floor: return "SQL-claim floor"
         case .floorDifyJoin: return "SQL floor, Dify's join"
         case .push: return "LPUSH floor"
@@ -128,12 +129,15 @@ struct SchedulesResults: Sendable {
         let a = sameSecond[.herald]?.stats
         out.append(TargetCheck(name: "(a) lateness p99", required: "≤ 10 ms",
                                measured: a.map { Fmt.duration(ns: $0.p99) } ?? "–", met: a.map { $0.p99 <= Self.targetLatenessP99 }))
-        let h = atOnce[.herald]?.rate, f = atOnce[.floor]?.rate, p = atOnce[.peer]?.rate
-        if let h, let f {
-            out.append(TargetCheck(name: "(b) fires/s vs SQL-claim floor", required: "≥ 0.7× floor",
-                                   measured: "\(Fmt.rate(h)) / \(Fmt.rate(f)) = \(Fmt.ratio(h, f))", met: h >= Self.targetFloorRatio * f))
-        } else {
-            out.append(TargetCheck(name: "(b) fires/s vs SQL-claim floor", required: "≥ 0.7× floor", measured: "–", met: nil))
+        // Throughput is judged on the run without the lead: it starts claiming at the due time, as the floor does.
+        let h = (atOnce[.heraldNoLead] ?? atOnce[.herald])?.rate, p = atOnce[.peer]?.rate
+        for (column, name) in [(ScheduleColumn.floor, "(b) fires/s vs SQL-claim floor"), (.floorDifyJoin, "(b) fires/s vs floor with Dify's join")] {
+            if let h, let f = atOnce[column]?.rate {
+                out.append(TargetCheck(name: name, required: "≥ 0.7× floor",
+                                       measured: "\(Fmt.rate(h)) / \(Fmt.rate(f)) = \(Fmt.ratio(h, f))", met: h >= Self.targetFloorRatio * f))
+            } else {
+                out.append(TargetCheck(name: name, required: "≥ 0.7× floor", measured: "–", met: nil))
+            }
         }
         if let h, let p {
             out.append(TargetCheck(name: "(b) fires/s vs dify poller", required: "≥ 20× dify poller",

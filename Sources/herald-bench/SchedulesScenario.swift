@@ -179,6 +179,24 @@ final class SchedulesScenario {
         }, into: &b)
         results.runNow[.bare] = b
 
+        // (b) again without the lead: the daemon restarted with HERALD_SCHEDULE_LEAD=0 claims from the due
+        // time on, as the floor does, so that its fires/s is its throughput and not the lead's wait.
+        if config.atOnceRounds > 0 {
+            do {
+                try daemon.start(extraEnvironment: ["HERALD_SCHEDULE_LEAD": "0"])
+                BenchClock.sleep(.seconds(1))
+                for round in 0..<config.atOnceRounds {
+                    progress("(b) \(Fmt.grouped(n)) due at once: herald, no lead, run \(round + 1)/\(config.atOnceRounds)")
+                    var o = results.atOnce[.heraldNoLead] ?? BurstOutcome()
+                    bench.herald(0..<n, rate: true, into: &o)
+                    results.atOnce[.heraldNoLead] = o
+                }
+            } catch {
+                results.notes.append("herald without the lead could not start: \(error)")
+            }
+            daemon.stop()
+        }
+
         if let peer {
             let (rss, hwm) = peer.quit()
             var mem = MemoryOutcome()

@@ -26,12 +26,12 @@ struct SweepQueryProbe {
     }
 
     /// The SELECT of `PlanStore.claimDue` with `ids == nil` and no lead (the sweep), as of this
-    /// writing. PlanStore keeps its SQL internal, so it is copied here; `claimDueNs` times the real call.
+    /// writing, run with the same `enable_hashjoin = off`, `enable_mergejoin = off`. PlanStore keeps its SQL internal, so it is copied here; `claimDueNs` times the real call.
     static func heraldSQL(tenantJoin: Bool) -> String {
         """
         SELECT p.id::text, p.cron_expression, p.timezone, (extract(epoch from p.next_run_at) * 1000000)::bigint,
                coalesce(sp.catch_up, 'once'), coalesce(sp.misfire_grace_seconds, 60), coalesce(sp.max_catch_up, 100),
-               (extract(epoch from now()) * 1000000)::bigint
+               (extract(epoch from now()) * 1000000)::bigint, p.ctid::text
           FROM workflow_schedule_plans p
           JOIN app_triggers t ON \(tenantJoin ? "t.tenant_id = p.tenant_id AND " : "")t.app_id = p.app_id AND t.node_id = p.node_id
            AND t.trigger_type = 'trigger-schedule' AND t.status = 'enabled'
@@ -121,11 +121,17 @@ struct SweepQueryProbe {
         return r
     }
 
+    /// Herald's claim transaction allows nested loops only (PlanStore.claimDue); its query is timed so.
+    private func heraldSettings(_ c: PostgresConnection, _ q: Query) throws {
+        if q == .herald { try c.execute(script: "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off") }
+    }
+
     /// One run of `q` in a transaction that is rolled back: wall ns and rows.
     private func timed(_ c: PostgresConnection, _ q: Query) throws -> (Int64, Int) {
         try c.query("BEGIN")
         defer { _ = try? c.query("ROLLBACK") }
         try c.query("SET LOCAL herald.claiming = 'on'")
+        try heraldSettings(c, q)
         let t0 = BenchClock.monotonicNs()
         let rows = try c.query(Self.sql(q), [String(due)]).rows.count
         return (BenchClock.monotonicNs() - t0, rows)
@@ -135,6 +141,7 @@ struct SweepQueryProbe {
     private func explain(_ c: PostgresConnection, _ q: Query) throws -> (Int64, String) {
         try c.query("BEGIN")
         defer { _ = try? c.query("ROLLBACK") }
+        try heraldSettings(c, q)
         let lines = try c.query("EXPLAIN ANALYZE " + Self.sql(q), [String(due)]).rows.compactMap { $0.first ?? nil }
         var ns: Int64 = 0
         var scan = "none"
@@ -173,7 +180,7 @@ struct SweepQueryProbe {
                 r.runNowClaimNs.append(t2 - t1)
             }
         }
-        try c.query("DELETE FROM herald.schedule_fires")
+        try c.execute(script: "DELETE FROM herald.schedule_fires; DELETE FROM herald.schedule_claims")
     }
 
     /// The real `PlanStore.claimDue(ids: nil, limit: due)`, committed; the plans and fire rows are put back.
@@ -200,7 +207,7 @@ struct SweepQueryProbe {
                     UPDATE workflow_schedule_plans p SET next_run_at = v.t
                       FROM unnest($1::uuid[], $2::timestamp[]) AS v(id, t) WHERE p.id = v.id
                     """, [ids, times])
-                try c.query("DELETE FROM herald.schedule_fires")
+                try c.execute(script: "DELETE FROM herald.schedule_fires; DELETE FROM herald.schedule_claims")
             }
         }
     }

@@ -66,7 +66,7 @@ final class MultiInstanceTests: XCTestCase {
         _ = Binary.wait(pids[victim])
         let claimedAtKill = try conn.query("SELECT count(*) FROM herald.schedule_fires").rows[0][0] ?? "?"
         try eventually("every fire claimed and enqueued", timeout: 60) {
-            let r = try conn.query("SELECT count(*), count(enqueued_at) FROM herald.schedule_fires")
+            let r = try conn.query("SELECT count(*), count(enqueued_at) FROM herald.schedule_fire_log")
             return r.rows[0][0] == String(n) && r.rows[0][1] == String(n)
         }
         let fired = try conn.query("SELECT task_id::text, claimed_by FROM herald.schedule_fires").rows

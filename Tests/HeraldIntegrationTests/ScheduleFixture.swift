@@ -17,7 +17,8 @@ final class ScheduleFixture {
     let tenant = UUID().uuidString.lowercased()
     private let admin: PostgresConnection
 
-    init() throws {
+    /// - Parameter migrations: the schema to start from (every migration unless a test wants an older one).
+    init(migrations: [Migration] = Migrations.all) throws {
         let (_, d) = try TestServers.require()
         var info = try PostgresConnInfo(d)
         info["dbname"] = "postgres"
@@ -27,7 +28,7 @@ final class ScheduleFixture {
         info["dbname"] = database
         databaseURL = info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
         conn = try PostgresConnection(connInfo: info)
-        _ = try Migrator.migrate(conn)
+        _ = try Migrator.migrate(conn, migrations: migrations)
         keyPrefix = "t" + UUID().uuidString.lowercased().prefix(8)
         try conn.query("INSERT INTO tenants (id, name) VALUES ($1, 'test')", [tenant])
     }
@@ -93,7 +94,7 @@ final class ScheduleFixture {
     func fires() throws -> [(plan: String, at: Int64, kind: String, via: String, enqueued: Bool)] {
         try conn.query("""
             SELECT plan_id::text, (extract(epoch from scheduled_at) * 1000000)::bigint, kind, via, enqueued_at IS NOT NULL
-              FROM herald.schedule_fires ORDER BY scheduled_at
+              FROM herald.schedule_fire_log ORDER BY scheduled_at
             """).rows.map { ($0[0]!, Int64($0[1]!)!, $0[2]!, $0[3]!, $0[4] == "t") }
     }
 

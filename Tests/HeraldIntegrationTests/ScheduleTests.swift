@@ -162,18 +162,26 @@ final class ScheduleTests: XCTestCase {
     func testCrashBetweenClaimAndEnqueueIsResentExactlyOnce() throws {
         let lost = try fixture.addPlan(dueIn: 3600)
         let pushed = try fixture.addPlan(dueIn: 3600)
-        // Instance A claimed both fires and died: one before LPUSH, one after LPUSH but before bookkeeping.
+        // Instance A made two claims and died: one before its LPUSH, one after the LPUSH but before
+        // marking the claim enqueued.
         let at: Int64 = 1_767_225_600_000_000
+        var claims: [PlanID: Int64] = [:]
         for p in [lost, pushed] {
+            let k = try XCTUnwrap(Int64(try fixture.conn.query("SELECT nextval('herald.schedule_claim_seq')").rows[0][0] ?? ""))
+            claims[p] = k
             try fixture.conn.query("""
-                INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, claimed_at)
-                VALUES ($1, to_timestamp($2::bigint / 1000000.0) AT TIME ZONE 'UTC', 'cron', $3, 'timer', 'dead', now() - interval '1 minute')
-                """, [p.description, String(at), CeleryMessage.taskID(scheduleID: p.description, scheduledAt: at / 1_000_000)])
+                INSERT INTO herald.schedule_claims (id, via, claimed_by, claimed_at, release_at, fires)
+                VALUES ($1, 'timer', 'dead', now() - interval '1 minute', to_timestamp($2::bigint / 1000000.0) AT TIME ZONE 'UTC', 1)
+                """, [String(k), String(at)])
+            try fixture.conn.query("""
+                INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, claimed_at, claim_id)
+                VALUES ($1, to_timestamp($2::bigint / 1000000.0) AT TIME ZONE 'UTC', 'cron', $3, 'timer', 'dead', now() - interval '1 minute', $4)
+                """, [p.description, String(at), CeleryMessage.taskID(scheduleID: p.description, scheduledAt: at / 1_000_000), String(k)])
         }
         let dispatcher = FireDispatcher(broker: try RedisEndpoint.parse(TestServers.require().redis), redisKeyPrefix: fixture.keyPrefix, instanceID: "dead")
         let pushedFire = ClaimedFire(plan: pushed, scheduledAt: at, kind: .cron,
                                      taskID: CeleryMessage.taskID(scheduleID: pushed.description, scheduledAt: at / 1_000_000))
-        XCTAssertEqual(try dispatcher.enqueue([pushedFire]), [true])
+        XCTAssertEqual(try dispatcher.push(dispatcher.chunks(claim: claims[pushed]!, fires: [pushedFire])), [true])
         XCTAssertEqual(try fixture.queued().count, 1)
 
         let h = try startDaemon(["HERALD_SWEEP_INTERVAL": "1", "HERALD_SCHEDULE_RESEND_AFTER": "1"])

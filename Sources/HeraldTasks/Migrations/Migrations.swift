@@ -6,7 +6,7 @@
 public enum Migrations {
     public static let all: [Migration] = [
         difyTables, heraldTables, notifyTriggers, datasetTables, taskTables, retentionTables, messagesWorkflowRunIndex,
-        retentionFunctions,
+        retentionFunctions, scheduleClaims,
     ]
 
     /// The version a database must be at for Herald to run its schedules.

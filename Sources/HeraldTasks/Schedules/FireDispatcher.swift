@@ -1,53 +1,54 @@
-// Puts claimed fires on Celery's queue, exactly once. A small Lua script sets a
-// per-task-id marker with SET NX for each message and LPUSHes only the messages
-// whose marker was new: marker and push happen atomically in the broker, so a
-// fire re-sent after a crash (same deterministic task id) is never queued twice.
-// Messages are encoded ahead (`prepare`) so that the push at a fire's time is
-// only the network round trip.
+// Puts claimed fires on Celery's queue, exactly once. The fires of one claim
+// are cut into chunks the same way every time (by scheduled time, then plan and
+// kind, 500 at a time); a small Lua script sets the chunk's marker with SET NX
+// and LPUSHes its messages only when the marker was new. Marker and push happen
+// atomically in the broker, so a chunk re-sent after a crash is never queued
+// twice, and the broker does one marker per 500 messages instead of one each.
+// A chunk's whole EVALSHA command is encoded ahead (`chunks`), so that the push
+// at the fires' time is a copy into the socket and the network round trip.
 
 import Glibc
 import HeraldCelery
 import HeraldCore
 import HeraldIO
 
-/// A fire with its Celery message already encoded.
-public struct PreparedFire: Sendable {
-    public var fire: ClaimedFire
-    var marker: [UInt8]
-    var message: [UInt8]
+/// Some fires of one claim with their encoded EVALSHA command, pushed all or none.
+public struct FireChunk: Sendable {
+    public var claim: Int64
+    public var fires: [ClaimedFire]
+    /// The scheduled time shared by the chunk's fires (µs).
+    public var scheduledAt: Int64 { fires.first?.scheduledAt ?? 0 }
+    /// RESP bytes of `EVALSHA <sha> 2 <queue> <marker> <ttl> <message>…`.
+    var wire: [UInt8]
 }
 
 /// Enqueues schedule fires on the Celery broker. One instance per thread.
 public final class FireDispatcher: @unchecked Sendable {
-    /// `KEYS[1]` the queue list, `KEYS[2..]` markers; `ARGV[1]` marker TTL (s), `ARGV[2..]` messages.
-    /// Returns one 1 (pushed) or 0 (already queued before) per message.
+    /// `KEYS[1]` the queue list, `KEYS[2]` the chunk's marker; `ARGV[1]` marker TTL (s), `ARGV[2..]`
+    /// the messages. Returns 1 when pushed now, 0 when the chunk was pushed before.
     static let script = """
-        local ttl = tonumber(ARGV[1])
-        local fresh = {}
-        local out = {}
-        for i = 2, #KEYS do
-          if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-            fresh[#fresh + 1] = ARGV[i]
-            out[i - 1] = 1
-          else
-            out[i - 1] = 0
-          end
+        if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+          return 0
         end
-        for i = 1, #fresh, 500 do
-          redis.call('LPUSH', KEYS[1], unpack(fresh, i, math.min(i + 499, #fresh)))
+        for i = 2, #ARGV, 500 do
+          redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
         end
-        return out
+        return 1
         """
+    static let scriptSHA = SHA1.hash(script.utf8).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    /// How long a chunk's marker outlives its push: a claim still open after this (PostgreSQL
+    /// unreachable for a week after the push) could be queued a second time.
     static let markerTTLSeconds = 7 * 86_400
-    /// Messages per script call (several calls are pipelined).
-    static let perCall = 250
+    /// Fires per chunk (one marker, one script call).
+    public static let chunkSize = 500
 
     private let broker: RedisEndpoint
     private let keyPrefix: String
     private let origin: String
     private let replyTo: String
     private var client: RedisClient?
-    private var scriptSHA: String?
+    private var scriptLoaded = false
+    private var writer = PythonJSONWriter(capacity: 2048)
 
     /// - Parameters:
     ///   - redisKeyPrefix: Dify's `REDIS_KEY_PREFIX` (Celery's global_keyprefix is derived from it).
@@ -66,79 +67,106 @@ public final class FireDispatcher: @unchecked Sendable {
         CeleryMessage.listKey(queue: DifyCeleryTasks.runScheduleTrigger.queue, keyPrefix: keyPrefix)
     }
 
-    /// Encodes the Celery messages of `fires` (pure CPU; any thread).
-    public func prepare(_ fires: [ClaimedFire]) -> [PreparedFire] {
-        fires.map { f in
-            let task = DifyCeleryTasks.runScheduleTrigger(scheduleID: f.plan.description, taskID: f.taskID)
-            let message = CeleryMessage.encode(task, origin: origin, replyTo: replyTo, deliveryTag: CeleryUUID.v4().description)
-            return PreparedFire(fire: f, marker: Array((keyPrefix + "herald:fire:" + f.taskID).utf8), message: message)
+    /// The marker key of chunk `index` of `claim`'s fires scheduled at `scheduledAt`.
+    func markerKey(claim: Int64, scheduledAt: Int64, index: Int) -> String {
+        keyPrefix + "herald:sent:\(claim):\(scheduledAt):\(index)"
+    }
+
+    /// Cuts one claim's fires into chunks and encodes them (pure CPU; any thread). The same set
+    /// of fires always gives the same chunks, whatever order it comes in.
+    public func chunks(claim: Int64, fires: [ClaimedFire]) -> [FireChunk] {
+        let sorted = fires.sorted {
+            ($0.scheduledAt, $0.plan, $0.kind.rawValue) < ($1.scheduledAt, $1.plan, $1.kind.rawValue)
         }
-    }
-
-    /// Enqueues `fires`; returns, per fire, true when it was pushed now and false when an
-    /// earlier push of the same task id already happened. Throws when the broker fails.
-    public func enqueue(_ fires: [ClaimedFire]) throws -> [Bool] {
-        try push(prepare(fires))
-    }
-
-    /// Pushes prepared fires (pipelined script calls, one round trip).
-    public func push(_ prepared: [PreparedFire]) throws -> [Bool] {
-        guard !prepared.isEmpty else { return [] }
-        let c = try connection()
-        let sha = try loadScript(c)
-        let queue = Array(queueKey.utf8)
-        let ttl = Array(String(Self.markerTTLSeconds).utf8)
-        var commands: [[[UInt8]]] = []
+        var out: [FireChunk] = []
         var start = 0
-        while start < prepared.count {
-            let chunk = prepared[start..<min(start + Self.perCall, prepared.count)]
-            var cmd: [[UInt8]] = [Array("EVALSHA".utf8), Array(sha.utf8), Array(String(chunk.count + 1).utf8), queue]
-            cmd.reserveCapacity(5 + 2 * chunk.count)
-            for p in chunk { cmd.append(p.marker) }
-            cmd.append(ttl)
-            for p in chunk { cmd.append(p.message) }
-            commands.append(cmd)
-            start += chunk.count
-        }
-        let replies: [RedisValue]
-        do {
-            replies = try c.pipeline(commands)
-        } catch {
-            client = nil
-            throw error
-        }
-        var out: [Bool] = []
-        out.reserveCapacity(prepared.count)
-        for r in replies {
-            switch r {
-            case .array(let items): out += items.map { $0.integer == 1 }
-            case .error(let m):
-                if m.hasPrefix("NOSCRIPT") { scriptSHA = nil }
-                throw IOError.redisReply(message: m)
-            default: throw IOError.redisReply(message: "unexpected reply to EVALSHA")
+        while start < sorted.count {
+            let at = sorted[start].scheduledAt
+            var end = start
+            while end < sorted.count, sorted[end].scheduledAt == at { end += 1 }
+            var index = 0
+            var i = start
+            while i < end {
+                let part = Array(sorted[i..<min(i + Self.chunkSize, end)])
+                out.append(encode(claim: claim, fires: part, marker: markerKey(claim: claim, scheduledAt: at, index: index)))
+                index += 1
+                i += part.count
             }
+            start = end
         }
         return out
     }
 
+    private func encode(claim: Int64, fires: [ClaimedFire], marker: String) -> FireChunk {
+        let queue = queueKey
+        let ttl = String(Self.markerTTLSeconds)
+        var cmd = RESPCommand(count: 6 + fires.count, capacity: 160 + fires.count * 1_200)
+        cmd.append("EVALSHA")
+        cmd.append(Self.scriptSHA)
+        cmd.append("2")
+        cmd.append(queue)
+        cmd.append(marker)
+        cmd.append(ttl)
+        for f in fires {
+            writer.bytes.removeAll(keepingCapacity: true)
+            let task = DifyCeleryTasks.runScheduleTrigger(scheduleID: f.plan.description, taskID: f.taskID)
+            CeleryMessage.encode(task, origin: origin, replyTo: replyTo, deliveryTag: CeleryUUID.v4().description, into: &writer)
+            cmd.append(writer.bytes)
+        }
+        return FireChunk(claim: claim, fires: fires, wire: cmd.bytes)
+    }
+
+    /// Pushes chunks (one pipeline, one round trip); returns, per chunk, true when it was pushed
+    /// now and false when the same chunk had been pushed before. Throws when the broker fails.
+    public func push(_ chunks: [FireChunk]) throws -> [Bool] {
+        guard !chunks.isEmpty else { return [] }
+        let c = try connection()
+        try loadScript(c)
+        var replies = try send(c, chunks.map(\.wire))
+        // The script cache was flushed behind our back (SCRIPT FLUSH, a failover): load, send again.
+        let missing = replies.indices.filter { if case .error(let m) = replies[$0] { return m.hasPrefix("NOSCRIPT") } else { return false } }
+        if !missing.isEmpty {
+            scriptLoaded = false
+            try loadScript(c)
+            let again = try send(c, missing.map { chunks[$0].wire })
+            for (i, r) in zip(missing, again) { replies[i] = r }
+        }
+        return try replies.map { r in
+            switch r {
+            case .integer(let n): return n == 1
+            case .error(let m): throw IOError.redisReply(message: m)
+            default: throw IOError.redisReply(message: "unexpected reply to EVALSHA: \(r)")
+            }
+        }
+    }
+
+    private func send(_ c: RedisClient, _ wires: [[UInt8]]) throws -> [RedisValue] {
+        do {
+            return try c.pipeline(formatted: wires)
+        } catch {
+            client = nil
+            throw error
+        }
+    }
+
     /// Connects and loads the script ahead of the first push.
     public func warmUp() throws {
-        _ = try loadScript(try connection())
+        try loadScript(try connection())
     }
 
     private func connection() throws -> RedisClient {
         if let c = client, c.isHealthy { return c }
         let c = try RedisClient(endpoint: broker)
         client = c
-        scriptSHA = nil
+        scriptLoaded = false
         return c
     }
 
-    private func loadScript(_ c: RedisClient) throws -> String {
-        if let s = scriptSHA { return s }
+    private func loadScript(_ c: RedisClient) throws {
+        if scriptLoaded { return }
         let r = try c.command(["SCRIPT", "LOAD", Self.script])
         guard let sha = r.text else { throw IOError.redisReply(message: "SCRIPT LOAD: \(r)") }
-        scriptSHA = sha
-        return sha
+        guard sha == Self.scriptSHA else { throw IOError.redisReply(message: "SCRIPT LOAD returned \(sha), expected \(Self.scriptSHA)") }
+        scriptLoaded = true
     }
 }

@@ -1,7 +1,9 @@
 // Every SQL statement of the schedule subsystem. PostgreSQL is the truth: a
 // (plan, scheduled time) is claimed by inserting it under a primary key in
 // the same transaction that locks the plan (FOR UPDATE SKIP LOCKED) and moves
-// `next_run_at`, judged against the database clock. Blocking: run it off the loop.
+// `next_run_at`, judged against the database clock. The fires of one claim
+// transaction share a row in herald.schedule_claims, which is marked enqueued
+// once all of them reached the broker. Blocking: run it off the loop.
 
 import HeraldCore
 import HeraldIO
@@ -34,6 +36,8 @@ public struct ClaimedFire: Sendable, Equatable {
 public struct ClaimResult: Sendable {
     /// Database time of the claim, Unix µs.
     public var dbNow: Int64
+    /// The claim's id in herald.schedule_claims (0 when it claimed no fire).
+    public var claim: Int64 = 0
     public var fires: [ClaimedFire]
     /// Plans advanced by this claim (new `next_run_at`).
     public var advanced: [ArmedPlan]
@@ -97,7 +101,7 @@ public struct PlanStore: Sendable {
     /// have no `next_run_at` are absent from the result.
     public func read(_ c: PostgresConnection, ids: [PlanID]) throws -> [ArmedPlan] {
         guard !ids.isEmpty else { return [] }
-        let r = try c.query("""
+        let r = try c.queryPrepared("herald_plan_read", """
             SELECT p.id::text, \(Self.micros)
               FROM workflow_schedule_plans p \(Self.enabledJoin)
              WHERE p.id = ANY($1::uuid[]) AND p.next_run_at IS NOT NULL AND \(Self.notQuarantined)
@@ -120,34 +124,41 @@ public struct PlanStore: Sendable {
     /// without, the most overdue ones through the `next_run_at` index (the sweep).
     /// `leadMicros` > 0 also claims slots that many µs ahead of the database clock (pre-claim);
     /// the caller releases those fires at their time.
+    ///
+    /// Two statements, both prepared once per connection: the locking SELECT (nested loops only: an
+    /// index probe of the plan and of its trigger per row, whatever the planner estimates), then one
+    /// statement that moves `next_run_at` (by the locked rows' ctid), inserts the fires and their
+    /// claim row.
     public func claimDue(_ c: PostgresConnection, ids: [PlanID]?, limit: Int, via: String, leadMicros: Int64 = 0,
                          cronCache: inout [String: CronSchedule]) throws -> ClaimResult {
         var cache = cronCache
         defer { cronCache = cache }
         return try c.transaction { c in
-            try c.query("SET LOCAL herald.claiming = 'on'")
+            try c.execute(script: "SET LOCAL herald.claiming = 'on'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
             let filter = ids == nil ? "" : "AND p.id = ANY($3::uuid[])"
+            let order = ids == nil ? "ORDER BY p.next_run_at" : ""
             var params = [String(limit), String(Double(leadMicros) / 1e6)]
             if let ids { params.append(PGArray.uuids(ids)) }
-            let rows = try c.query("""
+            let rows = try c.queryPrepared(ids == nil ? "herald_claim_due" : "herald_claim_plans", """
                 SELECT p.id::text, p.cron_expression, p.timezone, \(Self.micros),
                        coalesce(sp.catch_up, 'once'), coalesce(sp.misfire_grace_seconds, 60), coalesce(sp.max_catch_up, 100),
-                       (extract(epoch from now()) * 1000000)::bigint
+                       (extract(epoch from now()) * 1000000)::bigint, p.ctid::text
                   FROM workflow_schedule_plans p \(Self.enabledJoin)
                   LEFT JOIN herald.schedule_policies sp ON sp.plan_id = p.id
                  WHERE p.next_run_at <= (now() AT TIME ZONE 'UTC') + make_interval(secs => $2::float8) \(filter)
                    AND \(Self.notQuarantined)
-                 ORDER BY p.next_run_at
+                 \(order)
                  LIMIT $1
                    FOR UPDATE OF p SKIP LOCKED
                 """, params).rows
             var dbNow = Int64(0)
             var fires: [(PlanID, Int64, String)] = []
             var advanced: [ArmedPlan] = []
+            var tids: [String] = []
             var quarantine: [(PlanID, String, String, String)] = []
             for row in rows {
                 guard let id = row[0].flatMap(PlanID.init), let next = row[3].flatMap({ Int64($0) }),
-                      let now = row[7].flatMap({ Int64($0) }) else { continue }
+                      let now = row[7].flatMap({ Int64($0) }), let tid = row[8] else { continue }
                 dbNow = now
                 let plan = DuePlan(
                     id: id, cronExpression: row[1] ?? "", timezone: row[2] ?? "", nextRunAt: next,
@@ -157,30 +168,37 @@ public struct PlanStore: Sendable {
                 case .fire(let at, let nextRunAt):
                     for t in at { fires.append((id, t, TaskIDs.cron(plan: id, scheduledAt: t))) }
                     advanced.append(ArmedPlan(id: id, nextRunAt: nextRunAt))
+                    tids.append(tid)
                 case .quarantine(let error):
                     quarantine.append((id, plan.cronExpression, plan.timezone, error.description))
                 }
             }
-            if !advanced.isEmpty {
-                try c.query("""
-                    UPDATE workflow_schedule_plans p
-                       SET next_run_at = to_timestamp(v.next / 1000000.0) AT TIME ZONE 'UTC'
-                      FROM unnest($1::uuid[], $2::bigint[]) AS v(id, next)
-                     WHERE p.id = v.id
-                    """, [PGArray.uuids(advanced.map(\.id)), PGArray.ints(advanced.map(\.nextRunAt))])
-            }
+            var claim = Int64(0)
             var claimed: [ClaimedFire] = []
-            if !fires.isEmpty {
-                let r = try c.query("""
-                    INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by)
-                    SELECT f.plan_id, to_timestamp(f.at / 1000000.0) AT TIME ZONE 'UTC', 'cron', f.task_id, $4, $5
-                      FROM unnest($1::uuid[], $2::bigint[], $3::uuid[]) AS f(plan_id, at, task_id)
-                    ON CONFLICT DO NOTHING
-                    RETURNING plan_id::text, (extract(epoch from scheduled_at) * 1000000)::bigint, task_id::text
-                    """, [PGArray.uuids(fires.map(\.0)), PGArray.ints(fires.map(\.1)), PGArray.text(fires.map(\.2)), via, instanceID])
-                claimed = r.rows.compactMap { row in
-                    guard let id = row[0].flatMap(PlanID.init), let at = row[1].flatMap({ Int64($0) }), let task = row[2] else { return nil }
-                    return ClaimedFire(plan: id, scheduledAt: at, kind: .cron, taskID: task)
+            if !advanced.isEmpty {
+                let r = try c.queryPrepared("herald_claim_record", """
+                    WITH k AS MATERIALIZED (SELECT nextval('herald.schedule_claim_seq') AS id),
+                    moved AS (
+                        UPDATE workflow_schedule_plans p SET next_run_at = timestamp 'epoch' + v.next * interval '1 microsecond'
+                          FROM unnest($1::tid[], $2::bigint[]) AS v(tid, next)
+                         WHERE p.ctid = v.tid),
+                    ins AS (
+                        INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, claim_id)
+                        SELECT f.plan_id, timestamp 'epoch' + f.at * interval '1 microsecond', 'cron', f.task_id, $6, $7, k.id
+                          FROM unnest($3::uuid[], $4::bigint[], $5::uuid[]) AS f(plan_id, at, task_id), k
+                        ON CONFLICT DO NOTHING
+                        RETURNING plan_id, scheduled_at, task_id, claim_id),
+                    claim AS (
+                        INSERT INTO herald.schedule_claims (id, via, claimed_by, release_at, fires)
+                        SELECT claim_id, $6, $7, max(scheduled_at), count(*) FROM ins GROUP BY claim_id)
+                    SELECT claim_id, plan_id::text, (extract(epoch from scheduled_at) * 1000000)::bigint, task_id::text FROM ins
+                    """, [PGArray.text(tids), PGArray.ints(advanced.map(\.nextRunAt)),
+                          PGArray.uuids(fires.map(\.0)), PGArray.ints(fires.map(\.1)), PGArray.text(fires.map(\.2)), via, instanceID])
+                for row in r.rows {
+                    guard let k = row[0].flatMap({ Int64($0) }), let id = row[1].flatMap(PlanID.init),
+                          let at = row[2].flatMap({ Int64($0) }), let task = row[3] else { continue }
+                    claim = k
+                    claimed.append(ClaimedFire(plan: id, scheduledAt: at, kind: .cron, taskID: task))
                 }
             }
             var newlyQuarantined: [(PlanID, String)] = []
@@ -201,60 +219,75 @@ public struct PlanStore: Sendable {
                     return (id, row[2] ?? "")
                 }
             }
-            return ClaimResult(dbNow: dbNow, fires: claimed, advanced: advanced, quarantined: newlyQuarantined, examined: rows.count)
+            return ClaimResult(dbNow: dbNow, claim: claim, fires: claimed, advanced: advanced, quarantined: newlyQuarantined,
+                               examined: rows.count)
         }
     }
 
-    /// Claims one immediate extra fire of an enabled plan (`run_now`); nil when the plan is
-    /// missing or its trigger is not enabled.
-    public func claimRunNow(_ c: PostgresConnection, plan: PlanID, via: String) throws -> ClaimedFire? {
+    /// Claims one immediate extra fire of an enabled plan (`run_now`), with a claim of its own, in
+    /// one statement; nil when the plan is missing or its trigger is not enabled.
+    public func claimRunNow(_ c: PostgresConnection, plan: PlanID, via: String) throws -> (claim: Int64, fire: ClaimedFire)? {
         let task = TaskIDs.runNow(plan: plan)
-        let r = try c.query("""
-            INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by)
-            SELECT p.id, clock_timestamp() AT TIME ZONE 'UTC', 'run_now', $2::uuid, $3, $4
-              FROM workflow_schedule_plans p \(Self.enabledJoin)
-             WHERE p.id = $1::uuid
-            ON CONFLICT DO NOTHING
-            RETURNING (extract(epoch from scheduled_at) * 1000000)::bigint
+        let r = try c.queryPrepared("herald_claim_run_now", """
+            WITH k AS MATERIALIZED (SELECT nextval('herald.schedule_claim_seq') AS id),
+            ins AS (
+                INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, claim_id)
+                SELECT p.id, clock_timestamp() AT TIME ZONE 'UTC', 'run_now', $2::uuid, $3, $4, k.id
+                  FROM workflow_schedule_plans p \(Self.enabledJoin), k
+                 WHERE p.id = $1::uuid
+                ON CONFLICT DO NOTHING
+                RETURNING scheduled_at, claim_id),
+            claim AS (
+                INSERT INTO herald.schedule_claims (id, via, claimed_by, release_at, fires)
+                SELECT claim_id, $3, $4, scheduled_at, 1 FROM ins)
+            SELECT claim_id, (extract(epoch from scheduled_at) * 1000000)::bigint FROM ins
             """, [plan.description, task, via, instanceID])
-        guard let at = r.rows.first?[0].flatMap({ Int64($0) }) else { return nil }
-        return ClaimedFire(plan: plan, scheduledAt: at, kind: .runNow, taskID: task)
+        guard let row = r.rows.first, let k = row[0].flatMap({ Int64($0) }), let at = row[1].flatMap({ Int64($0) }) else { return nil }
+        return (k, ClaimedFire(plan: plan, scheduledAt: at, kind: .runNow, taskID: task))
     }
 
-    /// Records that fires reached the queue.
-    public func markEnqueued(_ c: PostgresConnection, _ fires: [ClaimedFire]) throws {
-        guard !fires.isEmpty else { return }
-        try c.query("""
-            UPDATE herald.schedule_fires f SET enqueued_at = now()
-              FROM unnest($1::uuid[]) AS v(task_id)
-             WHERE f.task_id = v.task_id AND f.enqueued_at IS NULL
-            """, [PGArray.text(fires.map(\.taskID))])
+    /// Records that every fire of these claims reached the queue.
+    public func markEnqueued(_ c: PostgresConnection, claims: [Int64]) throws {
+        guard !claims.isEmpty else { return }
+        try c.query("UPDATE herald.schedule_claims SET enqueued_at = now() WHERE id = ANY($1::bigint[]) AND enqueued_at IS NULL",
+                    [PGArray.ints(claims)])
     }
 
-    /// Fires claimed, and scheduled, more than `olderThanSeconds` ago and never marked enqueued
-    /// (a crash or a broker outage between claim and enqueue; a pre-claimed fire is never
-    /// re-sent before its time).
-    public func unenqueued(_ c: PostgresConnection, olderThanSeconds: Int, limit: Int) throws -> [ClaimedFire] {
+    /// Claims made more than `olderThanSeconds` ago, whose fires were all due that long ago, and not
+    /// marked enqueued (a crash or a broker outage between claim and enqueue; a pre-claimed fire is
+    /// never re-sent before its time), oldest first, with their fires.
+    public func openClaims(_ c: PostgresConnection, olderThanSeconds: Int, limit: Int) throws -> [(claim: Int64, fires: [ClaimedFire])] {
         let r = try c.query("""
-            SELECT plan_id::text, (extract(epoch from scheduled_at) * 1000000)::bigint, kind, task_id::text
-              FROM herald.schedule_fires
-             WHERE enqueued_at IS NULL AND claimed_at < now() - make_interval(secs => $1::int)
-               AND scheduled_at < (now() AT TIME ZONE 'UTC') - make_interval(secs => $1::int)
-             ORDER BY claimed_at
-             LIMIT $2
+            WITH open AS (
+                SELECT id FROM herald.schedule_claims
+                 WHERE enqueued_at IS NULL AND claimed_at < now() - make_interval(secs => $1::int)
+                   AND release_at < (now() AT TIME ZONE 'UTC') - make_interval(secs => $1::int)
+                 ORDER BY claimed_at
+                 LIMIT $2)
+            SELECT open.id, f.plan_id::text, (extract(epoch from f.scheduled_at) * 1000000)::bigint, f.kind, f.task_id::text
+              FROM open LEFT JOIN herald.schedule_fires f ON f.claim_id = open.id
+             ORDER BY open.id
             """, [String(olderThanSeconds), String(limit)])
-        return r.rows.compactMap { row in
-            guard let id = row[0].flatMap(PlanID.init), let at = row[1].flatMap({ Int64($0) }),
-                  let kind = row[2].flatMap(ClaimedFire.Kind.init(rawValue:)), let task = row[3] else { return nil }
-            return ClaimedFire(plan: id, scheduledAt: at, kind: kind, taskID: task)
+        var out: [(claim: Int64, fires: [ClaimedFire])] = []
+        for row in r.rows {
+            guard let k = row[0].flatMap({ Int64($0) }) else { continue }
+            if out.last?.claim != k { out.append((k, [])) }
+            guard let id = row[1].flatMap(PlanID.init), let at = row[2].flatMap({ Int64($0) }),
+                  let kind = row[3].flatMap(ClaimedFire.Kind.init(rawValue:)), let task = row[4] else { continue }
+            out[out.count - 1].fires.append(ClaimedFire(plan: id, scheduledAt: at, kind: kind, taskID: task))
         }
+        return out
     }
 
-    /// Deletes enqueued fire records older than `days` (bounded table size).
+    /// Deletes claims enqueued more than `days` ago and their fire records (bounded table size);
+    /// returns the number of fire records deleted.
     public func pruneFires(_ c: PostgresConnection, olderThanDays days: Int) throws -> Int {
         try c.query("""
-            DELETE FROM herald.schedule_fires
-             WHERE enqueued_at IS NOT NULL AND claimed_at < now() - make_interval(days => $1::int)
+            WITH old AS (
+                DELETE FROM herald.schedule_claims
+                 WHERE enqueued_at IS NOT NULL AND claimed_at < now() - make_interval(days => $1::int)
+                RETURNING id)
+            DELETE FROM herald.schedule_fires f USING old WHERE f.claim_id = old.id
             """, [String(days)]).affected
     }
 

@@ -1,24 +1,50 @@
-// Releasing pre-claimed fires at their time. A claim may take a few hundred
-// milliseconds for thousands of plans, so fires are claimed up to
-// `leadMicros` ahead, their Celery messages encoded, and held here; a second
-// timer pushes each group at its scheduled instant (database clock) from a
-// dedicated push thread, then the fires are marked enqueued on the pool.
+// Dispatching claimed fires. The push thread encodes a claim's chunks (the
+// whole EVALSHA command) while the pool goes on claiming, pushes the ones
+// already due and hands back the rest. A claim may take tens of milliseconds
+// for thousands of plans, so fires are claimed up to `leadMicros` ahead and
+// held here; a second timer pushes every chunk due at an instant (database
+// clock) in one pipeline from the push thread. A claim is marked enqueued on
+// the pool once its last chunk is out.
 
 import Foundation
 import HeraldCore
 import HeraldIO
 
 extension ScheduleService {
-    /// Fires per push at release time.
-    static let releaseChunk = 500
+    /// Hands a timer or event claim to the push thread, so that the pool goes on claiming while
+    /// its fires are encoded: the ones already due are pushed at once, the rest held for their time.
+    func dispatch(_ r: ClaimResult, via: ScheduleMetrics.Via) {
+        let dispatcher = pushDispatcher
+        pushQueue.async { [self] in
+            let chunks = dispatcher.chunks(claim: r.claim, fires: r.fires)
+            let due = chunks.filter { $0.scheduledAt <= r.dbNow }
+            let later = chunks.filter { $0.scheduledAt > r.dbNow }
+            let delivery = Self.push(due, on: dispatcher)
+            loop.execute { [self] in dispatched(r.claim, due: due.flatMap(\.fires), delivery: delivery, held: later, via: via) }
+        }
+    }
+
+    private func dispatched(_ claim: Int64, due: [ClaimedFire], delivery: Delivery, held later: [FireChunk], via: ScheduleMetrics.Via) {
+        if !due.isEmpty { record(delivery, fires: due, via: via) }
+        if delivery.error == nil {
+            // Marked enqueued when its last chunk is out; a failed push leaves it to the sweep.
+            if later.isEmpty {
+                claimsToMark.append(claim)
+                markClaims()
+            } else {
+                claimsLeft[claim] = later.count
+            }
+        }
+        hold(later, via: via)
+    }
 
     /// Keeps pre-claimed fires until their time.
-    func hold(_ prepared: [PreparedFire], via: ScheduleMetrics.Via) {
-        guard !prepared.isEmpty else { return }
-        for p in prepared {
-            let t = p.fire.scheduledAt
+    func hold(_ chunks: [FireChunk], via: ScheduleMetrics.Via) {
+        guard !chunks.isEmpty else { return }
+        for c in chunks {
+            let t = c.scheduledAt
             if held[t] == nil { heldTimes.push(t) }
-            held[t, default: []].append((p, via))
+            held[t, default: []].append((c, via))
         }
         armRelease()
     }
@@ -34,46 +60,64 @@ extension ScheduleService {
     /// Pushes every held fire whose time has come.
     func releaseDue() {
         let dbNow = localNowMicros() + skewMicros
-        var batch: [(PreparedFire, ScheduleMetrics.Via)] = []
+        var batch: [(FireChunk, ScheduleMetrics.Via)] = []
         while let t = heldTimes.peek, t <= dbNow {
             heldTimes.pop()
             batch += held.removeValue(forKey: t) ?? []
         }
         armRelease()
         guard !batch.isEmpty else { return }
-        // Pushed in chunks, so the first messages reach the queue while later ones are
-        // still being written, and memory for the wire form stays bounded.
         let dispatcher = pushDispatcher
-        var start = 0
-        while start < batch.count {
-            let chunk = batch[start..<min(start + Self.releaseChunk, batch.count)]
-            start += chunk.count
-            let prepared = chunk.map(\.0)
-            let vias = chunk.map(\.1)
-            pushQueue.async { [self] in
-                var d = Delivery()
-                do {
-                    let pushed = try dispatcher.push(prepared)
-                    d.enqueuedAtMicros = localNowMicros()
-                    d.pushed = pushed.filter { $0 }.count
-                    d.duplicates = pushed.count - d.pushed
-                } catch {
-                    d.error = error
-                }
-                let delivery = d
-                loop.execute { [self] in released(prepared.map(\.fire), vias: vias, delivery: delivery) }
-            }
+        let chunks = batch.map(\.0)
+        let vias = batch.map(\.1)
+        pushQueue.async { [self] in
+            let result = Result { try dispatcher.push(chunks) }
+            let at = localNowMicros()
+            loop.execute { [self] in released(chunks, vias: vias, result: result, at: at) }
         }
     }
 
-    private func released(_ fires: [ClaimedFire], vias: [ScheduleMetrics.Via], delivery: Delivery) {
-        var byVia: [ScheduleMetrics.Via: [ClaimedFire]] = [:]
-        for (f, v) in zip(fires, vias) { byVia[v, default: []].append(f) }
-        for (v, fs) in byVia { record(delivery, fires: fs, via: v) }
-        guard delivery.error == nil else { return }  // unmarked: the sweep re-sends after their time
+    private func released(_ chunks: [FireChunk], vias: [ScheduleMetrics.Via], result: Result<[Bool], any Error>, at: Int64) {
+        var byVia: [ScheduleMetrics.Via: (fires: [ClaimedFire], delivery: Delivery)] = [:]
+        let pushed = (try? result.get()) ?? []
+        for (i, (chunk, via)) in zip(chunks, vias).enumerated() {
+            var entry = byVia[via] ?? ([], Delivery(enqueuedAtMicros: at))
+            entry.fires += chunk.fires
+            if case .failure(let e) = result {
+                entry.delivery.error = e
+            } else if pushed[i] {
+                entry.delivery.pushed += chunk.fires.count
+            } else {
+                entry.delivery.duplicates += chunk.fires.count
+            }
+            byVia[via] = entry
+        }
+        for (via, entry) in byVia { record(entry.delivery, fires: entry.fires, via: via) }
+        for chunk in chunks {
+            guard let left = claimsLeft[chunk.claim] else { continue }
+            if case .failure = result {
+                claimsLeft[chunk.claim] = nil  // left open: the sweep re-sends it after its time
+            } else if left <= 1 {
+                claimsLeft[chunk.claim] = nil
+                claimsToMark.append(chunk.claim)
+            } else {
+                claimsLeft[chunk.claim] = left - 1
+            }
+        }
+        markClaims()
+    }
+
+    /// Marks finished claims enqueued, one UPDATE at a time for all that are waiting.
+    func markClaims() {
+        guard !marking, !claimsToMark.isEmpty else { return }
+        let claims = claimsToMark
+        claimsToMark.removeAll()
+        marking = true
         let store = self.store
-        pool.run(on: loop, { c in try store.markEnqueued(c, fires) }) { [self] result in
-            if case .failure(let e) = result { reportError("marking fires enqueued", e) }
+        pool.run(on: loop, { c in try store.markEnqueued(c, claims: claims) }) { [self] result in
+            marking = false
+            if case .failure(let e) = result { reportError("marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e) }
+            markClaims()
         }
     }
 }

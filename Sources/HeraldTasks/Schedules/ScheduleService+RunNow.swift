@@ -28,12 +28,20 @@ extension ScheduleService {
         runNowInFlight = true
         let store = self.store, dispatchers = self.dispatchers
         pool.run(on: loop, { c -> ([ClaimedFire], [PlanID], Delivery) in
-            var fires: [ClaimedFire] = []
+            var claims: [(claim: Int64, fire: ClaimedFire)] = []
             var ignored: [PlanID] = []
             for plan in batch {
-                if let f = try store.claimRunNow(c, plan: plan, via: ScheduleMetrics.Via.runNow.rawValue) { fires.append(f) } else { ignored.append(plan) }
+                if let f = try store.claimRunNow(c, plan: plan, via: ScheduleMetrics.Via.runNow.rawValue) { claims.append(f) } else { ignored.append(plan) }
             }
-            return (fires, ignored, Self.deliver(fires, store: store, dispatchers: dispatchers, connection: c))
+            guard !claims.isEmpty else { return ([], ignored, Delivery()) }
+            var d: Delivery
+            do {
+                d = try dispatchers.with { disp in Self.push(claims.flatMap { disp.chunks(claim: $0.claim, fires: [$0.fire]) }, on: disp) }
+            } catch {
+                d = Delivery(error: error)
+            }
+            if d.error == nil { Self.mark(claims.map(\.claim), store: store, connection: c, into: &d) }
+            return (claims.map(\.fire), ignored, d)
         }) { [self] result in
             runNowInFlight = false
             switch result {

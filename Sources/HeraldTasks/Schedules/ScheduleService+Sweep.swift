@@ -27,15 +27,21 @@ extension ScheduleService {
             while claimed < allowance {
                 let limit = min(options.sweepBatch, allowance - claimed)
                 let r = try store.claimDue(c, ids: nil, limit: limit, via: ScheduleMetrics.Via.sweep.rawValue, cronCache: &cache)
-                let d = Self.deliver(r.fires, store: store, dispatchers: dispatchers, connection: c)
+                let d = Self.deliver(claim: r.claim, fires: r.fires, store: store, dispatchers: dispatchers, connection: c)
                 out.claims.append((r, d))
                 claimed += r.examined
                 if r.examined < limit || d.error != nil { break }
             }
-            let stale = try store.unenqueued(c, olderThanSeconds: options.resendAfterSeconds, limit: 1000)
-            if !stale.isEmpty {
-                out.resent = stale
-                out.resendDelivery = Self.deliver(stale, store: store, dispatchers: dispatchers, connection: c)
+            // Claims never marked enqueued (a crash, a broker outage): sent again; the chunks that
+            // already reached the broker are recognised by their markers and not queued twice.
+            for (claim, fires) in try store.openClaims(c, olderThanSeconds: options.resendAfterSeconds, limit: 20) {
+                let d = Self.deliver(claim: claim, fires: fires, store: store, dispatchers: dispatchers, connection: c)
+                out.resent += fires.count
+                out.resendDelivery.pushed += d.pushed
+                out.resendDelivery.duplicates += d.duplicates
+                out.resendDelivery.error = out.resendDelivery.error ?? d.error
+                out.resendDelivery.markError = out.resendDelivery.markError ?? d.markError
+                if d.error != nil { break }
             }
             if prune { out.pruned = try store.pruneFires(c, olderThanDays: options.keepFiresDays) }
             return out
@@ -45,14 +51,16 @@ extension ScheduleService {
             case .success(let o):
                 for (r, d) in o.claims {
                     metrics.sweepFound.increment(by: r.fires.count)
-                    apply(ClaimOutcome(result: r, delivery: d, unclaimed: [], reread: []), via: .sweep)
+                    apply(ClaimOutcome(result: r, delivery: d, dueFires: r.fires), via: .sweep)
                 }
-                if !o.resent.isEmpty {
-                    metrics.sweepResent.increment(by: o.resent.count)
+                if o.resent > 0 {
+                    metrics.sweepResent.increment(by: o.resent)
                     metrics.dispatched.increment(by: o.resendDelivery.pushed)
                     metrics.duplicatesSuppressed.increment(by: o.resendDelivery.duplicates)
+                    if let e = o.resendDelivery.error { reportError("re-sending \(o.resent) fires", e) }
+                    if let e = o.resendDelivery.markError { reportError("marking re-sent fires enqueued", e) }
                     logger.warning("sweep re-sent fires that were claimed but not marked enqueued",
-                                   metadata: ["count": "\(o.resent.count)", "already_queued": "\(o.resendDelivery.duplicates)"])
+                                   metadata: ["count": "\(o.resent)", "already_queued": "\(o.resendDelivery.duplicates)"])
                 }
             case .failure(let e):
                 reportError("sweeping schedules", e)
@@ -67,20 +75,43 @@ extension ScheduleService {
 
     // MARK: Delivery (pool threads)
 
-    /// Pushes fires to the broker and marks them enqueued. Never throws: a broker
-    /// failure leaves the fires unmarked for the sweep to re-send.
-    static func deliver(_ fires: [ClaimedFire], store: PlanStore, dispatchers: DispatcherPool, connection c: PostgresConnection) -> Delivery {
-        guard !fires.isEmpty else { return Delivery() }
+    /// Pushes chunks on `dispatcher` (one pipeline). Never throws.
+    static func push(_ chunks: [FireChunk], on dispatcher: FireDispatcher) -> Delivery {
         var d = Delivery()
+        guard !chunks.isEmpty else { return d }
         do {
-            let pushed = try dispatchers.with { try $0.enqueue(fires) }
+            let pushed = try dispatcher.push(chunks)
             d.enqueuedAtMicros = localNowMicros()
-            d.pushed = pushed.filter { $0 }.count
-            d.duplicates = pushed.count - d.pushed
-            try store.markEnqueued(c, fires)
+            for (chunk, p) in zip(chunks, pushed) {
+                if p { d.pushed += chunk.fires.count } else { d.duplicates += chunk.fires.count }
+            }
         } catch {
             d.error = error
         }
+        return d
+    }
+
+    /// Marks claims enqueued; a failure is kept in `delivery.markError` (the claims stay open).
+    static func mark(_ claims: [Int64], store: PlanStore, connection c: PostgresConnection, into delivery: inout Delivery) {
+        do {
+            try store.markEnqueued(c, claims: claims)
+        } catch {
+            delivery.markError = error
+        }
+    }
+
+    /// Pushes one claim's fires and marks the claim enqueued. Never throws: a broker failure
+    /// leaves the claim open for the sweep to re-send.
+    static func deliver(claim: Int64, fires: [ClaimedFire], store: PlanStore, dispatchers: DispatcherPool,
+                        connection c: PostgresConnection) -> Delivery {
+        guard claim != 0 else { return Delivery() }
+        var d: Delivery
+        do {
+            d = try dispatchers.with { push($0.chunks(claim: claim, fires: fires), on: $0) }
+        } catch {
+            return Delivery(error: error)
+        }
+        if d.error == nil { mark([claim], store: store, connection: c, into: &d) }
         return d
     }
 }

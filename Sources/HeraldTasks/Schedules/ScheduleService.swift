@@ -71,8 +71,13 @@ public final class ScheduleService: @unchecked Sendable {
     lazy var windowTimer = LoopTimer(loop: loop) { [unowned self] in self.reloadWindow() }
     lazy var releaseTimer = LoopTimer(loop: loop) { [unowned self] in self.releaseDue() }
     /// Pre-claimed fires waiting for their time, by scheduled time (µs).
-    var held: [Int64: [(PreparedFire, ScheduleMetrics.Via)]] = [:]
+    var held: [Int64: [(FireChunk, ScheduleMetrics.Via)]] = [:]
     var heldTimes = TimeHeap()
+    /// Chunks still to push, per claim whose pushes have all succeeded so far.
+    var claimsLeft: [Int64: Int] = [:]
+    /// Claims whose fires all reached the queue, to be marked enqueued.
+    var claimsToMark: [Int64] = []
+    var marking = false
     /// Pushes at release time run here, never behind claim transactions on the pool.
     let pushQueue = DispatchQueue(label: "herald.schedule-push")
     let pushDispatcher: FireDispatcher
@@ -116,6 +121,7 @@ public final class ScheduleService: @unchecked Sendable {
         // sweep sends them after their time (HERALD_SCHEDULE_RESEND_AFTER).
         held.removeAll()
         heldTimes = TimeHeap()
+        claimsLeft.removeAll()
     }
 
     /// Number of plans armed now.
@@ -287,19 +293,15 @@ public final class ScheduleService: @unchecked Sendable {
     }
 
     func claim(ids: [PlanID], via: ScheduleMetrics.Via) {
-        let store = self.store, dispatchers = self.dispatchers, limit = ids.count, lead = options.leadMicros
+        let store = self.store, limit = ids.count, lead = options.leadMicros
         pool.run(on: loop, { c -> ClaimOutcome in
             var cache: [String: CronSchedule] = [:]
-            var result = try store.claimDue(c, ids: ids, limit: limit, via: via.rawValue, leadMicros: lead, cronCache: &cache)
-            // Fires already due go now; pre-claimed ones are encoded now and released at their time.
-            let later = result.fires.filter { $0.scheduledAt > result.dbNow }
-            result.fires.removeAll { $0.scheduledAt > result.dbNow }
-            let delivery = Self.deliver(result.fires, store: store, dispatchers: dispatchers, connection: c)
-            let prepared = later.isEmpty ? [] : try dispatchers.with { $0.prepare(later) }
+            let result = try store.claimDue(c, ids: ids, limit: limit, via: via.rawValue, leadMicros: lead, cronCache: &cache)
+            var o = ClaimOutcome(result: result)
             let settled = Set(result.advanced.map(\.id)).union(result.quarantined.map(\.0))
-            let rest = ids.filter { !settled.contains($0) }
-            let reread = try store.read(c, ids: rest)
-            return ClaimOutcome(result: result, delivery: delivery, unclaimed: rest, reread: reread, held: prepared)
+            o.unclaimed = ids.filter { !settled.contains($0) }
+            o.reread = try store.read(c, ids: o.unclaimed)
+            return o
         }) { [self] outcome in
             inFlight -= 1
             switch outcome {
@@ -315,8 +317,8 @@ public final class ScheduleService: @unchecked Sendable {
     }
 
     func apply(_ o: ClaimOutcome, via: ScheduleMetrics.Via) {
-        if !o.result.fires.isEmpty { record(o.delivery, fires: o.result.fires, via: via) }
-        hold(o.held, via: via)
+        if !o.dueFires.isEmpty { record(o.delivery, fires: o.dueFires, via: via) }
+        if !o.result.fires.isEmpty, o.dueFires.isEmpty { dispatch(o.result, via: via) }
         for (plan, reason) in o.result.quarantined {
             metrics.quarantined.increment()
             logger.error("schedule plan quarantined: it cannot be computed and is skipped until it changes",
@@ -337,6 +339,7 @@ public final class ScheduleService: @unchecked Sendable {
         metrics.fired(via, fires.count)
         metrics.dispatched.increment(by: d.pushed)
         if d.duplicates > 0 { metrics.duplicatesSuppressed.increment(by: d.duplicates) }
+        if let e = d.markError { reportError("marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e) }
         if let e = d.error {
             metrics.dispatchErrors.increment()
             reportError("enqueueing \(fires.count) fires (the sweep re-sends them)", e)
@@ -373,19 +376,23 @@ struct Delivery: Sendable {
     var duplicates = 0
     var enqueuedAtMicros: Int64 = 0
     var error: (any Error)?
+    /// Pushed, but recording it in PostgreSQL failed (the claim stays open).
+    var markError: (any Error)?
 }
 
 struct ClaimOutcome: Sendable {
     var result: ClaimResult
-    var delivery: Delivery
-    var unclaimed: [PlanID]
-    var reread: [ArmedPlan]
-    var held: [PreparedFire] = []
+    /// Fires already pushed (and how) where the claim was made (the sweep); empty when the
+    /// claim's fires are still to be dispatched.
+    var delivery = Delivery()
+    var dueFires: [ClaimedFire] = []
+    var unclaimed: [PlanID] = []
+    var reread: [ArmedPlan] = []
 }
 
 struct SweepOutcome: Sendable {
     var claims: [(ClaimResult, Delivery)] = []
-    var resent: [ClaimedFire] = []
+    var resent = 0
     var resendDelivery = Delivery()
     var pruned = 0
 }

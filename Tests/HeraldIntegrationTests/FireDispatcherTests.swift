@@ -1,0 +1,117 @@
+// The broker side of exactly-once, against a real Redis: a claim's fires are cut
+// into the same chunks whatever order they come in, each chunk is queued at most
+// once (its marker is set in the same script as the LPUSH), a flushed script
+// cache is recovered from, and pre-encoded commands go out byte for byte. Also
+// migration 9, which moves fire records made before it into claims.
+
+import Foundation
+import HeraldCelery
+import HeraldCore
+import HeraldIO
+import HeraldTasks
+import XCTest
+
+final class FireDispatcherTests: XCTestCase {
+    private var fixture: ScheduleFixture!
+
+    override func tearDown() {
+        fixture?.drop()
+        fixture = nil
+    }
+
+    private func makeFires(_ n: Int, at: Int64) -> [ClaimedFire] {
+        (0..<n).map { _ in
+            let plan = PlanID(UUID().uuidString)!
+            return ClaimedFire(plan: plan, scheduledAt: at, kind: .cron,
+                               taskID: CeleryMessage.taskID(scheduleID: plan.description, scheduledAt: at / 1_000_000))
+        }
+    }
+
+    func testFormattedPipelineSendsBytesUnchanged() throws {
+        let redis = try TestServers.redis()
+        let key = "t" + UUID().uuidString.prefix(8) + ":formatted"
+        defer { _ = try? redis.command(["DEL", key]) }
+        let value = (0...255).map(UInt8.init) + Array("\r\n$3\r\n*1\r\n".utf8)
+        var set = RESPCommand(count: 3)
+        set.append("SET")
+        set.append(key)
+        set.append(value)
+        var get = RESPCommand(count: 2)
+        get.append("GET")
+        get.append(key)
+        var empty = RESPCommand(count: 2)
+        empty.append("ECHO")
+        empty.append([UInt8]())
+        let replies = try redis.pipeline(formatted: [set.bytes, get.bytes, empty.bytes])
+        XCTAssertEqual(replies.count, 3)
+        XCTAssertEqual(replies[0].text, "OK")
+        guard case .string(let got) = replies[1] else { return XCTFail("GET: \(replies[1])") }
+        XCTAssertEqual(got, value)
+        guard case .string(let echoed) = replies[2] else { return XCTFail("ECHO: \(replies[2])") }
+        XCTAssertEqual(echoed, [])
+        XCTAssertEqual(RESPCommand.bulkSize(value.count), 5 + String(value.count).count + value.count)
+    }
+
+    func testChunksAreTheSameInAnyOrderAndEachIsQueuedOnce() throws {
+        fixture = try ScheduleFixture()
+        let dispatcher = FireDispatcher(broker: try RedisEndpoint.parse(TestServers.require().redis), redisKeyPrefix: fixture.keyPrefix,
+                                        instanceID: "test")
+        let t1: Int64 = 1_767_225_600_000_000, t2 = t1 + 60_000_000
+        let all = makeFires(1_200, at: t1) + makeFires(3, at: t2)
+        let chunks = dispatcher.chunks(claim: 42, fires: all)
+        XCTAssertEqual(chunks.map(\.fires.count), [500, 500, 200, 3])
+        XCTAssertEqual(chunks.map(\.scheduledAt), [t1, t1, t1, t2])
+        XCTAssertEqual(Set(chunks.flatMap(\.fires).map(\.taskID)), Set(all.map(\.taskID)))
+        let again = dispatcher.chunks(claim: 42, fires: all.shuffled())
+        XCTAssertEqual(again.map { $0.fires.map(\.taskID) }, chunks.map { $0.fires.map(\.taskID) }, "same chunks in any order")
+
+        XCTAssertEqual(try dispatcher.push(chunks), [true, true, true, true])
+        XCTAssertEqual(try fixture.queued().count, 1_203)
+        XCTAssertEqual(try dispatcher.push(again), [false, false, false, false], "a re-send queues nothing")
+        XCTAssertEqual(try fixture.queued().count, 1_203)
+        // Another claim of the same fires is another set of chunks (the primary key in PostgreSQL is what
+        // stops a second claim of a slot; the markers only make re-sends of one claim idempotent).
+        XCTAssertEqual(try dispatcher.push(dispatcher.chunks(claim: 43, fires: Array(all.prefix(2)))), [true])
+
+        // The broker forgot the script (SCRIPT FLUSH, a failover): loaded again, nothing lost or doubled.
+        try TestServers.redis().command(["SCRIPT", "FLUSH"])
+        let later = makeFires(7, at: t2)
+        XCTAssertEqual(try dispatcher.push(dispatcher.chunks(claim: 44, fires: later)), [true])
+        XCTAssertEqual(try dispatcher.push(dispatcher.chunks(claim: 44, fires: later)), [false])
+        let queued = try fixture.queued()
+        XCTAssertEqual(queued.count, 1_212)
+        XCTAssertEqual(Set(queued.map(\.id)).count, 1_210, "only claim 43 repeated two task ids")
+        XCTAssertTrue(queued.allSatisfy { $0.task == DifyCeleryTasks.runScheduleTrigger.name && $0.queue == "schedule_executor" })
+    }
+
+    func testMigrationNineMovesEarlierFireRecordsIntoClaims() throws {
+        fixture = try ScheduleFixture(migrations: Migrations.all.filter { $0.version < 9 })
+        let at: Int64 = 1_767_225_600_000_000
+        let enqueued = makeFires(3, at: at), open = makeFires(2, at: at)
+        for (list, done) in [(enqueued, true), (open, false)] {
+            for f in list {
+                try fixture.conn.query("""
+                    INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, enqueued_at)
+                    VALUES ($1, to_timestamp($2::bigint / 1000000.0) AT TIME ZONE 'UTC', 'cron', $3, 'timer', 'old', \(done ? "now()" : "NULL"))
+                    """, [f.plan.description, String(f.scheduledAt), f.taskID])
+            }
+        }
+        let report = try Migrator.migrate(fixture.conn)
+        XCTAssertEqual(report.applied, ["9 herald_schedule_claims"])
+        let fires = try fixture.fires()
+        XCTAssertEqual(fires.count, 5)
+        XCTAssertEqual(Set(fires.filter(\.enqueued).map(\.plan)), Set(enqueued.map(\.plan.description)))
+        XCTAssertEqual(try fixture.conn.query("""
+            SELECT count(*) FILTER (WHERE enqueued_at IS NULL), count(*) FILTER (WHERE enqueued_at IS NOT NULL), sum(fires)
+              FROM herald.schedule_claims
+            """).rows[0], ["1", "1", "5"])
+        let store = PlanStore(instanceID: "test")
+        let stale = try store.openClaims(fixture.conn, olderThanSeconds: 0, limit: 10)
+        XCTAssertEqual(stale.count, 1)
+        XCTAssertEqual(Set(stale[0].fires.map(\.taskID)), Set(open.map(\.taskID)), "the unsent ones are re-sent by the sweep")
+        XCTAssertEqual(try fixture.conn.query("""
+            SELECT count(*) FROM pg_indexes WHERE schemaname = 'herald' AND tablename = 'schedule_fires'
+            """).rows[0][0], "2", "the primary key and the claim index")
+        XCTAssertEqual(try Migrator.migrate(fixture.conn).applied, [], "a second run changes nothing")
+    }
+}
