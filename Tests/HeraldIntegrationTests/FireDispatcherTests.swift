@@ -67,6 +67,16 @@ final class FireDispatcherTests: XCTestCase {
 
         XCTAssertEqual(try dispatcher.push(chunks), [true, true, true, true])
         XCTAssertEqual(try fixture.queued().count, 1_203)
+        let redis = try TestServers.redis()
+        for c in chunks {
+            XCTAssertTrue(c.marker.hasPrefix(fixture.keyPrefix + ":herald:sent:42:"), c.marker)
+            XCTAssertGreaterThan(try redis.command(["TTL", c.marker]).integer ?? 0, 6 * 86_400, "a week until the claim is recorded")
+        }
+        try dispatcher.settle(markers: chunks.map(\.marker))
+        for c in chunks {
+            let ttl = try redis.command(["TTL", c.marker]).integer ?? 0
+            XCTAssertTrue(ttl > 0 && ttl <= 900, "minutes once it is: \(ttl)")
+        }
         XCTAssertEqual(try dispatcher.push(again), [false, false, false, false], "a re-send queues nothing")
         XCTAssertEqual(try fixture.queued().count, 1_203)
         // Another claim of the same fires is another set of chunks (the primary key in PostgreSQL is what

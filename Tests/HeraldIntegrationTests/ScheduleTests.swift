@@ -63,6 +63,15 @@ final class ScheduleTests: XCTestCase {
                 && h.metric("herald_dispatch_total", ["queue": "schedule_executor"]) == 40
                 && h.metric("herald_schedule_fire_lateness_seconds_count") == 40
         }
+        // One marker per chunk in the broker, shortened to minutes once the claim is recorded as enqueued.
+        let redis = try TestServers.redis()
+        try waitUntil("markers settled") {
+            guard case .array(let keys) = try redis.command(["KEYS", fixture.keyPrefix + ":herald:sent:*"]), !keys.isEmpty else { return false }
+            return try keys.allSatisfy { k in
+                guard case .string(let b) = k, let ttl = try redis.command([Array("TTL".utf8), b]).integer else { return false }
+                return ttl > 0 && ttl <= 900
+            }
+        }
     }
 
     func testEventsRearmAndRepublishingAnUnchangedPlanChangesNothing() throws {

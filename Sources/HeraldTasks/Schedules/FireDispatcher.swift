@@ -18,6 +18,8 @@ public struct FireChunk: Sendable {
     public var fires: [ClaimedFire]
     /// The scheduled time shared by the chunk's fires (µs).
     public var scheduledAt: Int64 { fires.first?.scheduledAt ?? 0 }
+    /// The chunk's marker key in the broker.
+    public var marker: String
     /// RESP bytes of `EVALSHA <sha> 2 <queue> <marker> <ttl> <message>…`.
     var wire: [UInt8]
 }
@@ -39,6 +41,10 @@ public final class FireDispatcher: @unchecked Sendable {
     /// How long a chunk's marker outlives its push: a claim still open after this (PostgreSQL
     /// unreachable for a week after the push) could be queued a second time.
     static let markerTTLSeconds = 7 * 86_400
+    /// How long a marker lives once its claim is recorded as enqueued (`settle`): only a sweep that
+    /// read the claim as open just before and then stalled this long could still re-send it. This
+    /// keeps the broker's markers to the last minutes of fires instead of a week of them.
+    static let settledMarkerTTLSeconds = 900
     /// Fires per chunk (one marker, one script call).
     public static let chunkSize = 500
 
@@ -113,7 +119,7 @@ public final class FireDispatcher: @unchecked Sendable {
             CeleryMessage.encode(task, origin: origin, replyTo: replyTo, deliveryTag: CeleryUUID.v4().description, into: &writer)
             cmd.append(writer.bytes)
         }
-        return FireChunk(claim: claim, fires: fires, wire: cmd.bytes)
+        return FireChunk(claim: claim, fires: fires, marker: marker, wire: cmd.bytes)
     }
 
     /// Pushes chunks (one pipeline, one round trip); returns, per chunk, true when it was pushed
@@ -138,6 +144,22 @@ public final class FireDispatcher: @unchecked Sendable {
             default: throw IOError.redisReply(message: "unexpected reply to EVALSHA: \(r)")
             }
         }
+    }
+
+    /// Shortens the markers of chunks whose claim is recorded as enqueued to
+    /// `settledMarkerTTLSeconds` (one pipeline). Best effort: a marker left as it was expires
+    /// after `markerTTLSeconds`.
+    public func settle(markers: [String]) throws {
+        guard !markers.isEmpty else { return }
+        let c = try connection()
+        let ttl = String(Self.settledMarkerTTLSeconds)
+        _ = try send(c, markers.map { m in
+            var cmd = RESPCommand(count: 3, capacity: m.utf8.count + 32)
+            cmd.append("EXPIRE")
+            cmd.append(m)
+            cmd.append(ttl)
+            return cmd.bytes
+        })
     }
 
     private func send(_ c: RedisClient, _ wires: [[UInt8]]) throws -> [RedisValue] {

@@ -20,19 +20,19 @@ extension ScheduleService {
             let due = chunks.filter { $0.scheduledAt <= r.dbNow }
             let later = chunks.filter { $0.scheduledAt > r.dbNow }
             let delivery = Self.push(due, on: dispatcher)
-            loop.execute { [self] in dispatched(r.claim, due: due.flatMap(\.fires), delivery: delivery, held: later, via: via) }
+            loop.execute { [self] in dispatched(r.claim, due: due, delivery: delivery, held: later, via: via) }
         }
     }
 
-    private func dispatched(_ claim: Int64, due: [ClaimedFire], delivery: Delivery, held later: [FireChunk], via: ScheduleMetrics.Via) {
-        if !due.isEmpty { record(delivery, fires: due, via: via) }
+    private func dispatched(_ claim: Int64, due: [FireChunk], delivery: Delivery, held later: [FireChunk], via: ScheduleMetrics.Via) {
+        if !due.isEmpty { record(delivery, fires: due.flatMap(\.fires), via: via) }
         if delivery.error == nil {
             // Marked enqueued when its last chunk is out; a failed push leaves it to the sweep.
             if later.isEmpty {
-                claimsToMark.append(claim)
+                claimsToMark.append((claim, due.map(\.marker)))
                 markClaims()
             } else {
-                claimsLeft[claim] = later.count
+                claimsLeft[claim] = (later.count, due.map(\.marker))
             }
         }
         hold(later, via: via)
@@ -94,29 +94,40 @@ extension ScheduleService {
         }
         for (via, entry) in byVia { record(entry.delivery, fires: entry.fires, via: via) }
         for chunk in chunks {
-            guard let left = claimsLeft[chunk.claim] else { continue }
+            guard var entry = claimsLeft[chunk.claim] else { continue }
             if case .failure = result {
                 claimsLeft[chunk.claim] = nil  // left open: the sweep re-sends it after its time
-            } else if left <= 1 {
+                continue
+            }
+            entry.left -= 1
+            entry.markers.append(chunk.marker)
+            if entry.left <= 0 {
                 claimsLeft[chunk.claim] = nil
-                claimsToMark.append(chunk.claim)
+                claimsToMark.append((chunk.claim, entry.markers))
             } else {
-                claimsLeft[chunk.claim] = left - 1
+                claimsLeft[chunk.claim] = entry
             }
         }
         markClaims()
     }
 
-    /// Marks finished claims enqueued, one UPDATE at a time for all that are waiting.
+    /// Marks finished claims enqueued, one UPDATE at a time for all that are waiting, then
+    /// shortens their markers' lives in the broker.
     func markClaims() {
         guard !marking, !claimsToMark.isEmpty else { return }
-        let claims = claimsToMark
+        let done = claimsToMark
         claimsToMark.removeAll()
         marking = true
         let store = self.store
-        pool.run(on: loop, { c in try store.markEnqueued(c, claims: claims) }) { [self] result in
+        pool.run(on: loop, { c in try store.markEnqueued(c, claims: done.map(\.claim)) }) { [self] result in
             marking = false
-            if case .failure(let e) = result { reportError("marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e) }
+            switch result {
+            case .success:
+                let dispatcher = pushDispatcher
+                pushQueue.async { try? dispatcher.settle(markers: done.flatMap(\.markers)) }
+            case .failure(let e):
+                reportError("marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e)
+            }
             markClaims()
         }
     }

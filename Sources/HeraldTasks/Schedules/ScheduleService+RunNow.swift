@@ -36,11 +36,18 @@ extension ScheduleService {
             guard !claims.isEmpty else { return ([], ignored, Delivery()) }
             var d: Delivery
             do {
-                d = try dispatchers.with { disp in Self.push(claims.flatMap { disp.chunks(claim: $0.claim, fires: [$0.fire]) }, on: disp) }
+                d = try dispatchers.with { disp in
+                    let chunks = claims.flatMap { disp.chunks(claim: $0.claim, fires: [$0.fire]) }
+                    var d = Self.push(chunks, on: disp)
+                    if d.error == nil {
+                        Self.mark(claims.map(\.claim), store: store, connection: c, into: &d)
+                        if d.markError == nil { try? disp.settle(markers: chunks.map(\.marker)) }
+                    }
+                    return d
+                }
             } catch {
                 d = Delivery(error: error)
             }
-            if d.error == nil { Self.mark(claims.map(\.claim), store: store, connection: c, into: &d) }
             return (claims.map(\.fire), ignored, d)
         }) { [self] result in
             runNowInFlight = false

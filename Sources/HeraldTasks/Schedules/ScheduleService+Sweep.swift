@@ -105,13 +105,18 @@ extension ScheduleService {
     static func deliver(claim: Int64, fires: [ClaimedFire], store: PlanStore, dispatchers: DispatcherPool,
                         connection c: PostgresConnection) -> Delivery {
         guard claim != 0 else { return Delivery() }
-        var d: Delivery
         do {
-            d = try dispatchers.with { push($0.chunks(claim: claim, fires: fires), on: $0) }
+            return try dispatchers.with { dispatcher in
+                let chunks = dispatcher.chunks(claim: claim, fires: fires)
+                var d = push(chunks, on: dispatcher)
+                if d.error == nil {
+                    mark([claim], store: store, connection: c, into: &d)
+                    if d.markError == nil { try? dispatcher.settle(markers: chunks.map(\.marker)) }
+                }
+                return d
+            }
         } catch {
             return Delivery(error: error)
         }
-        if d.error == nil { mark([claim], store: store, connection: c, into: &d) }
-        return d
     }
 }

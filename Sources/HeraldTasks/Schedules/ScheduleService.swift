@@ -73,10 +73,11 @@ public final class ScheduleService: @unchecked Sendable {
     /// Pre-claimed fires waiting for their time, by scheduled time (µs).
     var held: [Int64: [(FireChunk, ScheduleMetrics.Via)]] = [:]
     var heldTimes = TimeHeap()
-    /// Chunks still to push, per claim whose pushes have all succeeded so far.
-    var claimsLeft: [Int64: Int] = [:]
-    /// Claims whose fires all reached the queue, to be marked enqueued.
-    var claimsToMark: [Int64] = []
+    /// Chunks still to push, and the markers of those pushed, per claim whose pushes have all
+    /// succeeded so far.
+    var claimsLeft: [Int64: (left: Int, markers: [String])] = [:]
+    /// Claims whose fires all reached the queue, to be marked enqueued, with their chunks' markers.
+    var claimsToMark: [(claim: Int64, markers: [String])] = []
     var marking = false
     /// Pushes at release time run here, never behind claim transactions on the pool.
     let pushQueue = DispatchQueue(label: "herald.schedule-push")
