@@ -75,8 +75,15 @@ public final class RedisClient: @unchecked Sendable {
     /// round trip, and no formatting at send time. Each command is written out before the next
     /// is copied, so the server starts on the first while the rest are still on their way.
     public func pipeline(formatted commands: [[UInt8]]) throws(IOError) -> [RedisValue] {
+        try pipeline(formattedCount: commands.count) { commands[$0] }
+    }
+
+    /// The same, with each command's bytes made when it is its turn to be written (so that making
+    /// the next one overlaps the server's work on the previous).
+    public func pipeline(formattedCount count: Int, _ command: (Int) -> [UInt8]) throws(IOError) -> [RedisValue] {
         guard let c = ctx else { throw IOError.notConnected("redis") }
-        for bytes in commands {
+        for i in 0..<count {
+            let bytes = command(i)
             let rc = bytes.withUnsafeBufferPointer { b in
                 b.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(c, $0.baseAddress, $0.count) }
             }
@@ -87,8 +94,8 @@ public final class RedisClient: @unchecked Sendable {
             }
         }
         var replies: [RedisValue] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
+        replies.reserveCapacity(count)
+        for _ in 0..<count {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(c, &raw) == REDIS_OK, let raw else {
                 throw IOError.redis(call: "redisGetReply", message: errorText(c))

@@ -143,6 +143,7 @@ public final class Daemon: @unchecked Sendable {
             options.maxInFlight = max(1, settings.databasePoolSize - 2)
             options.resendAfterSeconds = settings.scheduleResendAfterSeconds
             options.leadMicros = settings.scheduleLead.nanosecondsClamped / 1000
+            options.encodeAhead = settings.scheduleEncodeAhead
             schedules = ScheduleService(
                 loop: loop, pool: pool, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
                 instanceID: settings.instanceID, metrics: ScheduleMetrics(factory: metrics.factory, queue: "schedule_executor"),

@@ -59,6 +59,9 @@ public struct Settings: Sendable {
     /// `HERALD_SCHEDULE_LEAD` seconds (default 2): fires are claimed this long before their time
     /// and pushed at it, so thousands of simultaneous fires reach the queue on time.
     public var scheduleLead: Duration = .seconds(2)
+    /// `HERALD_SCHEDULE_ENCODE_AHEAD` (default 20,000): at most this many pre-claimed fires are held
+    /// with their Celery messages already encoded; the rest of a larger burst is encoded as it is pushed.
+    public var scheduleEncodeAhead: Int = 20_000
 
     /// Redis keys Herald writes start with this (`REDIS_KEY_PREFIX` plus ":" when set, as Dify does).
     public var redisKeyNamespace: String { redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":" }
@@ -152,6 +155,8 @@ public struct Settings: Sendable {
         let horizon = try integer(value("HERALD_SCHEDULE_HORIZON"), key: "HERALD_SCHEDULE_HORIZON", default: 300, range: 5...86_400)
         let lead = try seconds(value("HERALD_SCHEDULE_LEAD"), key: "HERALD_SCHEDULE_LEAD", default: 2, range: 0...60)
         let resend = try integer(value("HERALD_SCHEDULE_RESEND_AFTER"), key: "HERALD_SCHEDULE_RESEND_AFTER", default: 10, range: 1...86_400)
+        let encodeAhead = try integer(value("HERALD_SCHEDULE_ENCODE_AHEAD"), key: "HERALD_SCHEDULE_ENCODE_AHEAD", default: 20_000,
+                                      range: 0...10_000_000)
         return Settings(
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
             topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.json", instanceID: instance,
@@ -159,7 +164,7 @@ public struct Settings: Sendable {
             redisKeyPrefix: env["REDIS_KEY_PREFIX"] ?? "", logTimeZone: logTZ,
             scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool,
             schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon, scheduleResendAfterSeconds: resend,
-            scheduleLead: lead
+            scheduleLead: lead, scheduleEncodeAhead: encodeAhead
         )
     }
 

@@ -74,6 +74,28 @@ final class ScheduleTests: XCTestCase {
         }
     }
 
+    func testABurstBeyondEncodeAheadIsEncodedAsItIsPushed() throws {
+        // 1,200 plans due together, pre-claimed; at most 500 held encoded: the other chunks are encoded
+        // at their instant. Same messages, same ids, once each.
+        let plans = try fixture.addPlans(1_200, dueIn: 3)
+        let h = try startDaemon(["HERALD_SCHEDULE_ENCODE_AHEAD": "500"])
+        try waitUntil("1,200 messages queued", timeout: 20) { try fixture.queued().count >= 1_200 }
+        let messages = try fixture.queued()
+        XCTAssertEqual(messages.count, 1_200)
+        let fires = try fixture.fires()
+        XCTAssertEqual(Set(fires.map(\.plan)), Set(plans.map(\.description)))
+        XCTAssertTrue(fires.allSatisfy { $0.via == "timer" })
+        var expected: [String: String] = [:]
+        for f in fires { expected[f.plan] = CeleryMessage.taskID(scheduleID: f.plan, scheduledAt: f.at / 1_000_000) }
+        XCTAssertEqual(Set(messages.map(\.id)), Set(expected.values))
+        for m in messages {
+            guard case .string(let id)? = m.args.first else { return XCTFail("args must be [schedule_id]") }
+            XCTAssertEqual(expected[id], m.id)
+        }
+        try waitUntil("every claim recorded as enqueued") { try fixture.fires().allSatisfy(\.enqueued) }
+        XCTAssertEqual(h.metric("herald_dispatch_total", ["queue": "schedule_executor"]), 1_200)
+    }
+
     func testEventsRearmAndRepublishingAnUnchangedPlanChangesNothing() throws {
         let plan = try fixture.addPlan(dueIn: 3600)
         let h = try startDaemon()

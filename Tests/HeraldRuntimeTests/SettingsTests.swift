@@ -57,6 +57,12 @@ final class SettingsTests: XCTestCase {
         XCTAssertEqual(s.metricsAddress?.port, 9999)
     }
 
+    func testEncodeAheadDefaultsAndBounds() throws {
+        XCTAssertEqual(try Settings.load(from: [:]).scheduleEncodeAhead, 20_000)
+        XCTAssertEqual(try Settings.load(from: ["HERALD_SCHEDULE_ENCODE_AHEAD": "0"]).scheduleEncodeAhead, 0)
+        XCTAssertEqual(try Settings.load(from: ["HERALD_SCHEDULE_ENCODE_AHEAD": "500000"]).scheduleEncodeAhead, 500_000)
+    }
+
     func testBadValuesNameTheKey() {
         let cases: [(String, String)] = [
             ("HERALD_REDIS_URL", "http://nope"), ("CELERY_BROKER_URL", "redis://h:0"), ("HERALD_METRICS_ADDR", "nohost"),
@@ -65,6 +71,7 @@ final class SettingsTests: XCTestCase {
             ("WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK", "-5"), ("HERALD_INSTANCE_ID", "has space"),
             ("HERALD_DB_POOL_SIZE", "0"), ("LOG_TZ", "Mars/Base"), ("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", "maybe"),
             ("HERALD_SCHEDULE_HORIZON", "1"), ("HERALD_SCHEDULE_RESEND_AFTER", "0"),
+            ("HERALD_SCHEDULE_ENCODE_AHEAD", "-1"), ("HERALD_SCHEDULE_ENCODE_AHEAD", "lots"),
         ]
         for (key, value) in cases {
             XCTAssertThrowsError(try Settings.load(from: [key: value]), "\(key)=\(value)") { error in

@@ -20,8 +20,10 @@ public struct FireChunk: Sendable {
     public var scheduledAt: Int64 { fires.first?.scheduledAt ?? 0 }
     /// The chunk's marker key in the broker.
     public var marker: String
-    /// RESP bytes of `EVALSHA <sha> 2 <queue> <marker> <ttl> <message>…`.
+    /// RESP bytes of `EVALSHA <sha> 2 <queue> <marker> <ttl> <message>…`; empty until encoded.
     var wire: [UInt8]
+    /// True when the command is encoded (held fires are, up to `ScheduleOptions.encodeAhead`).
+    public var isEncoded: Bool { !wire.isEmpty }
 }
 
 /// Enqueues schedule fires on the Celery broker. One instance per thread.
@@ -55,6 +57,9 @@ public final class FireDispatcher: @unchecked Sendable {
     private var client: RedisClient?
     private var scriptLoaded = false
     private var writer = PythonJSONWriter(capacity: 2048)
+    /// Held fires whose chunks this dispatcher encoded ahead and has not pushed yet (kept by its
+    /// one user thread, for `ScheduleOptions.encodeAhead`).
+    public var encodedAhead = 0
 
     /// - Parameters:
     ///   - redisKeyPrefix: Dify's `REDIS_KEY_PREFIX` (Celery's global_keyprefix is derived from it).
@@ -78,9 +83,9 @@ public final class FireDispatcher: @unchecked Sendable {
         keyPrefix + "herald:sent:\(claim):\(scheduledAt):\(index)"
     }
 
-    /// Cuts one claim's fires into chunks and encodes them (pure CPU; any thread). The same set
-    /// of fires always gives the same chunks, whatever order it comes in.
-    public func chunks(claim: Int64, fires: [ClaimedFire]) -> [FireChunk] {
+    /// Cuts one claim's fires into chunks and, unless `encoded` is false, encodes them (pure CPU;
+    /// any thread). The same set of fires always gives the same chunks, whatever order it comes in.
+    public func chunks(claim: Int64, fires: [ClaimedFire], encoded: Bool = true) -> [FireChunk] {
         let sorted = fires.sorted {
             ($0.scheduledAt, $0.plan, $0.kind.rawValue) < ($1.scheduledAt, $1.plan, $1.kind.rawValue)
         }
@@ -94,13 +99,20 @@ public final class FireDispatcher: @unchecked Sendable {
             var i = start
             while i < end {
                 let part = Array(sorted[i..<min(i + Self.chunkSize, end)])
-                out.append(encode(claim: claim, fires: part, marker: markerKey(claim: claim, scheduledAt: at, index: index)))
+                let marker = markerKey(claim: claim, scheduledAt: at, index: index)
+                out.append(encoded ? encode(claim: claim, fires: part, marker: marker)
+                                   : FireChunk(claim: claim, fires: part, marker: marker, wire: []))
                 index += 1
                 i += part.count
             }
             start = end
         }
         return out
+    }
+
+    /// `chunk` with its command encoded.
+    public func encoded(_ chunk: FireChunk) -> FireChunk {
+        chunk.isEncoded ? chunk : encode(claim: chunk.claim, fires: chunk.fires, marker: chunk.marker)
     }
 
     private func encode(claim: Int64, fires: [ClaimedFire], marker: String) -> FireChunk {
@@ -122,19 +134,20 @@ public final class FireDispatcher: @unchecked Sendable {
         return FireChunk(claim: claim, fires: fires, marker: marker, wire: cmd.bytes)
     }
 
-    /// Pushes chunks (one pipeline, one round trip); returns, per chunk, true when it was pushed
-    /// now and false when the same chunk had been pushed before. Throws when the broker fails.
+    /// Pushes chunks (one pipeline, one round trip; a chunk not yet encoded is encoded as its turn
+    /// comes); returns, per chunk, true when it was pushed now and false when the same chunk had
+    /// been pushed before. Throws when the broker fails.
     public func push(_ chunks: [FireChunk]) throws -> [Bool] {
         guard !chunks.isEmpty else { return [] }
         let c = try connection()
         try loadScript(c)
-        var replies = try send(c, chunks.map(\.wire))
+        var replies = try send(c, count: chunks.count) { encoded(chunks[$0]).wire }
         // The script cache was flushed behind our back (SCRIPT FLUSH, a failover): load, send again.
         let missing = replies.indices.filter { if case .error(let m) = replies[$0] { return m.hasPrefix("NOSCRIPT") } else { return false } }
         if !missing.isEmpty {
             scriptLoaded = false
             try loadScript(c)
-            let again = try send(c, missing.map { chunks[$0].wire })
+            let again = try send(c, count: missing.count) { encoded(chunks[missing[$0]]).wire }
             for (i, r) in zip(missing, again) { replies[i] = r }
         }
         return try replies.map { r in
@@ -153,18 +166,18 @@ public final class FireDispatcher: @unchecked Sendable {
         guard !markers.isEmpty else { return }
         let c = try connection()
         let ttl = String(Self.settledMarkerTTLSeconds)
-        _ = try send(c, markers.map { m in
-            var cmd = RESPCommand(count: 3, capacity: m.utf8.count + 32)
+        _ = try send(c, count: markers.count) { i in
+            var cmd = RESPCommand(count: 3, capacity: markers[i].utf8.count + 32)
             cmd.append("EXPIRE")
-            cmd.append(m)
+            cmd.append(markers[i])
             cmd.append(ttl)
             return cmd.bytes
-        })
+        }
     }
 
-    private func send(_ c: RedisClient, _ wires: [[UInt8]]) throws -> [RedisValue] {
+    private func send(_ c: RedisClient, count: Int, _ wire: (Int) -> [UInt8]) throws -> [RedisValue] {
         do {
-            return try c.pipeline(formatted: wires)
+            return try c.pipeline(formattedCount: count, wire)
         } catch {
             client = nil
             throw error

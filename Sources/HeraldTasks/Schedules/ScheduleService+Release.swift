@@ -14,11 +14,17 @@ extension ScheduleService {
     /// Hands a timer or event claim to the push thread, so that the pool goes on claiming while
     /// its fires are encoded: the ones already due are pushed at once, the rest held for their time.
     func dispatch(_ r: ClaimResult, via: ScheduleMetrics.Via) {
-        let dispatcher = pushDispatcher
+        let dispatcher = pushDispatcher, encodeAhead = options.encodeAhead
         pushQueue.async { [self] in
-            let chunks = dispatcher.chunks(claim: r.claim, fires: r.fires)
+            let chunks = dispatcher.chunks(claim: r.claim, fires: r.fires, encoded: false)
             let due = chunks.filter { $0.scheduledAt <= r.dbNow }
-            let later = chunks.filter { $0.scheduledAt > r.dbNow }
+            // Held chunks are encoded now, up to `encodeAhead` fires held encoded at once (about
+            // 1.1 KB each); the rest of a larger burst is encoded as it is pushed.
+            let later = chunks.filter { $0.scheduledAt > r.dbNow }.map { chunk in
+                guard dispatcher.encodedAhead + chunk.fires.count <= encodeAhead else { return chunk }
+                dispatcher.encodedAhead += chunk.fires.count
+                return dispatcher.encoded(chunk)
+            }
             let delivery = Self.push(due, on: dispatcher)
             loop.execute { [self] in dispatched(r.claim, due: due, delivery: delivery, held: later, via: via) }
         }
@@ -71,6 +77,7 @@ extension ScheduleService {
         let chunks = batch.map(\.0)
         let vias = batch.map(\.1)
         pushQueue.async { [self] in
+            dispatcher.encodedAhead -= chunks.reduce(0) { $0 + ($1.isEncoded ? $1.fires.count : 0) }
             let result = Result { try dispatcher.push(chunks) }
             let at = localNowMicros()
             loop.execute { [self] in released(chunks, vias: vias, result: result, at: at) }

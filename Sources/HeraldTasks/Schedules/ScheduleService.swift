@@ -32,6 +32,9 @@ public struct ScheduleOptions: Sendable {
     /// Fires are claimed up to this long before their time and released at it
     /// (`HERALD_SCHEDULE_LEAD`), so that a burst of simultaneous fires is on time.
     public var leadMicros: Int64 = 2_000_000
+    /// At most this many pre-claimed fires are held with their messages encoded; beyond, a burst's
+    /// chunks are encoded as they are pushed (`HERALD_SCHEDULE_ENCODE_AHEAD`): about 1.1 KB each.
+    public var encodeAhead = 20_000
 
     public init() {}
 }
@@ -123,6 +126,8 @@ public final class ScheduleService: @unchecked Sendable {
         held.removeAll()
         heldTimes = TimeHeap()
         claimsLeft.removeAll()
+        let dispatcher = pushDispatcher
+        pushQueue.async { dispatcher.encodedAhead = 0 }
     }
 
     /// Number of plans armed now.
