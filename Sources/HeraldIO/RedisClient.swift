@@ -58,17 +58,7 @@ public final class RedisClient: @unchecked Sendable {
             let rc = RedisArgv.with(args) { argc, argv, lens in redisAppendCommandArgv(c, argc, argv, lens) }
             guard rc == REDIS_OK else { throw IOError.redis(call: "redisAppendCommandArgv", message: errorText(c)) }
         }
-        var replies: [RedisValue] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(c, &raw) == REDIS_OK, let raw else {
-                throw IOError.redis(call: "redisGetReply", message: errorText(c))
-            }
-            replies.append(RedisValue(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self))))
-            freeReplyObject(raw)
-        }
-        return replies
+        return try replies(c, count: commands.count)
     }
 
     /// Sends commands already in RESP form (see `RESPCommand`), then reads every reply: one
@@ -93,17 +83,22 @@ public final class RedisClient: @unchecked Sendable {
                 guard redisBufferWrite(c, &done) == REDIS_OK else { throw IOError.redis(call: "redisBufferWrite", message: errorText(c)) }
             }
         }
-        var replies: [RedisValue] = []
-        replies.reserveCapacity(count)
+        return try replies(c, count: count)
+    }
+
+    /// Reads `count` replies of commands already sent.
+    private func replies(_ c: UnsafeMutablePointer<redisContext>, count: Int) throws(IOError) -> [RedisValue] {
+        var out: [RedisValue] = []
+        out.reserveCapacity(count)
         for _ in 0..<count {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(c, &raw) == REDIS_OK, let raw else {
                 throw IOError.redis(call: "redisGetReply", message: errorText(c))
             }
-            replies.append(RedisValue(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self))))
+            out.append(RedisValue(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self))))
             freeReplyObject(raw)
         }
-        return replies
+        return out
     }
 
     private func errorText(_ c: UnsafeMutablePointer<redisContext>) -> String {
