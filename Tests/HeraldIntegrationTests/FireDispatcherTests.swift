@@ -1,7 +1,8 @@
 // The broker side of exactly-once, against a real Redis: a claim's fires are cut
 // into the same chunks whatever order they come in, each chunk is queued at most
 // once (its marker is set in the same script as the LPUSH), a flushed script
-// cache is recovered from, and pre-encoded commands go out byte for byte. Also
+// cache is recovered from, pre-encoded commands go out byte for byte, and only
+// claims enqueued long ago are pruned, with their fires. Also
 // migration 9, which moves fire records made before it into claims.
 
 import Foundation
@@ -92,6 +93,36 @@ final class FireDispatcherTests: XCTestCase {
         XCTAssertEqual(queued.count, 1_212)
         XCTAssertEqual(Set(queued.map(\.id)).count, 1_210, "only claim 43 repeated two task ids")
         XCTAssertTrue(queued.allSatisfy { $0.task == DifyCeleryTasks.runScheduleTrigger.name && $0.queue == "schedule_executor" })
+    }
+
+    func testPruneDropsOnlyOldEnqueuedClaimsAndTheirFires() throws {
+        fixture = try ScheduleFixture()
+        let at: Int64 = 1_767_225_600_000_000
+        // (claimed days ago, enqueued): old and sent, old and still open, recent and sent.
+        let cases: [(days: Int, enqueued: Bool)] = [(10, true), (10, false), (1, true)]
+        var claims: [Int64] = []
+        for (i, c) in cases.enumerated() {
+            let k = try XCTUnwrap(Int64(try fixture.conn.query("SELECT nextval('herald.schedule_claim_seq')").rows[0][0] ?? ""))
+            claims.append(k)
+            let slot = at + Int64(i) * 60_000_000
+            try fixture.conn.query("""
+                INSERT INTO herald.schedule_claims (id, via, claimed_by, claimed_at, release_at, fires, enqueued_at)
+                VALUES ($1, 'timer', 'test', now() - make_interval(days => $2::int), to_timestamp($3::bigint / 1000000.0) AT TIME ZONE 'UTC',
+                        2, CASE WHEN $4::bool THEN now() - make_interval(days => $2::int) END)
+                """, [String(k), String(c.days), String(slot), c.enqueued ? "true" : "false"])
+            for f in makeFires(2, at: slot) {
+                try fixture.conn.query("""
+                    INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, claim_id)
+                    VALUES ($1, to_timestamp($2::bigint / 1000000.0) AT TIME ZONE 'UTC', 'cron', $3, 'timer', 'test', $4)
+                    """, [f.plan.description, String(f.scheduledAt), f.taskID, String(k)])
+            }
+        }
+        let store = PlanStore(instanceID: "test")
+        XCTAssertEqual(try store.pruneFires(fixture.conn, olderThanDays: 7), 2)
+        XCTAssertEqual(try fixture.conn.query("SELECT id FROM herald.schedule_claims ORDER BY id").rows.map { $0[0] ?? "" },
+                       [String(claims[1]), String(claims[2])], "the open claim stays until it is sent")
+        XCTAssertEqual(try fixture.fires().count, 4)
+        XCTAssertEqual(try store.pruneFires(fixture.conn, olderThanDays: 7), 0)
     }
 
     func testMigrationNineMovesEarlierFireRecordsIntoClaims() throws {
