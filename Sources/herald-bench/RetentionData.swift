@@ -18,7 +18,7 @@ import HeraldIO
 import HeraldTasks
 
 /// Creates, fills, copies, checks and drops the scenario's databases.
-struct RetentionBenchData {
+struct RetentionBenchData: BenchDatabases {
     /// Every database this scenario creates starts with this.
     static let databasePrefix = "herald_bench_ret"
     static let ended = "('succeeded', 'failed', 'partial-succeeded', 'stopped')"
@@ -33,7 +33,7 @@ struct RetentionBenchData {
     ]
 
     let environment: BenchEnvironment
-    private let admin: PostgresConnection
+    let admin: PostgresConnection
 
     init(environment: BenchEnvironment) throws {
         self.environment = environment
@@ -56,24 +56,13 @@ struct RetentionBenchData {
     /// `CREATE DATABASE to TEMPLATE from STRATEGY FILE_COPY`: a file-level copy after a checkpoint.
     func copy(_ from: String, to: String) throws {
         drop(to)
-        _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [from])
+        endSessions(from)
         do {
             try admin.query("CREATE DATABASE \(to) TEMPLATE \(from) STRATEGY FILE_COPY")
         } catch {
             guard case .postgresQuery(sqlState: "42601", message: _) = error else { throw error }  // before PostgreSQL 15
             try admin.query("CREATE DATABASE \(to) TEMPLATE \(from)")
         }
-    }
-
-    func drop(_ name: String) {
-        _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name])
-        _ = try? admin.query("DROP DATABASE IF EXISTS \(name)")
-    }
-
-    /// Drops every database a previous (interrupted) run may have left.
-    func dropLeftovers() {
-        let rows = (try? admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", [Self.databasePrefix + "%"]))?.rows ?? []
-        for r in rows { if let n = r[0] { drop(n) } }
     }
 
     /// Writes every dirty buffer now, so that no column pays for the previous one's checkpoint.

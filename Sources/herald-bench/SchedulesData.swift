@@ -11,7 +11,7 @@ import HeraldCore
 import HeraldIO
 
 /// Creates, fills, copies and drops the scenario's databases.
-struct ScheduleBenchData {
+struct ScheduleBenchData: BenchDatabases {
     static let planHead = "5c4ed000-0000-4000-8000-"
     static let appHead = "a9900000-0000-4000-8000-"
     static let tenantHead = "7e4a0000-0000-4000-8000-"
@@ -21,7 +21,7 @@ struct ScheduleBenchData {
     static let databasePrefix = "herald_bench_sched"
 
     let environment: BenchEnvironment
-    private let admin: PostgresConnection
+    let admin: PostgresConnection
 
     init(environment: BenchEnvironment) throws {
         self.environment = environment
@@ -115,17 +115,6 @@ struct ScheduleBenchData {
     func copy(_ from: String, to: String) throws {
         drop(to)
         try admin.query("CREATE DATABASE \(to) TEMPLATE \(from)")
-    }
-
-    func drop(_ name: String) {
-        _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name])
-        _ = try? admin.query("DROP DATABASE IF EXISTS \(name)")
-    }
-
-    /// Drops every database a previous (interrupted) run may have left.
-    func dropLeftovers() {
-        let rows = (try? admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", [Self.databasePrefix + "%"]))?.rows ?? []
-        for r in rows { if let n = r[0] { drop(n) } }
     }
 
     // MARK: Rows

@@ -39,7 +39,7 @@ public final class FireDispatcher: @unchecked Sendable {
         end
         return 1
         """
-    static let scriptSHA = SHA1.hash(script.utf8).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    static let scriptSHA = SHA1.hash(script.utf8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     /// How long a chunk's marker outlives its push: a claim still open after this (PostgreSQL
     /// unreachable for a week after the push) could be queued a second time.
     static let markerTTLSeconds = 7 * 86_400
