@@ -1,4 +1,4 @@
-# Makefile: the entry points of Herald (see docs and the "Commands" table of the contract).
+# Makefile: the entry points of Herald (see README.md and docs/development.md).
 #
 #   make run     install what is missing, build (release), start private Redis and PostgreSQL under
 #                .run/services unless HERALD_REDIS_URL / HERALD_DATABASE_URL are set, migrate, and
@@ -8,7 +8,10 @@
 #   make test    install, build, run every test against private servers in a fresh run directory,
 #                stop them; the exit code is the verdict. Extra swift test arguments:
 #                make test ARGS='--filter HeraldCoreTests'
-#   make bench   run the benchmark scenarios against private servers; writes .bench/latest.json
+#   make bench   build the benchmark package (Benchmarks/, its own .build) and run its scenarios against
+#                private servers; writes .bench/latest.json
+#   make lint    swift-format lint --strict (configuration: .swift-format), and a build of both packages
+#                that refuses an import of a module the importing target does not declare
 #
 # The helpers live in Tests/Support: deps.sh (apt packages, Python venv), services.sh (the private
 # servers), run-tests.sh (the test run). Everything they create is under .run/ (git-ignored).
@@ -23,12 +26,14 @@ SUPPORT      := $(CURDIR)/Tests/Support
 SERVICES     := $(SUPPORT)/services.sh
 SERVICES_DIR := $(CURDIR)/.run/services
 HERALD       := $(CURDIR)/.build/release/herald
-HERALD_BENCH := $(CURDIR)/.build/release/herald-bench
+BENCH_PKG    := $(CURDIR)/Benchmarks
+HERALD_BENCH := $(BENCH_PKG)/.build/release/herald-bench
+LINT_PATHS   := Sources Tests Benchmarks Package.swift
 ARGS         ?=
 DEMO         ?=
 BENCH_ARGS   ?=
 
-.PHONY: help deps build test run stop bench clean
+.PHONY: help deps build test run stop bench lint clean
 
 help:
 	@echo "Herald: make targets"
@@ -39,8 +44,10 @@ help:
 	echo "  make run     build, start private Redis/PostgreSQL under .run/services (unless"
 	echo "               HERALD_REDIS_URL and HERALD_DATABASE_URL are set), migrate, run the daemon"
 	echo "  make stop    stop the private servers make run started"
-	echo "  make bench   run the benchmarks against private servers; writes .bench/latest.json"
-	echo "  make clean   stop private servers, remove .build and .run"
+	echo "  make bench   build the benchmark package Benchmarks/ and run every scenario against"
+	echo "               private servers; writes .bench/latest.json"
+	echo "  make lint    swift-format lint --strict (.swift-format) and the build's import check"
+	echo "  make clean   stop private servers, remove .build, Benchmarks/.build and .run"
 
 deps:
 	@bash "$(SUPPORT)/deps.sh"
@@ -87,7 +94,8 @@ stop:
 	bash "$(SERVICES)" reap
 
 bench: build
-	@bash "$(SERVICES)" reap
+	@swift build -c release --static-swift-stdlib --package-path "$(BENCH_PKG)"
+	bash "$(SERVICES)" reap
 	export HERALD_RUN_DIR="$(CURDIR)/.run/bench-$$$$"
 	trap 'trap "" INT TERM; bash "$(SERVICES)" destroy || true' EXIT
 	trap 'exit 130' INT
@@ -99,10 +107,33 @@ bench: build
 	mkdir -p .bench
 	"$(HERALD_BENCH)" all --json .bench/latest.json $(BENCH_ARGS)
 
+lint: deps
+	@# swift-format ships with the toolchain (Swift 6 and later) as `swift format`
+	if swift format --version >/dev/null 2>&1; then
+	  swift_format=(swift format)
+	elif command -v swift-format >/dev/null 2>&1; then
+	  swift_format=(swift-format)
+	else
+	  echo "make lint: swift-format is missing: it ships with the Swift toolchain (6.0 and later) as" >&2
+	  echo "           'swift format'; put that toolchain's usr/bin on PATH" >&2
+	  exit 1
+	fi
+	status=0
+	echo "lint: swift-format lint --strict ($$("$${swift_format[@]}" --version))" >&2
+	"$${swift_format[@]}" lint --strict --configuration .swift-format --recursive --parallel $(LINT_PATHS) || status=1
+	echo "lint: imports declared by their targets (Package.swift, Benchmarks/Package.swift)" >&2
+	python3 "$(SUPPORT)/check_imports.py" . Benchmarks || status=1
+	echo "lint: swift build --build-tests --explicit-target-dependency-import-check error" >&2
+	swift build --build-tests --explicit-target-dependency-import-check error || status=1
+	echo "lint: the same for the benchmark package (--package-path Benchmarks)" >&2
+	swift build --package-path "$(BENCH_PKG)" --explicit-target-dependency-import-check error || status=1
+	if ((status)); then echo "make lint: FAILED (see above)" >&2; else echo "make lint: ok" >&2; fi
+	exit $$status
+
 clean:
 	@HERALD_RUN_DIR="$(SERVICES_DIR)" bash "$(SERVICES)" destroy
 	bash "$(SERVICES)" reap
-	rm -rf .build
+	rm -rf .build Benchmarks/.build
 	# keep the directories of test/bench runs still in progress; everything else under .run goes
 	if [[ -d .run ]]; then
 	  find .run -mindepth 1 -maxdepth 1 ! -name 'test-*' ! -name 'bench-*' -exec rm -rf {} +

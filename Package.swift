@@ -2,7 +2,11 @@
 // Herald: the event-driven scheduled-task daemon. Layers, each a target, each
 // importing only the ones beneath it: C system libraries and one C shim ->
 // HeraldIO (the only Swift module that touches C) and HeraldCore (pure Swift)
-// -> HeraldCelery -> HeraldRuntime -> the `herald` executable.
+// -> HeraldCelery -> HeraldTasks -> HeraldRuntime -> the `herald` executable.
+// Every target declares each module it imports, transitive ones included
+// (`make lint`: Tests/Support/check_imports.py, and a build with
+// --explicit-target-dependency-import-check error). The libraries are products so
+// that the benchmark driver, a package of its own under Benchmarks/, can use them.
 import PackageDescription
 
 let package = Package(
@@ -10,7 +14,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "herald", targets: ["herald"]),
-        .executable(name: "herald-bench", targets: ["herald-bench"]),
+        .library(name: "HeraldCore", targets: ["HeraldCore"]),
+        .library(name: "HeraldIO", targets: ["HeraldIO"]),
+        .library(name: "HeraldCelery", targets: ["HeraldCelery"]),
+        .library(name: "HeraldTasks", targets: ["HeraldTasks"]),
+        .library(name: "HeraldRuntime", targets: ["HeraldRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -35,6 +43,7 @@ let package = Package(
             dependencies: [
                 "HeraldCore", "HeraldIO", "HeraldCelery",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
@@ -43,6 +52,7 @@ let package = Package(
             dependencies: [
                 "HeraldCore", "HeraldIO", "HeraldCelery", "HeraldTasks",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
@@ -55,21 +65,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(
-            name: "herald-bench",
-            dependencies: [
-                "HeraldRuntime", "HeraldCore", "HeraldIO", "HeraldTasks", "HeraldCelery",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"]),
         .testTarget(name: "HeraldIOTests", dependencies: ["HeraldIO", "HeraldCore"]),
         .testTarget(name: "HeraldCeleryTests", dependencies: ["HeraldCelery", "HeraldCore"]),
-        .testTarget(name: "HeraldRuntimeTests", dependencies: ["HeraldRuntime", "HeraldCore", "HeraldIO"]),
+        .testTarget(
+            name: "HeraldRuntimeTests",
+            dependencies: [
+                "HeraldRuntime", "HeraldCore", "HeraldIO", "HeraldTasks",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "HeraldIntegrationTests",
-            dependencies: ["HeraldRuntime", "HeraldIO", "HeraldCore", "HeraldCelery", "HeraldTasks"]
+            dependencies: [
+                "HeraldRuntime", "HeraldIO", "HeraldCore", "HeraldCelery", "HeraldTasks",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "HeraldEndToEndTests", dependencies: ["HeraldCore", "HeraldIO"]),
     ]

@@ -20,6 +20,15 @@ struct BenchEnvironment: Sendable {
     /// The herald binary for the idle-RSS probe.
     var heraldBinary: String
 
+    /// Dify's beat entries that are on by default and that Herald enqueues as `celery` tasks,
+    /// switched off for Herald in every daemon the benchmark starts, so that no beat message
+    /// lands on a queue a scenario counts (human_input_form_timeout goes to schedule_executor).
+    static let quietBeat = [
+        "HERALD_ENABLE_HUMAN_INPUT_TIMEOUT_TASK": "false", "HERALD_ENABLE_TRIGGER_PROVIDER_REFRESH_TASK": "false",
+        "HERALD_ENABLE_API_TOKEN_LAST_USED_UPDATE_TASK": "false", "HERALD_ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK": "false",
+        "HERALD_ENABLE_CLEAN_OAUTH_ACCESS_TOKENS_TASK": "false",
+    ]
+
     /// Connection settings for database `name` on the benchmark's server.
     func database(named name: String) -> PostgresConnInfo {
         var i = database
@@ -69,16 +78,20 @@ struct BenchEnvironment: Sendable {
             peerScript: script, heraldBinary: bin)
     }
 
-    /// The package root: the working directory when it holds Package.swift, else the
-    /// directory three levels above this executable (.build/<config>/herald-bench).
+    /// Herald's repository root, the directory with Package.swift and Tests/Support (the Python
+    /// peers): the working directory or its parent (when run from Benchmarks/), else the nearest
+    /// directory above this executable (Benchmarks/.build/<triple>/<config>/herald-bench).
     static func repositoryRoot() -> String? {
         let fm = FileManager.default
-        let cwd = fm.currentDirectoryPath
-        if fm.fileExists(atPath: cwd + "/Package.swift") { return cwd }
+        func isRoot(_ url: URL) -> Bool {
+            fm.fileExists(atPath: url.path + "/Package.swift") && fm.fileExists(atPath: url.path + "/Tests/Support")
+        }
+        let cwd = URL(fileURLWithPath: fm.currentDirectoryPath)
+        for candidate in [cwd, cwd.deletingLastPathComponent()] where isRoot(candidate) { return candidate.path }
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        for _ in 0..<4 {
+        for _ in 0..<6 {
             url.deleteLastPathComponent()
-            if fm.fileExists(atPath: url.path + "/Package.swift") { return url.path }
+            if isRoot(url) { return url.path }
         }
         return nil
     }

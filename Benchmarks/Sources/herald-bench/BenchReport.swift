@@ -41,7 +41,7 @@ struct BenchTable: Sendable {
     }
 }
 
-/// One target of the issue, judged from this run's figures.
+/// One target of a scenario (docs/benchmarks.md), judged from this run's figures.
 struct TargetCheck: Sendable {
     var name: String
     var required: String

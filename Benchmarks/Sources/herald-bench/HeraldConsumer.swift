@@ -3,6 +3,7 @@
 // that stamps each accepted Event after the daemon's own routing. Decoding,
 // validation, metrics and routing run exactly as in `herald run`.
 
+import Foundation
 import HeraldCore
 import HeraldIO
 import HeraldRuntime
@@ -43,6 +44,8 @@ final class HeraldConsumer: BenchConsumer {
         }
         let loop = try EventLoop()
         let daemon = Daemon(settings: settings, loop: loop, logger: logger)
+        daemon.taskEnvironment = TaskSettings.applyingHeraldOverrides(
+            ProcessInfo.processInfo.environment.merging(BenchEnvironment.quietBeat) { _, new in new })
         daemon.onEvent = { event in
             switch event {
             case .scheduleChanged(let id, _): recorder.record(BenchPayload.seq(uuid: id))

@@ -65,6 +65,7 @@ struct IdleRSSProbe {
         env["HERALD_METRICS_ADDR"] = "127.0.0.1:\(port)"
         env["HERALD_LOG_LEVEL"] = "warning"
         env["HERALD_INSTANCE_ID"] = "herald-bench-rss"
+        for (k, v) in BenchEnvironment.quietBeat { env[k] = v }
         p.environment = env
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle(forWritingAtPath: logPath)

@@ -50,7 +50,7 @@ struct RetentionConfig: Sendable {
 struct RetentionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retention",
-        abstract: "Deleting expired messages and workflow runs: rows/s, longest batch, peak RSS (issue 5, item 7)."
+        abstract: "Deleting expired messages and workflow runs: rows/s, longest batch, peak RSS."
     )
 
     @OptionGroup var common: CommonOptions

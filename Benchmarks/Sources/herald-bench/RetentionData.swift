@@ -60,7 +60,8 @@ struct RetentionBenchData: BenchDatabases {
         do {
             try admin.query("CREATE DATABASE \(to) TEMPLATE \(from) STRATEGY FILE_COPY")
         } catch {
-            guard case .postgresQuery(sqlState: "42601", message: _) = error else { throw error }  // before PostgreSQL 15
+            // before PostgreSQL 15 (no STRATEGY): the same copy without it
+            guard case .postgresQuery(sqlState: "42601", message: _) = error else { throw error }
             try admin.query("CREATE DATABASE \(to) TEMPLATE \(from)")
         }
     }

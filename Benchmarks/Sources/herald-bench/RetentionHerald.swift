@@ -55,6 +55,7 @@ struct RetentionHeraldRunner {
         env["HERALD_INSTANCE_ID"] = "herald-bench-retention"
         env["HERALD_LOG_LEVEL"] = "warning"
         env["HERALD_METRICS_ADDR"] = "off"
+        for (k, v) in BenchEnvironment.quietBeat { env[k] = v }
         if (env["HERALD_TOPOLOGY"] ?? "").isEmpty, let root = BenchEnvironment.repositoryRoot(),
            FileManager.default.fileExists(atPath: root + "/topology/default.json") {
             env["HERALD_TOPOLOGY"] = root + "/topology/default.json"

@@ -285,7 +285,7 @@ struct RetentionResults: Sendable {
                 let name = column == .herald ? label : "\(label) (\(column.title))"
                 out.append(TargetCheck(name: "\(name): every expired row deleted, every other row kept",
                                        required: "exact", measured: measured, met: met))
-                // Issue 5's figures: ≥ 0.8× the floor's rate (runs without pauses), no batch holding
+                // The scenario's targets: ≥ 0.8× the floor's rate (runs without pauses), no batch holding
                 // its locks over 200 ms, peak RSS under 50 MB.
                 if let floor = part.runs[.floor], let hr = h.perSecond(h.deletedRows), let fr = floor.perSecond(floor.deletedRows) {
                     out.append(TargetCheck(name: "\(name): rows/s vs the SQL floor", required: "≥ 0.80×",

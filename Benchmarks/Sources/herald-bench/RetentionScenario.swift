@@ -1,4 +1,4 @@
-// Scenario `retention` (issue 5, item 7): Herald deleting expired Dify messages
+// Scenario `retention` (docs/benchmarks.md): Herald deleting expired Dify messages
 // (clean_messages) and ended workflow runs (clean_workflow_runlogs_precise)
 // beside two references on the same data in the same run: the SQL floor (the
 // same batched deletes as a PL/pgSQL procedure inside the server) and the Dify

@@ -40,7 +40,7 @@ struct SchedulesConfig: Sendable {
 struct SchedulesBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schedules",
-        abstract: "Schedule fires: lateness, fires/s, run_now → queue, sweep query, RSS at 1M plans (item 10)."
+        abstract: "Schedule fires: lateness, fires/s, run_now → queue, sweep query, RSS at 1M plans."
     )
 
     @OptionGroup var common: CommonOptions

@@ -52,6 +52,7 @@ final class HeraldDaemonProcess {
         env["HERALD_METRICS_ADDR"] = "127.0.0.1:\(port)"
         env["HERALD_LOG_LEVEL"] = "warning"
         env["HERALD_INSTANCE_ID"] = instanceID
+        for (k, v) in BenchEnvironment.quietBeat { env[k] = v }
         for (k, v) in extraEnvironment { env[k] = v }
         p.environment = env
         p.standardOutput = FileHandle.nullDevice

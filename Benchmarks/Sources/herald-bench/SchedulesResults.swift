@@ -1,5 +1,5 @@
 // The figures of one `schedules` run and how they are shown: one table per test
-// of the issue with Herald beside its references from the same run, the
+// (docs/benchmarks.md) with Herald beside its references from the same run, the
 // targets judged from those figures (a missed one says MISSED), and the JSON
 // object with every number.
 

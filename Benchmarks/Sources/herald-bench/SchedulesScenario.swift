@@ -1,4 +1,4 @@
-// Scenario `schedules` (issue item 10): Herald firing workflow schedule plans,
+// Scenario `schedules` (docs/benchmarks.md): Herald firing workflow schedule plans,
 // each figure beside its reference from the same run: (a) lateness of 10,000
 // plans due in the same second, (b) fires per second with 100,000 due at once,
 // (c) `run_now` event → message on the queue, (d) the sweep's claim query at

@@ -45,7 +45,7 @@ struct SweepQueryProbe {
         """
     }
 
-    /// Dify's `poll_workflow_schedules` SELECT (facts §2.1), `now` as naive UTC.
+    /// Dify's `poll_workflow_schedules` SELECT (Dify's api/schedule/workflow_schedule_task.py), `now` as naive UTC.
     static let difySQL = """
         SELECT wsp.* FROM workflow_schedule_plans wsp
           JOIN app_triggers at ON at.app_id = wsp.app_id AND at.node_id = wsp.node_id AND at.trigger_type = 'trigger-schedule'

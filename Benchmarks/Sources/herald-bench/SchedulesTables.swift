@@ -1,4 +1,4 @@
-// The tables of the `schedules` scenario, one per test of the issue, Herald
+// The tables of the `schedules` scenario, one per test (a) to (e), Herald
 // beside its references from the same run (paste-ready for docs/benchmarks.md).
 
 extension SchedulesResults {

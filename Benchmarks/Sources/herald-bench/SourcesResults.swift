@@ -1,5 +1,5 @@
 // The figures of one `sources` run and how they are shown: tables with Herald
-// and its references side by side, the issue's targets judged from the same
+// and its references side by side, the targets of docs/benchmarks.md judged from the same
 // figures (missed ones say MISSED), and the JSON object with every number.
 
 /// Latency of one consumer on one source, over every round.
@@ -59,7 +59,7 @@ struct SourcesResults: Sendable {
     var burst: [ConsumerKind: RateResult] = [:]
     var rss = IdleRSSProbe.Result()
 
-    /// The rate target of issue 2.
+    /// The targets (docs/benchmarks.md, scenario `sources`): events/s, p50 vs the floor, idle RSS.
     static let targetRate = 200_000.0
     static let targetP50Ratio = 1.5
     static let targetRSSKiB = 30_000_000 / 1024

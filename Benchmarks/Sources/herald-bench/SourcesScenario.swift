@@ -1,4 +1,4 @@
-// Scenario `sources` (issue 2, item 12): how fast an event reaches Herald's
+// Scenario `sources` (docs/benchmarks.md): how fast an event reaches Herald's
 // handler from Redis PUBLISH and from PostgreSQL NOTIFY, how many events per
 // second it consumes without losing any, and its idle memory; each beside the
 // floor (HeraldIO with no work) and the Python peer, measured in the same run,

@@ -46,7 +46,7 @@ enum BenchRegistry {
 struct SourcesBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sources",
-        abstract: "Redis/NOTIFY → handler latency, sustained rate without loss, idle RSS (issue 2, item 12)."
+        abstract: "Redis/NOTIFY → handler latency, sustained rate without loss, idle RSS."
     )
 
     @OptionGroup var common: CommonOptions
