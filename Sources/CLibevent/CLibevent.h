@@ -1,4 +1,5 @@
-/* libc headers first: libevent's event-config.h defines _GNU_SOURCE (interop note P1). */
+/* libc headers first: libevent's event-config.h defines _GNU_SOURCE, and a module that
+ * reaches glibc after it sees another fd_set (docs/development.md, "Interop pitfalls"). */
 #include <sys/types.h>
 #include <sys/time.h>
 #include <sys/select.h>

@@ -57,7 +57,7 @@ public enum Event: Sendable, Equatable {
     }
 }
 
-/// Fixed names on the wire (CONTRACT.md: event sources).
+/// Fixed names on the wire: clients publish and listen on them (docs/events.md).
 public enum Channels {
     public static let scheduleEvents = "task_schedule_events"
     public static let postgresEvents = "herald_events"

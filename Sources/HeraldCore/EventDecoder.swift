@@ -1,5 +1,5 @@
 // Turns raw payloads into `Event`s, or into a precise rejection. Every rule of
-// CONTRACT.md's event table lives here, so sources stay thin and the rules are
+// docs/events.md's payload table lives here, so sources stay thin and the rules are
 // unit-tested without any server.
 
 /// The outcome label of `herald_events_total`.
@@ -45,7 +45,7 @@ public enum DecodeResult: Sendable, Equatable {
 
 /// Stateless decoding rules for every source.
 public enum EventDecoder {
-    /// CONTRACT.md: payloads are JSON objects of at most 8 KiB.
+    /// Payloads are JSON objects of at most 8 KiB (docs/events.md).
     public static let maxPayloadBytes = 8192
 
     /// The tables whose triggers NOTIFY `herald_events`.

@@ -131,7 +131,8 @@ public final class EventLoop: @unchecked Sendable {
         running.store(false, ordering: .releasing)
     }
 
-    /// The loop's cached time in Unix seconds (cheap; refreshed each iteration).
+    /// The wall-clock time in Unix seconds, read with `gettimeofday` at every call (not
+    /// libevent's cached time). Safe from any thread.
     public var wallSeconds: Double {
         var tv = timeval()
         gettimeofday(&tv, nil)

@@ -1,4 +1,4 @@
-// Typed errors of the interop module: each names the failing call and carries
+// Typed errors of HeraldIO: each names the failing C call and carries
 // the library's own message, so a log line says what broke and where.
 
 /// An error from a C library call.

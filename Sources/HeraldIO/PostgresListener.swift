@@ -1,7 +1,7 @@
 // The LISTEN connection, on the loop and never blocking it: PQconnectStart and
 // PQconnectPoll driven by socket events, LISTEN sent with PQsendQuery, NOTIFY
 // drained after every read and every result (libpq buffers notifications that
-// arrive during a query: note P13), a periodic health query with a deadline,
+// arrive during a query; docs/development.md), a periodic health query with a deadline,
 // and reconnect with backoff and re-LISTEN.
 
 import CLibevent

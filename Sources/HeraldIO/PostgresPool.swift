@@ -1,11 +1,15 @@
 // A small pool of ordinary PostgreSQL connections for work done off the loop.
-// Each job runs on a pool thread with one connection to itself; a broken
-// connection is re-opened before the next job. The loop never waits on it.
+// Each job has one connection to itself while it runs, on the calling thread
+// (`withConnection`) or on a worker of the pool's concurrent dispatch queue
+// (`run`); a broken connection is re-opened before the next job. The loop
+// never waits on it.
 
 import Foundation
 import Synchronization
 
-/// A bounded pool of blocking connections, each driven by its own thread.
+/// A bounded pool of blocking connections: at most `size` in use at once (a semaphore), each
+/// lent to one job at a time. Connections are not tied to threads: `run` jobs execute on the
+/// concurrent dispatch queue `herald.postgres-pool`, `withConnection` on the caller's thread.
 public final class PostgresPool: Sendable {
     public let size: Int
     private let connInfo: PostgresConnInfo

@@ -1,6 +1,8 @@
-// A blocking Redis client for the command line and for tests (`herald publish`,
-// test set-up). The daemon itself never uses it: on the loop everything is
-// async (RedisConnection).
+// A blocking Redis client, for work that runs off the loop thread: the command
+// line (`herald publish`), tests, and the daemon's blocking Redis work (the
+// schedule dispatcher's pushes to the Celery broker, task locks and their
+// renewal, task status events, the tasks' own Redis calls). Never used on the
+// loop thread: there everything is async (RedisConnection).
 
 import CHiredis
 import Glibc

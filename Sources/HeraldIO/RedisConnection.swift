@@ -2,7 +2,7 @@
 // resolved off the loop), connect and command timeouts that hiredis 0.14 lacks,
 // AUTH and SELECT from the URL, reconnect with backoff and jitter, and
 // re-subscription. hiredis frees its context after the disconnect callback and
-// after a failed connect, so the stored pointer is cleared there (note P6).
+// after a failed connect, so the stored pointer is cleared there (docs/development.md).
 
 import CHeraldShim
 import CHiredis

@@ -1,5 +1,5 @@
 // Redis replies as Swift values. The conversion from hiredis' `redisReply`
-// happens here, inside the interop module, so no C pointer escapes it.
+// happens here, inside HeraldIO, so no C pointer escapes it.
 
 import CHiredis
 

@@ -1,5 +1,5 @@
 // Host names are resolved off the loop thread: getaddrinfo blocks, and a slow
-// DNS server must never stall event delivery (interop note P10).
+// DNS server must never stall event delivery (docs/development.md).
 
 import Foundation
 import Glibc

@@ -1,4 +1,4 @@
-// Where raw payloads become `Event`s: decode with the contract's rules, count
+// Where raw payloads become `Event`s: decode with docs/events.md's rules, count
 // every decision in herald_events_total, log rejections once per burst, and
 // hand accepted events on. Runs on the loop thread; nothing here blocks.
 

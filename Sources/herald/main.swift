@@ -1,5 +1,5 @@
 // The `herald` executable: argument parsing and subcommands only. Everything
-// else lives in the library targets. Exit codes (CONTRACT.md): 0 ok, 1 failure,
+// else lives in the library targets. Exit codes: 0 ok, 1 failure,
 // 2 bad usage or bad input, so ArgumentParser's usage code 64 becomes 2.
 
 import ArgumentParser

@@ -1,4 +1,4 @@
-// The contract's event rules: what is accepted, ignored and rejected, and that
+// The event rules of docs/events.md: what is accepted, ignored and rejected, and that
 // no payload (huge, binary, deeply nested, wrong types) can trap.
 
 import HeraldCore

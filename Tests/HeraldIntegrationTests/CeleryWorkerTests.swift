@@ -1,4 +1,4 @@
-// The contract's promise "a real Celery worker must accept them", checked with a
+// The promise of docs/celery.md, "Dify's workers cannot tell the difference", checked with a
 // real Celery 5 worker (Tests/Support/celery_worker.py) reading Herald-encoded
 // messages from a real Redis, and the encoder checked byte for byte against what
 // Celery itself writes (Tests/Support/celery_reference.py). Every test has its

@@ -2,8 +2,8 @@
 """bench_dify_poller.py: the Python peer of `herald-bench schedules`, Dify's schedule poller.
 
 Why: the benchmark prints Herald beside the poller it replaces, run in the same minute on the same
-data. This is Dify's `schedule.workflow_schedule_task.poll_workflow_schedules` (1.14, facts §2.1 of
-dify-schedule-facts.md), written for the benchmark with the same libraries Dify uses (croniter, pytz,
+data. This is Dify's `schedule.workflow_schedule_task.poll_workflow_schedules` (1.14, Dify's
+api/schedule/workflow_schedule_task.py), written for the benchmark with the same libraries Dify uses (croniter, pytz,
 Celery/kombu) and psycopg in place of SQLAlchemy:
 
   loop:

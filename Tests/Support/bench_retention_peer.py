@@ -2,7 +2,8 @@
 """bench_retention_peer.py: the Python peer of `herald-bench retention`, Dify's two retention cleanups.
 
 Why: the benchmark prints Herald beside the code it replaces, run in the same minute on a copy of the
-same data. This script does what Dify 1.14 does (facts §2.4 and §2.7 of dify-schedule-facts.md), with
+same data. This script does what Dify 1.14 does (Dify's api/schedule/clean_messages.py with
+MessagesCleanService, and api/schedule/clean_workflow_runlogs_precise.py), with
 psycopg 3 in place of SQLAlchemy. The statements go out as text with the values inlined
 (psycopg.ClientCursor), as Dify's psycopg2 driver sends them, and an `IN` list gets one value per id,
 as SQLAlchemy expands it.

@@ -26,7 +26,7 @@ from croniter.croniter import CroniterBadCronError, CroniterBadDateError
 
 UTC = datetime.timezone.utc
 
-# DST zones the brief names, odd offsets, southern-hemisphere and midnight transitions.
+# DST zones docs/cron.md discusses, odd offsets, southern-hemisphere and midnight transitions.
 # Left out: zones whose tzdata differs between pytz and Foundation's ICU copy in
 # 2020-2033 (America/Havana, Africa/Casablanca).
 ZONES = [

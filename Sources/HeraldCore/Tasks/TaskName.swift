@@ -6,7 +6,8 @@
 /// The name of a task, as the topology, logs and metrics spell it.
 ///
 /// Names are lower-case ASCII letters, digits, `_`, `-` and `.`; the constants below
-/// are Dify's beat tasks (reference §1), named after their `api/schedule` module.
+/// are Dify's beat tasks (the `beat_schedule` of Dify's `api/extensions/ext_celery.py`),
+/// named after their `api/schedule` module.
 public struct TaskName: RawRepresentable, Sendable, Hashable, Comparable, CustomStringConvertible,
     ExpressibleByStringLiteral
 {
@@ -32,7 +33,7 @@ public struct TaskName: RawRepresentable, Sendable, Hashable, Comparable, Custom
         }
     }
 
-    // MARK: Dify's beat tasks (reference §1)
+    // MARK: Dify's beat tasks (`beat_schedule` in Dify's api/extensions/ext_celery.py)
 
     /// `workflow_schedule_task`: claims due workflow schedule plans and enqueues their runs.
     public static let workflowSchedule: TaskName = "workflow_schedule_task"
@@ -75,7 +76,7 @@ public struct DifyBeatEntry: Sendable, Hashable {
     /// The Celery task name (`module.func`) the beat entry sends.
     public let celeryName: String
 
-    /// Every Dify beat entry in reference §1, in the table's order.
+    /// Every entry of Dify's `beat_schedule` (`api/extensions/ext_celery.py`) that Herald names.
     public static let all: [DifyBeatEntry] = [
         .init(task: .cleanEmbeddingCache, beatKey: "clean_embedding_cache_task",
               celeryName: "schedule.clean_embedding_cache_task.clean_embedding_cache_task"),

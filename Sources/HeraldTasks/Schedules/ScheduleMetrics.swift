@@ -2,7 +2,7 @@
 
 import CoreMetrics
 
-/// Counters and histograms of workflow schedules (CONTRACT.md names).
+/// Counters and histograms of workflow schedules (names fixed, listed in docs/metrics.md).
 public struct ScheduleMetrics: Sendable {
     public enum Via: String, Sendable, CaseIterable { case timer, event, sweep, runNow = "run_now" }
 
