@@ -1,10 +1,12 @@
 // The daemon: builds the subsystems in an explicit order on the loop thread
 // and tears them down in reverse. Owns the event sources, the adaptive sweep,
-// the metrics/health endpoint and the signal handlers.
+// the metrics/health endpoint and the signal handlers, and routes every
+// accepted event through the topology's routes to the handler of each task.
 //
-// Start-up order: metrics endpoint -> Redis command connection -> Redis
-// subscriber -> PostgreSQL listener -> database pool and schedules -> tasks
-// (started with the schedules once the schema is ready) -> sweep timer -> signals.
+// Start-up order: topology -> metrics endpoint -> Redis command connection ->
+// Redis subscriber -> PostgreSQL listener -> database pool and schedules ->
+// tasks (started with the schedules once the schema is ready) -> sweep timer ->
+// signals.
 
 import Foundation
 import Glibc
@@ -38,12 +40,14 @@ public final class Daemon: @unchecked Sendable {
     public let metrics: HeraldMetrics
     public let intake: EventIntake
     public let logger: Logger
-    /// Work to do on every sweep, on the loop thread (later issues register theirs).
+    /// Extra work for every sweep, on the loop thread, before the sweep event is routed; none by default.
     public var sweepHooks: [(SweepReason) -> Void] = []
     /// Work to do on SIGHUP, on the loop thread.
     public var reloadHooks: [() -> Void] = []
     /// Observes every accepted event, on the loop thread (after the daemon's own routing).
     public var onEvent: ((Event) -> Void)?
+    /// Observes every route an event took: (route name, task, how it was handled), on the loop thread.
+    public var onRouted: ((String, TaskName, String) -> Void)?
     /// Observes every source state change (name, state), on the loop thread.
     public var onSourceChange: ((String, String) -> Void)?
     /// Called on the loop after shutdown completes.
@@ -56,6 +60,8 @@ public final class Daemon: @unchecked Sendable {
     private var signals: [SignalWatcher] = []
     public private(set) var pool: PostgresPool?
     public private(set) var schedules: ScheduleService?
+    /// The topology with each task's way of running (nil when the file is missing or unusable).
+    public private(set) var topology: ResolvedTopology?
     /// The task executor (nil when the topology is missing or invalid).
     public private(set) var tasks: TaskExecutor?
     /// The settings the tasks read (Dify's `ENABLE_*`, `LOG_TZ`, ...); set before `start()`.
@@ -70,6 +76,8 @@ public final class Daemon: @unchecked Sendable {
     private var keyspaceEvents: Bool?
     private var startedWall: Double = 0
     private var running = false
+    /// True once a stop signal started the schedules' drain.
+    private var draining = false
 
     public init(settings: Settings, loop: EventLoop, logger: Logger, metrics: HeraldMetrics = HeraldMetrics()) {
         self.settings = settings
@@ -81,10 +89,40 @@ public final class Daemon: @unchecked Sendable {
         self.intake.handler = { [unowned self] event in self.route(event) }
     }
 
-    /// Every accepted event goes through here: to the schedules, then to observers.
+    /// Every accepted event goes through here. The sweep reaches every periodic safety net
+    /// (the schedules' fallback claim, unsent `celery` ticks); an external event goes through
+    /// the topology's routes to the handler of each task they name: the schedule service for
+    /// a native `workflow_schedule_task`, the task executor for the other native and `celery`
+    /// tasks (one run per task per second across instances), nothing for an `off` task.
     private func route(_ event: Event) {
-        schedules?.handle(event)
-        onEvent?(event)
+        defer { onEvent?(event) }
+        switch event {
+        case .sweep:
+            schedules?.handle(event)
+            tasks?.resendUnsentTicks(olderThan: Double(settings.scheduleResendAfterSeconds))
+            return
+        case .timerFired:
+            return
+        case .scheduleChanged, .keyExpired, .tableChanged:
+            break
+        }
+        guard let topology else { return }
+        for route in topology.topology.routes(matching: event) {
+            let task = route.task
+            let handling: String
+            switch topology.mode(task) {
+            case .off:
+                handling = "off"
+            case .native where topology.isService(task):
+                handling = schedules == nil ? "no_service" : "service"
+                schedules?.handle(event)
+            case .native, .celery:
+                handling = tasks == nil ? "no_executor" : "executor"
+                tasks?.requestFromEvent(task, route: route.name)
+            }
+            metrics.routed(route.name, handling)
+            onRouted?(route.name, task, handling)
+        }
     }
 
     /// The bound metrics port (useful when configured as 0).
@@ -99,6 +137,11 @@ public final class Daemon: @unchecked Sendable {
         running = true
         startedWall = loop.wallSeconds
         for (k, v) in settings.redactedSummary { logger.debug("setting", metadata: ["key": "\(k)", "value": "\(v)"]) }
+
+        // 0. The topology: sources, routes and how each task runs. Without one the daemon
+        // runs the schedules alone (timers and the sweep; no events are routed).
+        topology = HeraldTaskCatalog.load(path: settings.topologyPath, logger: logger)
+        if let topology { logTopology(topology) }
 
         // 1. Metrics and health first, so a failing start is observable.
         if let addr = settings.metricsAddress {
@@ -116,8 +159,9 @@ public final class Daemon: @unchecked Sendable {
         cmd.start()
 
         // 3. Redis subscriber: schedule events and key expiry.
+        // The channels are the declared sources' (the topology check allows only the fixed ones, docs/events.md).
         let sub = RedisConnection(name: "redis_subscriber", loop: loop, endpoint: settings.redis)
-        sub.subscribe(Channels.scheduleEvents) { [unowned self] payload in self.intake.schedulePayload(payload) }
+        sub.subscribe(channel(of: .redisPubSub)) { [unowned self] payload in self.intake.schedulePayload(payload) }
         sub.subscribe(Channels.expiredKeyEvents(database: settings.redis.database)) { [unowned self] payload in
             self.intake.expiredKey(payload)
         }
@@ -126,7 +170,7 @@ public final class Daemon: @unchecked Sendable {
         sub.start()
 
         // 4. PostgreSQL LISTEN.
-        let pg = PostgresListener(loop: loop, connInfo: settings.database, channels: [Channels.postgresEvents])
+        let pg = PostgresListener(loop: loop, connInfo: settings.database, channels: [channel(of: .postgresNotify)])
         pg.onNotify = { [unowned self] _, payload in self.intake.notifyPayload(payload) }
         pg.onStateChange = { [unowned self] state, reason in self.sourceChanged("postgres_listener", state.rawValue, reason) }
         listener = pg
@@ -135,7 +179,15 @@ public final class Daemon: @unchecked Sendable {
         // 5. Ordinary database connections for off-loop work, and the schedules on top.
         let pool = PostgresPool(connInfo: settings.database, size: settings.databasePoolSize)
         self.pool = pool
-        if settings.schedulesEnabled {
+        // Workflow schedules run natively unless the topology says `celery` or `off` for
+        // workflow_schedule_task (or its enable setting is off).
+        let scheduleMode = topology?.mode(.workflowSchedule) ?? .native
+        if settings.schedulesEnabled && scheduleMode != .native {
+            logger.info("workflow schedules not run by the schedule service", metadata: [
+                "task": "\(TaskName.workflowSchedule)", "run": "\(scheduleMode)",
+            ])
+        }
+        if settings.schedulesEnabled && scheduleMode == .native {
             var options = ScheduleOptions()
             options.horizonSeconds = settings.scheduleHorizonSeconds
             options.sweepBatch = settings.schedulePollerBatchSize
@@ -153,8 +205,7 @@ public final class Daemon: @unchecked Sendable {
 
         // 5b. Tasks from the topology file; they start with the schedules once the schema is
         // ready (at once when schedules are off). A missing or invalid file is logged and skipped.
-        tasks = HeraldTaskCatalog.daemonExecutor(
-            settings: settings, environment: taskEnvironment, loop: loop, pool: pool, metrics: metrics, logger: logger)
+        tasks = topology.flatMap { makeExecutor($0, pool: pool) }
         if schedules == nil { tasks?.start() }
 
         // 6. The sweep: one at start, then adaptive.
@@ -165,12 +216,31 @@ public final class Daemon: @unchecked Sendable {
         if installSignalHandlers {
             signal(SIGPIPE, SIG_IGN)
             signals = [
-                try SignalWatcher(loop: loop, signal: SIGTERM) { [unowned self] _ in self.shutdown(reason: "SIGTERM") },
-                try SignalWatcher(loop: loop, signal: SIGINT) { [unowned self] _ in self.shutdown(reason: "SIGINT") },
+                try SignalWatcher(loop: loop, signal: SIGTERM) { [unowned self] _ in self.stopGracefully(reason: "SIGTERM") },
+                try SignalWatcher(loop: loop, signal: SIGINT) { [unowned self] _ in self.stopGracefully(reason: "SIGINT") },
                 try SignalWatcher(loop: loop, signal: SIGHUP) { [unowned self] _ in self.reload() },
             ]
         }
         logger.info("herald started", metadata: ["instance": "\(settings.instanceID)"])
+    }
+
+    /// SIGTERM and SIGINT: stops the sweep and the tasks (runs are asked to stop at their next
+    /// safe point), drains the schedules (nothing new is claimed; what this instance claimed is
+    /// pushed at its instant, at most `HERALD_SCHEDULE_LEAD` ahead, and recorded), then shuts
+    /// down. A second signal during the drain shuts down at once. Call on the loop thread.
+    public func stopGracefully(reason: String) {
+        loop.assertInLoop()
+        guard running else { return }
+        if draining {
+            logger.warning("second stop signal: shutting down without waiting for the drain")
+            return shutdown(reason: reason)
+        }
+        guard let schedules else { return shutdown(reason: reason) }
+        draining = true
+        logger.info("stopping: draining schedules", metadata: ["reason": "\(reason)"])
+        sweepTimer.cancel()
+        tasks?.stop()
+        schedules.drain(deadline: settings.scheduleLead + .seconds(5)) { [unowned self] in self.shutdown(reason: reason) }
     }
 
     /// Stops every subsystem in the reverse of start-up order. Call on the loop thread.
@@ -253,11 +323,54 @@ public final class Daemon: @unchecked Sendable {
             reloadRetry.schedule(after: .seconds(5))
             return
         }
+        guard let reloaded = HeraldTaskCatalog.load(path: settings.topologyPath, logger: logger) else {
+            logger.error("SIGHUP: topology not reloaded; keeping the current one", metadata: ["topology": "\(settings.topologyPath)"])
+            return
+        }
+        if reloaded.mode(.workflowSchedule) != (topology?.mode(.workflowSchedule) ?? .native) {
+            logger.warning("SIGHUP: the run mode of workflow_schedule_task changed; it takes effect at the next restart")
+        }
         tasks?.stop()
-        tasks = HeraldTaskCatalog.daemonExecutor(
-            settings: settings, environment: taskEnvironment, loop: loop, pool: pool!, metrics: metrics, logger: logger)
+        topology = reloaded
+        logTopology(reloaded)
+        tasks = makeExecutor(reloaded, pool: pool!)
         if schemaReady || schedules == nil { tasks?.start() }
         logger.info("SIGHUP: topology reloaded", metadata: ["tasks": "\(tasks != nil)"])
+    }
+
+    private func makeExecutor(_ topology: ResolvedTopology, pool: PostgresPool) -> TaskExecutor? {
+        let executor = HeraldTaskCatalog.daemonExecutor(
+            topology, settings: settings, environment: taskEnvironment, loop: loop, pool: pool, metrics: metrics,
+            logger: logger)
+        executor?.resentTicks = metrics.sweepFoundCeleryTicks
+        return executor
+    }
+
+    /// The channel of the declared source of `kind`, else the fixed one (docs/events.md).
+    private func channel(of kind: EventSourceKind) -> String {
+        topology?.topology.channel(of: kind) ?? TopologySource.contractChannel(for: kind) ?? ""
+    }
+
+    /// Logs how every task runs and the routing table, as `herald topology check` prints them.
+    private func logTopology(_ resolved: ResolvedTopology) {
+        let names: (ResolvedRunMode) -> String = { resolved.tasks(running: $0).map(\.rawValue).joined(separator: ",") }
+        logger.info("topology loaded", metadata: [
+            "topology": "\(resolved.path)", "native": "\(names(.native))", "celery": "\(names(.celery))",
+            "off": "\(names(.off))",
+        ])
+        let overrides = TaskSettings.heraldOverrides(
+            in: ProcessInfo.processInfo.environment,
+            among: Set(resolved.topology.tasks.flatMap { $0.enabledBy.map(\.key) }))
+        if !overrides.isEmpty {
+            logger.info("Dify settings overridden for Herald (HERALD_<NAME>)", metadata: [
+                "settings": "\(overrides.joined(separator: ","))",
+            ])
+        }
+        for row in resolved.routingTable {
+            logger.info("route", metadata: [
+                "route": "\(row[0])", "source": "\(row[1])", "match": "\(row[2])", "task": "\(row[3])", "runs": "\(row[4])",
+            ])
+        }
     }
 
     private lazy var reloadRetry = LoopTimer(loop: loop) { [unowned self] in self.replaceTasksWhenIdle() }
@@ -320,7 +433,7 @@ public final class Daemon: @unchecked Sendable {
     // MARK: Sweep
 
     private func armSweep() {
-        guard running else { return }
+        guard running, !draining else { return }
         let now = MonotonicNow.instant
         let due = planner.due
         sweepTimer.schedule(after: due > now ? due.duration(since: now) : .zero)

@@ -6,7 +6,7 @@ import CoreMetrics
 import HeraldCore
 import Prometheus
 
-/// Stable metric names (CONTRACT.md "Metrics").
+/// Stable metric names: never renamed, dashboards and alerts use them (docs/metrics.md).
 public enum MetricName {
     public static let events = "herald_events_total"
     public static let sourceUp = "herald_source_up"
@@ -14,6 +14,7 @@ public enum MetricName {
     public static let sweepFound = "herald_sweep_found_total"
     public static let reloads = "herald_reloads_total"
     public static let keyspaceEvents = "herald_redis_keyspace_events_enabled"
+    public static let routedEvents = "herald_routed_events_total"
 }
 
 /// The daemon's metrics.
@@ -26,6 +27,8 @@ public final class HeraldMetrics: Sendable {
     private let sweepCounters: [SweepReason: CoreMetrics.Counter]
     public let reloads: CoreMetrics.Counter
     public let keyspaceEventsEnabled: CoreMetrics.Gauge
+    /// `herald_sweep_found_total{kind="celery_tick"}`: `celery` ticks claimed but never enqueued.
+    public let sweepFoundCeleryTicks: CoreMetrics.Counter
     private let sourceGauges: [String: CoreMetrics.Gauge]
 
     /// The event sources Herald reports `herald_source_up` for.
@@ -65,6 +68,15 @@ public final class HeraldMetrics: Sendable {
         sourceGauges = gauges
         reloads = Counter(label: MetricName.reloads, factory: factory)
         keyspaceEventsEnabled = Gauge(label: MetricName.keyspaceEvents, factory: factory)
+        sweepFoundCeleryTicks = Counter(label: MetricName.sweepFound, dimensions: [("kind", "celery_tick")], factory: factory)
+    }
+
+    /// Counts one event taken through `route` and how its task handled it
+    /// (`service`, `executor`, `off`, `no_service`, `no_executor`). Route names come from
+    /// the topology, so the label set is bounded by the file.
+    public func routed(_ route: String, _ handling: String) {
+        Counter(label: MetricName.routedEvents, dimensions: [("route", route), ("handling", handling)], factory: factory)
+            .increment()
     }
 
     /// Counts one event decision.

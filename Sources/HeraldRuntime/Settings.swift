@@ -1,7 +1,8 @@
 // Every setting, typed, defaulted and validated once at start. A bad value
 // stops start-up with exit code 2 and a message naming the key; a secret's
 // value never appears in a message or a log. Dify's names are honoured with
-// Dify's defaults (CONTRACT.md "Settings").
+// Dify's defaults, and HERALD_<NAME> overrides a Dify name for Herald alone
+// (docs/configuration.md).
 
 import HeraldCore
 import HeraldIO
@@ -69,7 +70,9 @@ public struct Settings: Sendable {
     public static let defaultRedisURL = "redis://127.0.0.1:6379/0"
 
     /// Reads and validates every setting from `env`.
-    public static func load(from env: [String: String], hostname: String = "localhost", pid: Int32 = 0) throws(SettingsError) -> Settings {
+    /// `HERALD_<NAME>` overrides Dify's `<NAME>` (``TaskSettings/applyingHeraldOverrides(_:)``).
+    public static func load(from environment: [String: String], hostname: String = "localhost", pid: Int32 = 0) throws(SettingsError) -> Settings {
+        let env = TaskSettings.applyingHeraldOverrides(environment)
         func value(_ key: String) -> String? {
             guard let v = env[key]?.trimmed, !v.isEmpty else { return nil }
             return v

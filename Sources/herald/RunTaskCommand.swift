@@ -28,9 +28,11 @@ struct RunTaskCommand: ParsableCommand {
         commandName: "run-task",
         abstract: "Run one task now (its dependencies first), in this process.",
         discussion: """
-            Uses the daemon's settings, topology, task locks and herald.task_runs. With --dry-run \
-            the tasks read and count but change nothing. Exit status: 0 succeeded, 1 failed or \
-            skipped, 2 unknown task or bad settings.
+            Uses the daemon's settings, topology, task locks and herald.task_runs. A native task \
+            runs Herald's implementation here; a celery task enqueues Dify's Celery task now \
+            (its name, queue, args and kwargs). With --dry-run the tasks read and count but \
+            change nothing. Exit status: 0 succeeded, 1 failed or skipped, 2 unknown task, a task \
+            that is off or runs only inside the daemon, or bad settings.
             """
     )
 
@@ -47,11 +49,12 @@ struct RunTaskCommand: ParsableCommand {
     func run() throws {
         let command = "herald run-task"
         let settings = try CLI.settings()
-        let topology = try TopologyFile.load(TopologyFile.path(self.topology ?? settings.topologyPath), command: command)
+        let resolved = try TopologyFile.resolve(TopologyFile.path(self.topology ?? settings.topologyPath), command: command)
+        let topology = resolved.topology
         HeraldLogHandler.bootstrap(format: settings.logFormat, level: settings.logLevel)
         var logger = Logger(label: "herald.run-task")
         logger.logLevel = settings.logLevel
-        let environment = ProcessInfo.processInfo.environment
+        let environment = TaskSettings.applyingHeraldOverrides(ProcessInfo.processInfo.environment)
         let pool = PostgresPool(connInfo: settings.database, size: 2)
         let billing = BillingHTTPSource.from(environment: environment)
         let resources = DatasetTaskResources(
@@ -60,16 +63,19 @@ struct RunTaskCommand: ParsableCommand {
         let loop: EventLoop
         let executor: TaskExecutor
         do {
-            let (registry, _) = try HeraldTaskCatalog.make(topology: topology, resources: resources)
-            guard registry[TaskName(rawValue: name)] != nil else {
-                let known = registry.names.map(\.rawValue).joined(separator: ", ")
-                CLI.fail("unknown or unimplemented task '\(name)' (implemented here: \(known))", code: 2)
+            let task = TaskName(rawValue: name)
+            guard topology.task(task) != nil else {
+                let known = topology.graph.order.map(\.rawValue).joined(separator: ", ")
+                CLI.fail("unknown task '\(name)' (the topology declares: \(known))", code: 2)
             }
+            if resolved.mode(task) == .off { CLI.fail(TaskHandlerError.off(task).description, code: 2) }
+            if resolved.isService(task) { CLI.fail(TaskHandlerError.runsAsService(task).description, code: 2) }
+            let registry = try HeraldTaskCatalog.make(resolved, resources: resources)
             loop = try EventLoop()
             executor = try TaskExecutor(
                 loop: loop, pool: pool, topology: topology, registry: registry, settings: TaskSettings(environment),
                 locks: TaskLockClient(endpoint: settings.redis, keyPrefix: settings.redisKeyPrefix),
-                instanceID: settings.instanceID + "-cli", observers: [RunTaskPrinter(), TaskStatusPublisher(endpoint: settings.redis)],
+                instanceID: settings.instanceID + "-cli", modes: resolved.modes, observers: [RunTaskPrinter(), TaskStatusPublisher(endpoint: settings.redis)],
                 middleware: TaskMiddlewareChain(), logger: logger)
         } catch {
             CLI.fail("\(error)", code: 2)

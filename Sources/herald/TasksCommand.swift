@@ -6,19 +6,26 @@
 import ArgumentParser
 import Foundation
 import HeraldCore
+import HeraldRuntime
 
 /// `herald tasks [--topology FILE]`.
 struct TasksCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tasks",
-        abstract: "List tasks with trigger, schedule, queue, dependencies and whether they are enabled.",
+        abstract: "List every task: how it runs, its trigger, schedule, queue, dependencies and enable settings.",
         discussion: """
-            TRIGGER: cron (a crontab in LOG_TZ), interval (every N minutes), events (an enabled \
-            route of the topology), chain (another task depends on it, so triggering that task \
-            runs this one first). SCHEDULE is resolved from the environment: {day} becomes \
-            CELERY_BEAT_SCHEDULER_TIME and interval settings apply. ENABLED reads the ENABLE_* \
-            settings with Dify's defaults and names the settings that turn a task off. A bad \
-            setting value exits with status 2 naming the key.
+            RUNS: native (Herald's own implementation; "native (service)" runs continuously in \
+            the daemon), celery (Herald enqueues Dify's own Celery task at each tick, once per \
+            tick across instances) or off. TRIGGER: cron (a crontab in LOG_TZ), interval (every \
+            N minutes, at multiples of N since the Unix epoch), events (an enabled route of the \
+            topology), chain (another task depends on it, so triggering that task runs this one \
+            first). SCHEDULE is resolved from the environment: {day} becomes \
+            CELERY_BEAT_SCHEDULER_TIME and interval settings apply. QUEUE is the Celery queue \
+            Dify's task goes to for celery, Herald's queue otherwise. ENABLED says whether the \
+            task fires here: it reads the ENABLE_* settings with Dify's defaults (a HERALD_ \
+            prefixed name overrides Dify's for Herald alone) and names the settings that turn \
+            a task off; an off task is never enabled. SETTINGS lists the enable settings with \
+            Dify's defaults. A bad setting value exits with status 2 naming the key.
             """
     )
 
@@ -28,48 +35,66 @@ struct TasksCommand: ParsableCommand {
 
     func run() throws {
         let command = "herald tasks"
-        let topology = try TopologyFile.load(TopologyFile.path(self.topology), command: command)
+        let resolved = try TopologyFile.resolve(TopologyFile.path(self.topology), command: command)
         let settings = TaskSettings(ProcessInfo.processInfo.environment)
         let rows: [[String]]
         do throws(TaskRowError) {
             let zone: CronZone
             do { zone = try settings.logTimeZone() } catch { throw .setting(error) }
-            rows = try topology.graph.order.map { name throws(TaskRowError) in
-                try Self.row(topology.task(name)!, topology: topology, settings: settings, zone: zone)
+            rows = try resolved.topology.graph.order.map { name throws(TaskRowError) in
+                try Self.row(resolved.topology.task(name)!, resolved: resolved, settings: settings, zone: zone)
             }
         } catch {
             throw TopologyFile.fail(command, error.description, code: 2)
         }
-        print(Self.table(header: ["TASK", "TRIGGER", "SCHEDULE", "QUEUE", "DEPENDS ON", "ENABLED"], rows: rows))
+        print(Self.table(
+            header: ["TASK", "RUNS", "TRIGGER", "SCHEDULE", "QUEUE", "DEPENDS ON", "ENABLED", "SETTINGS"], rows: rows))
     }
 
     /// One line of the table.
     static func row(
-        _ task: TaskDescriptor, topology: Topology, settings: TaskSettings, zone: CronZone
+        _ task: TaskDescriptor, resolved: ResolvedTopology, settings: TaskSettings, zone: CronZone
     ) throws(TaskRowError) -> [String] {
+        let topology = resolved.topology
+        let mode = resolved.mode(task.name)
+        let service = resolved.isService(task.name)
         var triggers: [String] = []
-        switch task.schedule {
-        case .cron?: triggers.append("cron")
-        case .every?: triggers.append("interval")
-        case nil: break
+        if service {
+            triggers.append("timers")
+        } else {
+            switch task.schedule {
+            case .cron?: triggers.append("cron")
+            case .every?: triggers.append("interval")
+            case nil: break
+            }
         }
         if topology.routes(to: task.name).contains(where: \.enabled) { triggers.append("events") }
         if !topology.dependents(of: task.name).isEmpty { triggers.append("chain") }
 
-        let schedule: String
+        var schedule: String
         do {
             schedule = try task.schedule.map { s throws(TaskScheduleError) in try s.resolve(settings, zone: zone).description }
                 ?? "-"
         } catch {
             throw .schedule(task: task.name, error)
         }
+        if service { schedule = "each plan's own; sweep every HERALD_SWEEP_INTERVAL" }
         let off: [EnableSetting]
         do { off = try task.disablingSettings(settings) } catch { throw .setting(error) }
-        let enabled = off.isEmpty ? "yes" : "no (" + off.map(\.key).joined(separator: ", ") + ")"
+        let enabled: String
+        if mode == .off {
+            enabled = "no (run: off)"
+        } else {
+            enabled = off.isEmpty ? "yes" : "no (" + off.map(\.key).joined(separator: ", ") + ")"
+        }
         let dependencies = task.dependencies.isEmpty ? "-" : task.dependencies.map(\.rawValue).joined(separator: ", ")
+        let queue = mode == .celery ? (task.celery?.queue ?? task.queue) : task.queue
+        let runs = service ? "native (service)" : mode.rawValue
+        let enableSettings = task.enabledBy.isEmpty
+            ? "-" : task.enabledBy.map { "\($0.key) (default \($0.defaultValue))" }.joined(separator: ", ")
         return [
-            task.name.rawValue, triggers.isEmpty ? "request" : triggers.joined(separator: "+"), schedule, task.queue,
-            dependencies, enabled,
+            task.name.rawValue, runs, triggers.isEmpty ? "request" : triggers.joined(separator: "+"), schedule, queue,
+            dependencies, enabled, enableSettings,
         ]
     }
 

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import HeraldCore
+import HeraldRuntime
 
 /// `herald topology …`: topology file tools.
 struct TopologyCommand: ParsableCommand {
@@ -20,10 +21,12 @@ struct TopologyCommand: ParsableCommand {
             commandName: "check",
             abstract: "Validate a topology file.",
             discussion: """
-                Prints "ok: N tasks, M queues" when the file is valid. Otherwise prints the first \
-                error on standard error, naming the offending task, queue, source or route (a \
-                dependency cycle, an unknown task or queue, a bad cron, a duplicate name …) and \
-                exits with status 2; a file that cannot be read exits with status 1.
+                Prints "ok: N tasks, M queues", how each task runs (native, celery or off) and the \
+                resolved routing table (route, source, what it matches, task, how the task handles \
+                the event) when the file is valid. Otherwise prints the first error on standard \
+                error, naming the offending task, queue, source or route (a dependency cycle, an \
+                unknown task or queue, a bad cron, a duplicate name, a task or route without a \
+                handler …) and exits with status 2; a file that cannot be read exits with status 1.
                 """
         )
 
@@ -33,8 +36,21 @@ struct TopologyCommand: ParsableCommand {
 
         func run() throws {
             let path = TopologyFile.path(file)
-            let topology = try TopologyFile.load(path, command: "herald topology check")
+            let resolved = try TopologyFile.resolve(path, command: "herald topology check")
+            let topology = resolved.topology
             print("ok: \(topology.tasks.count) tasks, \(topology.queues.count) queues")
+            print("")
+            let runs = topology.graph.order.map { name in
+                [name.rawValue, resolved.mode(name).rawValue, resolved.handling(name)]
+            }
+            print(TasksCommand.table(header: ["TASK", "RUNS", "HANDLER"], rows: runs))
+            print("")
+            if topology.routes.isEmpty {
+                print("no routes")
+            } else {
+                print(TasksCommand.table(header: ["ROUTE", "SOURCE", "MATCH", "TASK", "HANDLED BY"],
+                                         rows: resolved.routingTable))
+            }
         }
     }
 }
@@ -64,6 +80,17 @@ enum TopologyFile {
             return try Topology.load(json: bytes)
         } catch {
             throw fail(command, "\(path): \(error)", code: 2)
+        }
+    }
+
+    /// ``load(_:command:)``, then resolves how every task runs; a task or route without a
+    /// handler in this build exits with status 2, naming the file and the route or task.
+    static func resolve(_ path: String, command: String) throws(ExitCode) -> ResolvedTopology {
+        let topology = try load(path, command: command)
+        do {
+            return try HeraldTaskCatalog.resolve(topology, path: path)
+        } catch {
+            throw fail(command, error.description, code: 2)
         }
     }
 

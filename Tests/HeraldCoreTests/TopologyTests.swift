@@ -1,4 +1,5 @@
-// The shipped topologies load, and they say what Dify's beat says (reference §1):
+// The shipped topologies load, and they say what Dify's beat says (the
+// `beat_schedule` of Dify's api/extensions/ext_celery.py):
 // task names, default crontabs in LOG_TZ, enable flags with their defaults, and
 // queues. Also the dataset chain, the routes, and which tasks the defaults enable.
 
@@ -41,6 +42,20 @@ final class TopologyTests: XCTestCase {
          [EnableSetting("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)], "schedule_poller"),
         (.triggerProviderRefresh, "every 1m (TRIGGER_PROVIDER_REFRESH_INTERVAL)",
          [EnableSetting("ENABLE_TRIGGER_PROVIDER_REFRESH_TASK", default: true)], "trigger_refresh_publisher"),
+        (.cleanWorkflowRuns, "0 0 * * *", [EnableSetting("ENABLE_WORKFLOW_RUN_CLEANUP_TASK", default: false)],
+         "retention"),
+        (.cleanOAuthAccessTokens, "0 5 */{day} * *",
+         [EnableSetting("ENABLE_CLEAN_OAUTH_ACCESS_TOKENS_TASK", default: true)], "retention"),
+        (.updateAPITokenLastUsed, "every 30m (API_TOKEN_LAST_USED_UPDATE_INTERVAL)",
+         [EnableSetting("ENABLE_API_TOKEN_LAST_USED_UPDATE_TASK", default: true)], "api_token"),
+        (.humanInputFormTimeout, "every 1m (HUMAN_INPUT_TIMEOUT_TASK_INTERVAL)",
+         [EnableSetting("ENABLE_HUMAN_INPUT_TIMEOUT_TASK", default: true)], "schedule_executor"),
+    ]
+
+    /// Dify's default-on entries.
+    private let onByDefault: Set<TaskName> = [
+        .workflowSchedule, .triggerProviderRefresh, .checkUpgradablePlugin, .cleanOAuthAccessTokens,
+        .updateAPITokenLastUsed, .humanInputFormTimeout,
     ]
 
     func testShippedDefaultMatchesDifysBeatTable() throws {
@@ -87,11 +102,11 @@ final class TopologyTests: XCTestCase {
         let topology = try TopologyFiles.load("topology/default.json")
         let all = Set(topology.tasks.map(\.name))
         let enabled = all.subtracting(try topology.disabledTasks(TaskSettings([:])))
-        XCTAssertEqual(enabled, [.workflowSchedule, .triggerProviderRefresh, .checkUpgradablePlugin])
+        XCTAssertEqual(enabled, onByDefault)
         let more = all.subtracting(try topology.disabledTasks(TaskSettings([
             "ENABLE_CLEAN_MESSAGES": "true", "MARKETPLACE_ENABLED": "false",
         ])))
-        XCTAssertEqual(more, [.workflowSchedule, .triggerProviderRefresh, .cleanMessages])
+        XCTAssertEqual(more, onByDefault.subtracting([.checkUpgradablePlugin]).union([.cleanMessages]))
     }
 
     func testEveryShippedScheduleResolvesInLogTZ() throws {

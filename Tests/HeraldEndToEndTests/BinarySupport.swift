@@ -50,10 +50,19 @@ enum Binary {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
+    /// Dify's beat entries that are on by default and run as `celery` tasks: off in tests
+    /// unless a test turns them on, so that no test's queues receive another's beat messages.
+    static let quietBeat = [
+        "ENABLE_HUMAN_INPUT_TIMEOUT_TASK": "false", "ENABLE_TRIGGER_PROVIDER_REFRESH_TASK": "false",
+        "ENABLE_API_TOKEN_LAST_USED_UPDATE_TASK": "false", "ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK": "false",
+        "ENABLE_CLEAN_OAUTH_ACCESS_TOKENS_TASK": "false",
+    ]
+
     /// Starts the binary; output goes to `log`. Returns its pid.
     static func spawn(_ args: [String], env extra: [String: String], log: String) throws -> pid_t {
         let bin = try path()
         var environment = ProcessInfo.processInfo.environment
+        environment.merge(quietBeat) { _, new in new }
         environment.merge(extra) { _, new in new }
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         let argv = ([bin] + args).map { strdup($0) } + [nil]

@@ -3,6 +3,7 @@
 // changes nothing, and `herald topology check` names the first error.
 
 import Foundation
+import HeraldCore
 import HeraldIO
 import XCTest
 
@@ -44,6 +45,27 @@ final class TaskCommandsTests: XCTestCase {
         XCTAssertEqual(try conn.query("SELECT count(*) FROM embeddings").rows.first?.first ?? nil, "1", "only the fresh row stays")
         XCTAssertEqual(try Binary.run(["run-task", "no_such_task"], env: env).status, 2)
 
+        // A `celery` entry: run-task enqueues Dify's own task now, on Dify's queue.
+        let prefix = "cli" + UUID().uuidString.lowercased().prefix(8)
+        let redis = try RedisClient(endpoint: RedisEndpoint.parse(redisURL))
+        defer { _ = try? redis.command(["DEL", prefix + ":retention"]) }
+        var celeryEnv = env
+        celeryEnv["REDIS_KEY_PREFIX"] = prefix
+        let enqueue = try Binary.run(["run-task", "clean_oauth_access_tokens_task"], env: celeryEnv)
+        XCTAssertEqual(enqueue.status, 0, enqueue.stderr + enqueue.stdout)
+        guard case .array(let items) = try redis.command(["LRANGE", prefix + ":retention", "0", "-1"]), items.count == 1,
+              case .string(let bytes) = items[0],
+              let envelope = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let headers = envelope["headers"] as? [String: Any]
+        else { return XCTFail("one message expected on \(prefix):retention") }
+        XCTAssertEqual(headers["task"] as? String, "schedule.clean_oauth_access_tokens_task.clean_oauth_access_tokens_task")
+        // Herald's own run of workflow schedules is continuous: there is nothing to run once.
+        let service = try Binary.run(["run-task", "workflow_schedule_task"], env: env)
+        XCTAssertEqual(service.status, 2)
+        XCTAssertTrue(service.stderr.contains("runs continuously inside `herald run`"), service.stderr)
+        XCTAssertTrue(tasks.stdout.contains("human_input_form_timeout"), tasks.stdout)
+        XCTAssertTrue(tasks.stdout.contains("native (service)"), tasks.stdout)
+
         let broken = NSTemporaryDirectory() + "herald-broken-\(UUID()).json"
         try Data("{\"tasks\": [{\"name\": \"clean_embedding_cache_task\", \"queue\": \"nowhere\"}]}".utf8).write(to: URL(fileURLWithPath: broken))
         defer { try? FileManager.default.removeItem(atPath: broken) }
@@ -52,6 +74,7 @@ final class TaskCommandsTests: XCTestCase {
         XCTAssertFalse(check.stderr.isEmpty)
         let ok = try Binary.run(["topology", "check", topology])
         XCTAssertEqual(ok.status, 0, ok.stderr)
-        XCTAssertTrue(ok.stdout.hasPrefix("ok:"), ok.stdout)
+        XCTAssertTrue(ok.stdout.hasPrefix("ok: 15 tasks"), ok.stdout)
+        XCTAssertTrue(ok.stdout.contains("schedule-events"), "the routing table: \(ok.stdout)")
     }
 }

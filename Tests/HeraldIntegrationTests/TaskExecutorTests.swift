@@ -46,8 +46,9 @@ final class ExecutorHarness: @unchecked Sendable {
             queues: [TopologyQueue(name: "dataset", concurrency: 1)], tasks: tasks)
         let resources = DatasetTaskResources(pool: pool, redis: redis, broker: redis, redisKeyPrefix: fx.keyPrefix,
                                              origin: "herald@test", billing: billing)
-        let (registry, unavailable) = try HeraldTaskCatalog.make(topology: topology, resources: resources)
-        XCTAssertEqual(unavailable, [])
+        let resolved = try HeraldTaskCatalog.resolve(topology, path: "test")
+        XCTAssertEqual(Set(resolved.modes.values), [.native])
+        let registry = try HeraldTaskCatalog.make(resolved, resources: resources)
         var settings = ["HERALD_DATASET_INDEX_CLEANUP": "none"]
         settings.merge(env) { _, new in new }
         loop = try EventLoop()
@@ -328,11 +329,21 @@ final class DaemonTasksTests: XCTestCase {
     func testDaemonLoadsTheTopologyOrRunsWithoutTasks() throws {
         let repoTopology = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../topology/default.json").standardizedFileURL.path
-        let withTasks = try DaemonHarness(env: ["HERALD_TOPOLOGY": repoTopology])
+        // Dify's defaults: the celery entries that are on push onto this test's own lists.
+        let withTasks = try DaemonHarness(
+            env: ["HERALD_TOPOLOGY": repoTopology, "REDIS_KEY_PREFIX": "daemon-tasks-\(getpid())"], quietBeat: false)
         defer { withTasks.stop() }
         let d = withTasks.daemon
         let names: [TaskName]? = withTasks.loop.sync { d.tasks.map { $0.activeRuns.map(\.task) + Array($0.disabledTasks) } }
-        XCTAssertEqual(Set(try XCTUnwrap(names)), Set(HeraldTaskCatalog.implemented), "all three disabled by default")
+        // Every beat entry whose Dify flag defaults to false is disabled; nothing runs at start.
+        let offByDefault: Set<TaskName> = [
+            .queueMonitor, .cleanMessages, .cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify,
+            .cleanWorkflowRunLogsPrecise, .createTiDBServerless, .updateTiDBServerlessStatus, .cleanWorkflowRuns,
+        ]
+        XCTAssertEqual(Set(try XCTUnwrap(names)), offByDefault)
+        let modes = withTasks.loop.sync { d.topology?.modes }
+        XCTAssertEqual(modes?.count, 15, "every Dify beat entry is in the default topology")
+        XCTAssertEqual(Set(try XCTUnwrap(modes).filter { $0.value == .native }.keys), Set(HeraldTaskCatalog.implemented))
 
         let missing = try DaemonHarness(env: ["HERALD_TOPOLOGY": "/nonexistent/topology.json"])
         defer { missing.stop() }

@@ -73,10 +73,20 @@ final class DaemonHarness: @unchecked Sendable {
     private var _events: [Event] = []
     private var _transitions: [(String, String)] = []
 
-    init(env extra: [String: String] = [:]) throws {
+    /// Dify's beat entries that are on by default and run as `celery` tasks: off in tests
+    /// unless a test turns them on, so that no test's queues receive another's beat messages.
+    static let quietBeat = [
+        "ENABLE_HUMAN_INPUT_TIMEOUT_TASK": "false", "ENABLE_TRIGGER_PROVIDER_REFRESH_TASK": "false",
+        "ENABLE_API_TOKEN_LAST_USED_UPDATE_TASK": "false", "ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK": "false",
+        "ENABLE_CLEAN_OAUTH_ACCESS_TOKENS_TASK": "false",
+    ]
+
+    /// A daemon on the test servers; `env` adds settings, which the tasks read too.
+    init(env extra: [String: String] = [:], quietBeat: Bool = true) throws {
         let (r, d) = try TestServers.require()
         var env = ["HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": d, "HERALD_METRICS_ADDR": "127.0.0.1:0",
                    "HERALD_SWEEP_INTERVAL": "30", "HERALD_INSTANCE_ID": "test"]
+        if quietBeat { env.merge(Self.quietBeat) { _, new in new } }
         env.merge(extra) { _, new in new }
         let settings = try Settings.load(from: env)
         var logger = Logger(label: "herald-test") { label in
@@ -87,6 +97,8 @@ final class DaemonHarness: @unchecked Sendable {
         daemon = Daemon(settings: settings, loop: loop, logger: logger)
         loop.start()
         let d2 = daemon
+        d2.taskEnvironment = TaskSettings.applyingHeraldOverrides(
+            ProcessInfo.processInfo.environment.merging(env) { _, new in new })
         let startError: String? = loop.sync {
             d2.onEvent = { [weak self] e in self?.record(e) }
             d2.onSourceChange = { [weak self] n, s in self?.transition(n, s) }

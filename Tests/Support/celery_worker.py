@@ -27,6 +27,35 @@ import sys
 DEFAULT_QUEUES = "schedule_executor,trigger_refresh_executor"
 
 
+DIFY_BEAT_TASKS = [
+    ("schedule.clean_embedding_cache_task.clean_embedding_cache_task", "dataset"),
+    ("schedule.clean_unused_datasets_task.clean_unused_datasets_task", "dataset"),
+    ("schedule.create_tidb_serverless_task.create_tidb_serverless_task", "dataset"),
+    ("schedule.update_tidb_serverless_status_task.update_tidb_serverless_status_task", "dataset"),
+    ("schedule.clean_messages.clean_messages", "retention"),
+    ("schedule.mail_clean_document_notify_task.mail_clean_document_notify_task", "dataset"),
+    ("schedule.queue_monitor_task.queue_monitor_task", "monitor"),
+    ("human_input_form_timeout.check_and_resume", "schedule_executor"),
+    ("schedule.check_upgradable_plugin_task.check_upgradable_plugin_task", "plugin"),
+    ("schedule.clean_workflow_runlogs_precise.clean_workflow_runlogs_precise", "retention"),
+    ("schedule.clean_workflow_runs_task.clean_workflow_runs_task", "retention"),
+    ("schedule.clean_oauth_access_tokens_task.clean_oauth_access_tokens_task", "retention"),
+    ("schedule.workflow_schedule_task.poll_workflow_schedules", "schedule_poller"),
+    ("schedule.trigger_provider_refresh_task.trigger_provider_refresh", "trigger_refresh_publisher"),
+    ("schedule.update_api_token_last_used_task.batch_update_api_token_last_used", "api_token"),
+]
+
+
+def register_beat_task(app, ran, name, queue):
+    if name == "human_input_form_timeout.check_and_resume":
+        def beat_task(self, limit=100):
+            ran(self, (), {})
+    else:
+        def beat_task(self):
+            ran(self, (), {})
+    app.task(bind=True, name=name, queue=queue)(beat_task)
+
+
 def record(path, entry):
     line = json.dumps(entry, sort_keys=True)
     with open(path, "a", encoding="utf-8") as out:
@@ -81,6 +110,11 @@ def build_app(broker, key_prefix, output):
     @app.task(bind=True, name="tasks.remove_document_from_index_task.remove_document_from_index_task", queue="dataset")
     def remove_document_from_index_task(self, document_id):
         ran(self, (document_id,), {})
+
+    # Dify 1.14.2's beat entries, as their modules declare them: no arguments (the beat
+    # entries send none), on the task's own queue. Herald enqueues these in `celery` mode.
+    for name, queue in DIFY_BEAT_TASKS:
+        register_beat_task(app, ran, name, queue)
 
     # weak=False: these handlers are closures that nothing else keeps alive.
     @signals.task_failure.connect(weak=False)

@@ -35,6 +35,9 @@ public protocol TaskContext: Sendable {
     var settings: TaskSettings { get }
     /// The clock: tasks compute cut-offs from it, never from the system directly.
     var clock: any HeraldClock { get }
+    /// The tick this run serves, in Unix seconds, when its schedule fired it (nil for
+    /// requests and dependencies). The tick was claimed once across every instance.
+    var scheduledAt: Int64? { get }
 
     /// Reports progress: a short message plus bounded key/value details
     /// (`batch`, `rows`, `table`), shown by `herald run-task` and logged.
@@ -42,6 +45,9 @@ public protocol TaskContext: Sendable {
 }
 
 extension TaskContext {
+    /// No tick unless the context says so.
+    public var scheduledAt: Int64? { nil }
+
     /// Reports a progress message without details.
     public func progress(_ message: String) { progress(message, []) }
 

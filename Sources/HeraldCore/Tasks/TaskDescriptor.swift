@@ -19,11 +19,17 @@ public struct TaskDescriptor: Sendable, Hashable {
     public let lock: LockPolicy
     /// What happens to fires missed while Herald was down.
     public let missedRuns: MissedRunPolicy
+    /// How the topology asks the task to run (`auto` unless it says otherwise).
+    public let run: TaskRunMode
+    /// Dify's own Celery task for this beat entry, when the topology declares it.
+    public let celery: CeleryBeatCall?
 
-    /// A declaration; `lock` defaults to ``TaskLock/standard(for:)`` and missed runs to `skip`.
+    /// A declaration; `lock` defaults to ``TaskLock/standard(for:)``, missed runs to `skip`
+    /// and the run mode to `auto`.
     public init(
         name: TaskName, dependencies: [TaskName] = [], schedule: TaskSchedule? = nil, queue: String,
-        enabledBy: [EnableSetting] = [], lock: LockPolicy? = nil, missedRuns: MissedRunPolicy = .skip
+        enabledBy: [EnableSetting] = [], lock: LockPolicy? = nil, missedRuns: MissedRunPolicy = .skip,
+        run: TaskRunMode = .auto, celery: CeleryBeatCall? = nil
     ) {
         self.name = name
         self.dependencies = dependencies
@@ -32,6 +38,16 @@ public struct TaskDescriptor: Sendable, Hashable {
         self.enabledBy = enabledBy
         self.lock = lock ?? .exclusive(.standard(for: name))
         self.missedRuns = missedRuns
+        self.run = run
+        self.celery = celery
+    }
+
+    /// The same declaration with another lock policy (a `celery` run takes no lock of its
+    /// own: the tick claim makes it once, and Dify's task locks what it needs).
+    public func with(lock: LockPolicy) -> TaskDescriptor {
+        TaskDescriptor(
+            name: name, dependencies: dependencies, schedule: schedule, queue: queue, enabledBy: enabledBy,
+            lock: lock, missedRuns: missedRuns, run: run, celery: celery)
     }
 
     /// Whether every enable setting is true in `settings` (Dify's defaults when unset).

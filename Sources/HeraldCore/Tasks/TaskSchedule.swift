@@ -85,8 +85,27 @@ public enum TaskSchedule: Sendable, Hashable, CustomStringConvertible {
 public enum ResolvedTaskSchedule: Sendable, Hashable, CustomStringConvertible {
     /// Fire at the crontab's times in its zone.
     case cron(CronSchedule)
-    /// Fire every interval, the first time one interval after start.
+    /// Fire every interval, at whole multiples of it since the Unix epoch, so that every
+    /// instance computes the same ticks and claims each once (Celery beat counts from its
+    /// own start, which only one beat process may do).
     case every(Duration)
+
+    /// The interval in whole seconds (at least 1), for `every`.
+    public static func intervalSeconds(_ interval: Duration) -> Int64 {
+        max(1, Int64((Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18).rounded()))
+    }
+
+    /// The first tick strictly after `unixSeconds`, in Unix seconds.
+    public func nextTick(afterUnixSeconds unixSeconds: Double) throws(CronError) -> Int64 {
+        switch self {
+        case .cron(let schedule):
+            return try schedule.nextFire(afterUnixMicros: Int64((unixSeconds * 1e6).rounded(.down))).unixSeconds
+        case .every(let interval):
+            let step = Self.intervalSeconds(interval)
+            let now = max(0, Int64(unixSeconds.rounded(.down)))
+            return (now / step + 1) * step
+        }
+    }
 
     /// `0 2 */1 * * (Asia/Shanghai)` or `every 30m`.
     public var description: String {

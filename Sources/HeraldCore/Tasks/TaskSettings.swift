@@ -1,7 +1,12 @@
 // Tasks read Dify's settings by their environment names (ENABLE_*, LOG_TZ,
-// CELERY_BEAT_SCHEDULER_TIME, *_INTERVAL). This is the one place that turns those
-// strings into typed values, with Dify's (pydantic's) parsing rules and an error
-// that names the key, so `herald tasks`, the daemon and the tasks agree.
+// CELERY_BEAT_SCHEDULER_TIME, *_INTERVAL). TaskSettings turns the ones the topology
+// refers to into typed values with Dify's (pydantic's) parsing rules and an error
+// that names the key, so `herald tasks`, `herald run-task` and the daemon agree.
+// HeraldRuntime's Settings parses Herald's own settings and the Dify names the
+// daemon itself needs (DB_*, REDIS_KEY_PREFIX, WORKFLOW_SCHEDULE_* …), and the
+// dataset, retention and mail settings parse their own keys, all with the same
+// rules. During a migration one .env serves Dify and Herald: `HERALD_<NAME>`
+// overrides Dify's `<NAME>` for Herald alone, wherever Herald reads it.
 
 /// Why a setting's value is unusable.
 public enum TaskSettingError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -41,11 +46,38 @@ public enum TaskSettingError: Error, Sendable, Hashable, CustomStringConvertible
 ///
 /// An unset or empty value means "use the default", as in Dify's pydantic settings.
 public struct TaskSettings: Sendable {
-    /// The raw values by environment name.
+    /// The raw values by environment name, with Herald's overrides applied
+    /// (see ``applyingHeraldOverrides(_:)``).
     public let values: [String: String]
 
-    /// Wraps a dictionary such as `ProcessInfo.processInfo.environment`.
-    public init(_ values: [String: String]) { self.values = values }
+    /// Wraps a dictionary such as `ProcessInfo.processInfo.environment`, applying the
+    /// `HERALD_<NAME>` overrides of Dify's names.
+    public init(_ values: [String: String]) { self.values = Self.applyingHeraldOverrides(values) }
+
+    /// The prefix that makes a Dify setting Herald's alone: `HERALD_ENABLE_CLEAN_MESSAGES`
+    /// overrides `ENABLE_CLEAN_MESSAGES` for Herald while Dify keeps reading its own.
+    public static let overridePrefix = "HERALD_"
+
+    /// `environment` with every non-empty `HERALD_<NAME>` copied over `<NAME>`, so that
+    /// everything reading Dify's names sees Herald's value. Herald's own settings
+    /// (`HERALD_REDIS_URL` …) have no Dify twin and are unaffected. Idempotent.
+    public static func applyingHeraldOverrides(_ environment: [String: String]) -> [String: String] {
+        var result = environment
+        for (key, value) in environment where key.hasPrefix(overridePrefix) && !value.trimmingSpaces.isEmpty {
+            let name = String(key.dropFirst(overridePrefix.count))
+            guard !name.isEmpty, !name.hasPrefix(overridePrefix) else { continue }
+            result[name] = value
+        }
+        return result
+    }
+
+    /// The Dify names that `environment` overrides with `HERALD_<NAME>`, sorted (for the start-up log).
+    public static func heraldOverrides(in environment: [String: String], among names: Set<String>) -> [String] {
+        names.filter { name in
+            guard let value = environment[overridePrefix + name] else { return false }
+            return !value.trimmingSpaces.isEmpty
+        }.sorted()
+    }
 
     /// `CELERY_BEAT_SCHEDULER_TIME`: the `N` of `day_of_month="*/N"` in Dify's daily crontabs.
     public static let beatSchedulerTimeKey = "CELERY_BEAT_SCHEDULER_TIME"

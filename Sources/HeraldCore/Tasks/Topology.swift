@@ -57,13 +57,19 @@ public struct Topology: Sendable {
     /// The source called `name`.
     public func source(_ name: String) -> TopologySource? { sources.first { $0.name == name } }
 
+    /// The enabled routes `event` matches (kind, filters and source kind), in file order.
+    public func routes(matching event: Event) -> [TopologyRoute] {
+        routes.filter { $0.matches(event) && source($0.source)?.kind == event.source }
+    }
+
     /// The tasks an event triggers through enabled routes, in dependency order, each once.
     public func tasks(triggeredBy event: Event) -> [TaskName] {
-        var names: Set<TaskName> = []
-        for route in routes where route.matches(event) && source(route.source)?.kind == event.source {
-            names.insert(route.task)
-        }
-        return graph.sorted(names)
+        graph.sorted(Set(routes(matching: event).map(\.task)))
+    }
+
+    /// The channel (or key prefix) of the first declared source of `kind`, if any.
+    public func channel(of kind: EventSourceKind) -> String? {
+        sources.first { $0.kind == kind }?.channel
     }
 
     /// The routes that trigger `task` (enabled or not), in file order.
@@ -102,7 +108,7 @@ public struct TopologySource: Sendable, Hashable {
     /// The kinds a topology may declare: timers and the sweep are built in.
     public static let declarableKinds: [EventSourceKind] = [.redisPubSub, .redisExpiry, .postgresNotify]
 
-    /// The channel (or key prefix) the contract fixes for `kind`.
+    /// The channel (or key prefix) fixed for `kind` (docs/events.md).
     public static func contractChannel(for kind: EventSourceKind) -> String? {
         switch kind {
         case .redisPubSub: return Channels.scheduleEvents

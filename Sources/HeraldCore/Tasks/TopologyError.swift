@@ -23,7 +23,7 @@ public enum TopologyError: Error, Sendable, Equatable, CustomStringConvertible {
     case duplicateName(kind: TopologyItemKind, name: String)
     /// A source's `kind` is not `redis_pubsub`, `redis_expiry` or `postgres_notify`.
     case unknownSourceKind(source: String, kind: String)
-    /// A source's channel differs from the one the contract fixes for its kind.
+    /// A source's channel differs from the one fixed for its kind (docs/events.md).
     case unsupportedChannel(source: String, found: String, expected: String)
     /// A queue's concurrency is below 1 (or absurdly large).
     case badConcurrency(queue: String, value: Double)

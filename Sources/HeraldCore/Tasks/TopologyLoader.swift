@@ -93,10 +93,51 @@ public enum TopologyLoader {
             }
             missedRuns = policy
         }
+        var run = TaskRunMode.auto
+        if let text = try fields.string("run") {
+            guard let mode = TaskRunMode(rawValue: text) else {
+                throw .invalidValue(path: fields.path(of: "run"), value: text, expected: "auto, native, celery or off")
+            }
+            run = mode
+        }
+        let celery = try fields.value("celery").map { v throws(TopologyError) in
+            try parseCeleryCall(v, fields.path(of: "celery"))
+        }
         try fields.finish()
+        if run == .celery, celery == nil {
+            throw .invalidValue(path: fields.path(of: "run"), value: "celery",
+                                expected: "possible without a 'celery' object naming Dify's task and queue")
+        }
         return TaskDescriptor(
             name: name, dependencies: dependencies, schedule: schedule, queue: queue, enabledBy: enabledBy,
-            lock: lock, missedRuns: missedRuns)
+            lock: lock, missedRuns: missedRuns, run: run, celery: celery)
+    }
+
+    private static func parseCeleryCall(_ value: JSONValue, _ path: String) throws(TopologyError) -> CeleryBeatCall {
+        var fields = try TopologyFields(value, path: path)
+        let task = try fields.requiredString("task")
+        let queue = try fields.requiredString("queue")
+        let args = try fields.array("args")
+        var kwargs: [(key: String, value: JSONValue)] = []
+        if let object = fields.value("kwargs") {
+            guard case .object(let members) = object else {
+                throw .wrongType(path: fields.path(of: "kwargs"), expected: "an object")
+            }
+            kwargs = members.map { (key: $0.key, value: $0.value) }
+        }
+        try fields.finish()
+        let isTaskByte: (UInt8) -> Bool = { b in
+            (97...122).contains(b) || (65...90).contains(b) || (48...57).contains(b) || b == 95 || b == 46
+        }
+        guard !task.isEmpty, task.utf8.count <= 255, task.utf8.allSatisfy(isTaskByte) else {
+            throw .invalidValue(path: fields.path(of: "task"), value: task,
+                                expected: "a dotted Celery task name (letters, digits, '_' and '.')")
+        }
+        guard TaskName.isValid(queue) else {
+            throw .invalidValue(path: fields.path(of: "queue"), value: queue,
+                                expected: "a queue name (a-z, 0-9, '_', '-', '.', starting with a letter)")
+        }
+        return CeleryBeatCall(task: task, queue: queue, args: args, kwargs: kwargs)
     }
 
     private static func parseSchedule(_ value: JSONValue, _ path: String) throws(TopologyError) -> TaskSchedule {

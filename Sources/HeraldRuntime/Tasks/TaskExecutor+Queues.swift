@@ -99,7 +99,8 @@ extension TaskExecutor {
         startedAt[run.runID] = clock.now
         announce(run.task, run.runID, .running, cause: run.cause, dryRun: run.dryRun)
         let context = TaskRunContext(task: run.task, runID: run.runID, isDryRun: run.dryRun, settings: settings,
-                                     clock: clock, cancellation: flag, progressSink: progressSink)
+                                     clock: clock, cancellation: flag, scheduledAt: tickTimes[run.runID],
+                                     progressSink: progressSink)
         Task(executorPreference: threads) { [self] in
             let (outcome, report) = await execute(run, task: task, context: context)
             loop.execute { [self] in finishRun(run, queue: queue, outcome: outcome, report: report) }
@@ -167,6 +168,7 @@ extension TaskExecutor {
     func finishRun(_ run: TaskRun, queue: String, outcome: TaskOutcome, report: TaskReport?) {
         queues[queue]?.inFlight -= 1
         cancellations[run.runID] = nil
+        tickTimes[run.runID] = nil
         let duration = startedAt.removeValue(forKey: run.runID).map { clock.now.duration(since: $0).seconds }
         let status: TaskRunStatus
         var reason: String?

@@ -4,6 +4,7 @@
 // bodies run on each queue's own worker threads (TaskExecutor+Queues.swift); every
 // result comes back to the loop with `loop.execute`.
 
+import CoreMetrics
 import Foundation
 import HeraldCore
 import HeraldIO
@@ -55,7 +56,16 @@ public final class TaskExecutor: @unchecked Sendable {
     public var progressSink: @Sendable (TaskProgress) -> Void
 
     var mediator: Mediator
-    let schedules: [TaskName: CronSchedule]
+    let schedules: [TaskName: ResolvedTaskSchedule]
+    /// How each task runs (native, celery, off); a task absent here runs natively.
+    let modes: [TaskName: ResolvedRunMode]
+    /// The tick a planned tick run serves (Unix seconds), handed to its context.
+    var tickTimes: [TaskRunID: Int64] = [:]
+    /// Whether a re-send of unsent `celery` ticks is in flight.
+    var resendInFlight = false
+    /// Counts `celery` ticks the sweep found claimed but never enqueued
+    /// (`herald_sweep_found_total{kind="celery_tick"}`); nil counts nothing.
+    public var resentTicks: CoreMetrics.Counter?
     var queues: [String: QueueState] = [:]
     var timers: [TaskName: LoopTimer] = [:]
     var nextFires: [TaskName: Int64] = [:]
@@ -69,15 +79,18 @@ public final class TaskExecutor: @unchecked Sendable {
     var stopped = false
 
     /// An executor over `registry`'s tasks; queue limits come from `topology`
-    /// (a queue it does not declare runs one task at a time).
+    /// (a queue it does not declare runs one task at a time). `modes` says how each task
+    /// runs: `off` tasks never tick and a chain skips them; service tasks
+    /// (``HeraldTaskCatalog/serviceTasks`` running natively) are not ticked here.
     ///
     /// Run IDs are `<instanceID>-<start time, hex>-<n>`: unique per instance and per start,
     /// so `herald.task_runs` rows of an earlier start are never overwritten.
     public init(loop: EventLoop, pool: PostgresPool, topology: Topology, registry: TaskRegistry, settings: TaskSettings,
-                locks: TaskLockClient?, instanceID: String, observers: [any TaskObserver],
-                middleware: TaskMiddlewareChain? = nil, clock: any HeraldClock = SystemClock(),
-                logger: Logger) throws(TaskExecutorError) {
+                locks: TaskLockClient?, instanceID: String, modes: [TaskName: ResolvedRunMode] = [:],
+                observers: [any TaskObserver], middleware: TaskMiddlewareChain? = nil,
+                clock: any HeraldClock = SystemClock(), logger: Logger) throws(TaskExecutorError) {
         self.loop = loop
+        self.modes = modes
         self.pool = pool
         self.locks = locks
         self.registry = registry
@@ -95,16 +108,17 @@ public final class TaskExecutor: @unchecked Sendable {
         let graph: TaskGraph
         do { graph = try registry.graph() } catch { throw .registry(error) }
         var disabled: Set<TaskName> = []
-        var schedules: [TaskName: CronSchedule] = [:]
+        var schedules: [TaskName: ResolvedTaskSchedule] = [:]
         for descriptor in graph.descriptors {
             do {
                 if !(try descriptor.isEnabled(settings)) { disabled.insert(descriptor.name) }
             } catch {
                 throw .setting(error)
             }
+            if modes[descriptor.name] == .off { disabled.insert(descriptor.name) }
             guard let schedule = descriptor.schedule else { continue }
             do {
-                if case .cron(let cron) = try schedule.resolve(settings) { schedules[descriptor.name] = cron }
+                schedules[descriptor.name] = try schedule.resolve(settings)
             } catch {
                 throw .schedule(descriptor.name, error)
             }
@@ -118,8 +132,21 @@ public final class TaskExecutor: @unchecked Sendable {
         }
     }
 
-    /// Tasks whose enable settings are off (their ticks are not armed).
+    /// Tasks whose enable settings are off or whose run mode is `off` (their ticks are not armed).
     public var disabledTasks: Set<TaskName> { mediator.disabled }
+
+    /// How `task` runs (native unless the resolved topology said otherwise).
+    public func mode(_ task: TaskName) -> ResolvedRunMode { modes[task] ?? .native }
+
+    /// Whether the executor ticks `task`: it has a schedule, is enabled, and is not run by a
+    /// daemon service.
+    func ticks(_ task: TaskName) -> Bool {
+        schedules[task] != nil && !mediator.disabled.contains(task)
+            && !(mode(task) == .native && HeraldTaskCatalog.serviceTasks.contains(task))
+    }
+
+    /// The next tick of each armed task (Unix seconds), for `herald status`.
+    public var armedTicks: [TaskName: Int64] { nextFires.filter { timers[$0.key] != nil } }
 
     /// Runs waiting or running now.
     public var activeRuns: [Mediator.ActiveRun] { mediator.activeRuns }
@@ -133,17 +160,21 @@ public final class TaskExecutor: @unchecked Sendable {
         guard !running else { return }
         running = true
         let now = clock.wallSeconds
-        for name in mediator.graph.order where armingSchedules && schedules[name] != nil && !mediator.disabled.contains(name) {
+        for name in mediator.graph.order where armingSchedules && ticks(name) {
             let timer = LoopTimer(loop: loop) { [unowned self] in self.timerFired(name) }
             timers[name] = timer
             arm(name, after: now)
-            if mediator.graph.descriptor(name)?.missedRuns == .runOnce,
-               let previous = Self.previousFire(schedules[name]!, atOrBefore: Int64(now.rounded(.down))) {
+            if mediator.graph.descriptor(name)?.missedRuns == .runOnce, case .cron(let cron)? = schedules[name],
+               let previous = Self.previousFire(cron, atOrBefore: Int64(now.rounded(.down))) {
                 claimTick(name, at: previous, missed: true)
             }
         }
+        let names: (ResolvedRunMode) -> String = { mode in
+            self.mediator.graph.order.filter { self.mode($0) == mode }.map(\.rawValue).joined(separator: ",")
+        }
         logger.info("task executor started", metadata: [
             "tasks": "\(mediator.graph.order.count)", "armed": "\(timers.count)",
+            "native": "\(names(.native))", "celery": "\(names(.celery))", "off": "\(names(.off))",
             "disabled": "\(mediator.disabled.sorted().map(\.rawValue).joined(separator: ","))",
         ])
     }
@@ -178,6 +209,17 @@ public final class TaskExecutor: @unchecked Sendable {
         carryOut(plan)
     }
 
+    /// An event routed to `task` (by the route `route`): claims the current second as a tick
+    /// of `task`, so that however many instances receive the event (pub/sub and NOTIFY reach
+    /// every instance), one runs the task, and a `celery` task is enqueued once. Events within
+    /// the same second coalesce; a disabled task is skipped as its ticks are. Call on the loop.
+    public func requestFromEvent(_ task: TaskName, route: String) {
+        loop.assertInLoop()
+        guard running, mediator.graph.descriptor(task) != nil else { return }
+        logger.debug("event routed to task", metadata: ["task": "\(task)", "route": "\(route)"])
+        claimTick(task, at: Int64(clock.wallSeconds.rounded(.down)), missed: false)
+    }
+
     /// Claims the tick of `task` scheduled at `unixSeconds` in `herald.task_ticks` and,
     /// if this instance won it, runs the task as a tick. Call on the loop.
     public func tick(_ task: TaskName, scheduledAt unixSeconds: Int64) {
@@ -188,7 +230,7 @@ public final class TaskExecutor: @unchecked Sendable {
     private func arm(_ name: TaskName, after unixSeconds: Double) {
         guard let schedule = schedules[name], let timer = timers[name] else { return }
         do {
-            let fire = try schedule.nextFire(afterUnixMicros: Int64((unixSeconds * 1e6).rounded(.down))).unixSeconds
+            let fire = try schedule.nextTick(afterUnixSeconds: unixSeconds)
             nextFires[name] = fire
             let delay = max(0, Double(fire) - clock.wallSeconds)
             timer.schedule(after: .nanoseconds(Int64(delay * 1e9)))
@@ -209,28 +251,43 @@ public final class TaskExecutor: @unchecked Sendable {
     }
 
     static let claimTickSQL = """
-        INSERT INTO herald.task_ticks (task, tick_at, claimed_by)
-        VALUES ($1, to_timestamp($2::double precision) AT TIME ZONE 'UTC', $3)
+        INSERT INTO herald.task_ticks (task, tick_at, claimed_by, run_mode)
+        VALUES ($1, to_timestamp($2::double precision) AT TIME ZONE 'UTC', $3, $4)
         ON CONFLICT (task, tick_at) DO NOTHING
         """
 
     func claimTick(_ name: TaskName, at unixSeconds: Int64, missed: Bool) {
         let instance = instanceID
+        let mode = mode(name).rawValue
         pool.run(on: loop, { c in
-            try c.query(Self.claimTickSQL, [name.rawValue, String(unixSeconds), instance]).affected
+            try c.query(Self.claimTickSQL, [name.rawValue, String(unixSeconds), instance, mode]).affected
         }) { [self] result in
             let metadata: Logger.Metadata = ["task": "\(name)", "tick_at": "\(unixSeconds)", "missed": "\(missed)"]
             switch result {
             case .success(1):
-                guard !stopped else { return }  // claimed during shutdown: this tick is lost
+                // Claimed during shutdown: a native tick is lost; a celery tick is re-sent by a peer's sweep.
+                guard !stopped else { return }
                 logger.info(missed ? "missed tick claimed: running once" : "tick claimed", metadata: metadata)
-                carryOut(mediator.handle(.tick(name)))
+                runTick(name, at: unixSeconds)
             case .success:
                 logger.debug("tick claimed by another instance", metadata: metadata)
             case .failure(let error):
                 logger.error("cannot claim tick", metadata: metadata.merging(["error": "\(error)"]) { a, _ in a })
             }
         }
+    }
+
+    /// Plans a tick run of `name` serving the tick at `unixSeconds` (already claimed here).
+    func runTick(_ name: TaskName, at unixSeconds: Int64) {
+        let plan = mediator.handle(.tick(name))
+        for step in plan.steps {
+            switch step {
+            case .run(let run) where run.task == name && run.cause == .tick: tickTimes[run.runID] = unixSeconds
+            case .waiting(let task, let runID, _) where task == name: tickTimes[runID] = unixSeconds
+            default: break
+            }
+        }
+        carryOut(plan)
     }
 
     // MARK: Plans
@@ -255,6 +312,7 @@ public final class TaskExecutor: @unchecked Sendable {
                             metadata: ["task": "\(task)", "run_id": "\(into)", "running": "\(isRunning)"])
             case .skipped(let task, let runID, let reason):
                 if let runID {
+                    tickTimes[runID] = nil
                     let planned = waiting.removeValue(forKey: runID)
                     let dryRun = planned?.dryRun ?? false
                     announce(task, runID, .skipped, cause: planned?.cause, dryRun: dryRun, reason: reason.description)

@@ -56,10 +56,13 @@ public struct TaskRunContext: TaskContext {
     public let cancellation: TaskCancellationFlag
     /// Where progress goes (the executor's log, or `herald run-task`'s output).
     public let progressSink: @Sendable (TaskProgress) -> Void
+    public let scheduledAt: Int64?
 
-    /// A context for one run.
+    /// A context for one run; `scheduledAt` is the claimed tick when its schedule fired it.
     public init(task: TaskName, runID: TaskRunID, isDryRun: Bool, settings: TaskSettings, clock: any HeraldClock,
-                cancellation: TaskCancellationFlag, progressSink: @escaping @Sendable (TaskProgress) -> Void) {
+                cancellation: TaskCancellationFlag, scheduledAt: Int64? = nil,
+                progressSink: @escaping @Sendable (TaskProgress) -> Void) {
+        self.scheduledAt = scheduledAt
         self.task = task
         self.runID = runID
         self.isDryRun = isDryRun

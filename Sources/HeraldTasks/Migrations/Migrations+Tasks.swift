@@ -27,3 +27,16 @@ extension Migrations {
         CREATE INDEX IF NOT EXISTS task_runs_task_started_idx ON herald.task_runs (task, started_at DESC);
         """)
 }
+
+extension Migrations {
+    /// Migration 10: `celery` ticks are sent once. A tick row records how the tick runs
+    /// (`native` or `celery`) and, for `celery`, when its message reached the broker; a
+    /// `celery` tick claimed but never recorded as enqueued (its instance died) is re-sent
+    /// by any instance's sweep, and the tick's marker on the broker drops a second copy.
+    static let taskTickDelivery = Migration(version: 10, name: "herald_task_tick_delivery", sql: """
+        ALTER TABLE herald.task_ticks ADD COLUMN IF NOT EXISTS run_mode text;
+        ALTER TABLE herald.task_ticks ADD COLUMN IF NOT EXISTS enqueued_at timestamptz;
+        CREATE INDEX IF NOT EXISTS task_ticks_unsent_idx ON herald.task_ticks (claimed_at)
+            WHERE run_mode = 'celery' AND enqueued_at IS NULL;
+        """)
+}

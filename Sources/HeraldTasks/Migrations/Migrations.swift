@@ -1,12 +1,16 @@
 // The migrations, in order. 1: the Dify tables schedules touch, created only
-// when absent, with Dify's names, types and indexes (Herald never alters a
-// Dify table). 2: Herald's own tables. 3: the NOTIFY triggers of the contract.
+// when absent, with Dify's names, types and indexes. 2: Herald's own tables.
+// 3: the NOTIFY triggers (docs/events.md) on Dify's workflow_schedule_plans and
+// app_triggers. The later ones are in Migrations+*.swift. Herald never changes the
+// columns or constraints of an existing Dify table (the indexes of 1 carry
+// Dify's own names, so on a Dify database they exist already); what it adds to
+// Dify's tables is those triggers and one index on messages (migration 7).
 
 /// Every migration Herald knows.
 public enum Migrations {
     public static let all: [Migration] = [
         difyTables, heraldTables, notifyTriggers, datasetTables, taskTables, retentionTables, messagesWorkflowRunIndex,
-        retentionFunctions, scheduleClaims,
+        retentionFunctions, scheduleClaims, taskTickDelivery,
     ]
 
     /// The version a database must be at for Herald to run its schedules.

@@ -49,6 +49,11 @@ public struct ClaimResult: Sendable {
 
 /// The schedule SQL, on one blocking connection.
 public struct PlanStore: Sendable {
+    /// Dify's table of schedule plans, which every statement here reads (a changed row is a plan id).
+    public static let plansTable = "workflow_schedule_plans"
+    /// Dify's table of triggers, whose status enables a plan (a changed row is a trigger id).
+    public static let triggersTable = "app_triggers"
+
     public let instanceID: String
 
     public init(instanceID: String) { self.instanceID = instanceID }

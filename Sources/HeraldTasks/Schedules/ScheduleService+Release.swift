@@ -15,6 +15,7 @@ extension ScheduleService {
     /// its fires are encoded: the ones already due are pushed at once, the rest held for their time.
     func dispatch(_ r: ClaimResult, via: ScheduleMetrics.Via) {
         let dispatcher = pushDispatcher, encodeAhead = options.encodeAhead
+        dispatching += 1
         pushQueue.async { [self] in
             let chunks = dispatcher.chunks(claim: r.claim, fires: r.fires, encoded: false)
             let due = chunks.filter { $0.scheduledAt <= r.dbNow }
@@ -31,6 +32,7 @@ extension ScheduleService {
     }
 
     private func dispatched(_ claim: Int64, due: [FireChunk], delivery: Delivery, held later: [FireChunk], via: ScheduleMetrics.Via) {
+        dispatching -= 1
         if !due.isEmpty { record(delivery, fires: due.flatMap(\.fires), via: via) }
         if delivery.error == nil {
             // Marked enqueued when its last chunk is out; a failed push leaves it to the sweep.
@@ -76,6 +78,7 @@ extension ScheduleService {
         let dispatcher = pushDispatcher
         let chunks = batch.map(\.0)
         let vias = batch.map(\.1)
+        releasing += 1
         pushQueue.async { [self] in
             dispatcher.encodedAhead -= chunks.reduce(0) { $0 + ($1.isEncoded ? $1.fires.count : 0) }
             let result = Result { try dispatcher.push(chunks) }
@@ -85,6 +88,7 @@ extension ScheduleService {
     }
 
     private func released(_ chunks: [FireChunk], vias: [ScheduleMetrics.Via], result: Result<[Bool], any Error>, at: Int64) {
+        releasing -= 1
         var byVia: [ScheduleMetrics.Via: (fires: [ClaimedFire], delivery: Delivery)] = [:]
         let pushed = (try? result.get()) ?? []
         for (i, (chunk, via)) in zip(chunks, vias).enumerated() {

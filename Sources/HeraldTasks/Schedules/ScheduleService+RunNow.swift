@@ -22,7 +22,7 @@ extension ScheduleService {
     static let maxPendingRunNow = 10_000
 
     func startRunNow() {
-        guard running, !runNowInFlight, !pendingRunNow.isEmpty else { return }
+        guard running, !draining, !runNowInFlight, !pendingRunNow.isEmpty else { return }
         let batch = Array(pendingRunNow.prefix(500))
         pendingRunNow.removeFirst(batch.count)
         runNowInFlight = true

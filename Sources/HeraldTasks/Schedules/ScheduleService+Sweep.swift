@@ -9,7 +9,7 @@ extension ScheduleService {
 
     /// Claims overdue plans no timer fired, and re-sends fires that never reached the queue.
     func sweep() {
-        guard running else { return }
+        guard running, !draining else { return }
         if sweeping {
             sweepAgain = true
             return

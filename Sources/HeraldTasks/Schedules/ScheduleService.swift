@@ -60,6 +60,13 @@ public final class ScheduleService: @unchecked Sendable {
     var budgetSecond: Int64 = 0
     var budgetUsed = 0
     var running = false
+    /// True from `drain` on: nothing new is claimed; what was claimed is pushed at its instant.
+    var draining = false
+    var drainDone: (() -> Void)?
+    var drainDeadline: Int64 = 0
+    /// Claims handed to the push thread, and releases in flight there (drain waits for both).
+    var dispatching = 0
+    var releasing = 0
     var lastPrune: Int64 = 0
     var lastWindowLoad: Int64 = 0
     var pendingRefresh: Set<PlanID> = []
@@ -73,6 +80,7 @@ public final class ScheduleService: @unchecked Sendable {
     lazy var budgetTimer = LoopTimer(loop: loop) { [unowned self] in self.kick() }
     lazy var windowTimer = LoopTimer(loop: loop) { [unowned self] in self.reloadWindow() }
     lazy var releaseTimer = LoopTimer(loop: loop) { [unowned self] in self.releaseDue() }
+    lazy var drainTimer = LoopTimer(loop: loop) { [unowned self] in self.drainCheck() }
     /// Pre-claimed fires waiting for their time, by scheduled time (µs).
     var held: [Int64: [(FireChunk, ScheduleMetrics.Via)]] = [:]
     var heldTimes = TimeHeap()
@@ -120,9 +128,11 @@ public final class ScheduleService: @unchecked Sendable {
         windowTimer.cancel()
         budgetTimer.cancel()
         releaseTimer.cancel()
+        drainTimer.cancel()
         heap.removeAll()
-        // Pre-claimed fires not yet released stay unenqueued in PostgreSQL; any instance's
-        // sweep sends them after their time (HERALD_SCHEDULE_RESEND_AFTER).
+        // Pre-claimed fires not yet released (a stop without `drain`, or a drain past its
+        // deadline) stay unenqueued in PostgreSQL; any instance's sweep sends them after their
+        // time (HERALD_SCHEDULE_RESEND_AFTER).
         held.removeAll()
         heldTimes = TimeHeap()
         claimsLeft.removeAll()
@@ -138,19 +148,24 @@ public final class ScheduleService: @unchecked Sendable {
 
     // MARK: Events
 
-    /// Routes an event to the schedule logic. Call on the loop.
+    /// Handles an event the daemon routed here (the topology's routes decide which events
+    /// come; the sweep comes always). A changed row of the plans table is re-read by id, a
+    /// changed trigger by the plans it enables; a bulk change, or a change of a table the
+    /// store does not know by name, reloads the whole window. Call on the loop.
     public func handle(_ event: Event) {
-        guard running else { return }
+        guard running, !draining else { return }
         switch event {
         case .scheduleChanged(let id, let runNow):
             guard let plan = PlanID(id) else { return }
             refresh(plans: [plan])
             if runNow { fireNow(plan) }
-        case .tableChanged(let change) where change.table == "workflow_schedule_plans":
+        case .tableChanged(let change) where change.table == PlanStore.plansTable:
             if let id = change.id.flatMap(PlanID.init) { refresh(plans: [id]) } else { reloadWindow() }
-        case .tableChanged(let change) where change.table == "app_triggers":
+        case .tableChanged(let change) where change.table == PlanStore.triggersTable:
             guard let id = change.id else { return reloadWindow() }
             refresh(triggers: [id])
+        case .tableChanged:
+            reloadWindow()
         case .sweep:
             sweep()
             // The window also reloads on its own timer; from sweeps at most every 5 s.
@@ -171,7 +186,7 @@ public final class ScheduleService: @unchecked Sendable {
     }
 
     func startRefresh() {
-        guard running, !refreshInFlight, !(pendingRefresh.isEmpty && pendingTriggers.isEmpty) else { return }
+        guard running, !draining, !refreshInFlight, !(pendingRefresh.isEmpty && pendingTriggers.isEmpty) else { return }
         let plans = Array(pendingRefresh.prefix(5_000))
         let triggers = Array(pendingTriggers.prefix(5_000))
         pendingRefresh.subtract(plans)
@@ -215,7 +230,7 @@ public final class ScheduleService: @unchecked Sendable {
     }
 
     func reloadWindow() {
-        guard running else { return }
+        guard running, !draining else { return }
         let store = self.store, options = self.options
         lastWindowLoad = localNowMicros()
         pool.run(on: loop, { c -> ([ArmedPlan], Int64) in
@@ -238,7 +253,7 @@ public final class ScheduleService: @unchecked Sendable {
     // MARK: Timer
 
     func armTimer() {
-        guard running, let due = heap.earliest() else {
+        guard running, !draining, let due = heap.earliest() else {
             timer.cancel()
             return
         }
@@ -263,7 +278,7 @@ public final class ScheduleService: @unchecked Sendable {
 
     /// Starts claim transactions while there is pending work and capacity.
     func kick() {
-        while running, inFlight < options.maxInFlight, !pending.isEmpty {
+        while running, !draining, inFlight < options.maxInFlight, !pending.isEmpty {
             let n = takeBudget(min(options.claimBatch, pending.count))
             if n == 0 { return }
             let batch = Array(pending.prefix(n))
