@@ -4,7 +4,8 @@
 
 /// RFC 4648 base64 with padding.
 public enum Base64 {
-    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let alphabet: [UInt8] = Array(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     /// Appends the base64 form of `input` to `out`.
     public static func encode(_ input: [UInt8], into out: inout [UInt8]) {

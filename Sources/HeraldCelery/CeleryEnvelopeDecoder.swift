@@ -64,8 +64,8 @@ public enum CeleryEnvelopeDecoder {
             throw .notJSON(part: "body")
         }
         guard let parts = bodyJSON as? [Any], parts.count == 3,
-              let args = parts[0] as? [Any], let kwargs = parts[1] as? [String: Any],
-              let embed = parts[2] as? [String: Any]
+            let args = parts[0] as? [Any], let kwargs = parts[1] as? [String: Any],
+            let embed = parts[2] as? [String: Any]
         else { throw .invalidBody }
 
         guard let deliveryInfo = properties["delivery_info"] as? [String: Any] else {

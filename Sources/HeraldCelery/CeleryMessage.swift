@@ -20,16 +20,20 @@ public enum CeleryMessage {
     ///   - origin: the `origin` header, Celery's `<name>@<host>` of the producer (e.g. `herald1234@web-1`).
     ///   - replyTo: the `reply_to` property; Celery puts its app's oid there, `""` when none.
     ///   - deliveryTag: kombu's per-message tag, a fresh `CeleryUUID.v4()` string.
-    public static func encode(_ task: CeleryTask, origin: String, replyTo: String = "",
-                              deliveryTag: String) -> [UInt8] {
+    public static func encode(
+        _ task: CeleryTask, origin: String, replyTo: String = "",
+        deliveryTag: String
+    ) -> [UInt8] {
         var writer = PythonJSONWriter(capacity: 1024)
         encode(task, origin: origin, replyTo: replyTo, deliveryTag: deliveryTag, into: &writer)
         return writer.bytes
     }
 
     /// Appends the envelope for `task` to `writer` (batch senders reuse one buffer).
-    public static func encode(_ task: CeleryTask, origin: String, replyTo: String = "",
-                              deliveryTag: String, into writer: inout PythonJSONWriter) {
+    public static func encode(
+        _ task: CeleryTask, origin: String, replyTo: String = "",
+        deliveryTag: String, into writer: inout PythonJSONWriter
+    ) {
         let body = encodeBody(task)
         writer.raw("{\"body\": \"")
         Base64.encode(body, into: &writer.bytes)

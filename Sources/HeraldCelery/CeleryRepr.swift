@@ -11,17 +11,22 @@ public enum CeleryRepr {
     public static let defaultMaxLevels = 3
 
     /// The `argsrepr` header: the positional arguments as a Python tuple, e.g. `('a',)`.
-    public static func args(_ args: [CeleryValue], maxLength: Int = defaultMaxLength,
-                            maxLevels: Int = defaultMaxLevels) -> String {
+    public static func args(
+        _ args: [CeleryValue], maxLength: Int = defaultMaxLength,
+        maxLevels: Int = defaultMaxLevels
+    ) -> String {
         var tokens: [Token] = []
-        appendSequence(args, open: "(", close: args.count == 1 ? ",)" : ")", level: 0,
-                       maxLevels: maxLevels, into: &tokens)
+        appendSequence(
+            args, open: "(", close: args.count == 1 ? ",)" : ")", level: 0,
+            maxLevels: maxLevels, into: &tokens)
         return render(tokens, maxLength: maxLength)
     }
 
     /// The `kwargsrepr` header: the keyword arguments as a Python dict, e.g. `{'k': 'v'}`.
-    public static func kwargs(_ kwargs: [CeleryMember], maxLength: Int = defaultMaxLength,
-                              maxLevels: Int = defaultMaxLevels) -> String {
+    public static func kwargs(
+        _ kwargs: [CeleryMember], maxLength: Int = defaultMaxLength,
+        maxLevels: Int = defaultMaxLevels
+    ) -> String {
         var tokens: [Token] = []
         append(.object(kwargs), level: 0, maxLevels: maxLevels, into: &tokens)
         return render(tokens, maxLength: maxLength)
@@ -60,8 +65,10 @@ public enum CeleryRepr {
         }
     }
 
-    static func appendSequence(_ items: [CeleryValue], open: String, close: String, level: Int,
-                               maxLevels: Int, into tokens: inout [Token]) {
+    static func appendSequence(
+        _ items: [CeleryValue], open: String, close: String, level: Int,
+        maxLevels: Int, into tokens: inout [Token]
+    ) {
         if maxLevels > 0 && level >= maxLevels {
             tokens.append(.literal(open + "..." + close, truncatable: false, direction: 0))
             return

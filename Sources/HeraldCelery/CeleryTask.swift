@@ -20,8 +20,10 @@ public struct CeleryTask: Sendable, Equatable {
     public var ignoreResult: Bool?
 
     /// A task invocation. `ignoreResult` defaults to Dify's `task_ignore_result=True`.
-    public init(name: String, queue: String, id: String, args: [CeleryValue] = [],
-                kwargs: [CeleryMember] = [], ignoreResult: Bool? = true) {
+    public init(
+        name: String, queue: String, id: String, args: [CeleryValue] = [],
+        kwargs: [CeleryMember] = [], ignoreResult: Bool? = true
+    ) {
         self.name = name
         self.queue = queue
         self.id = id

@@ -44,16 +44,22 @@ public enum DifyCeleryTasks {
 
     /// A schedule firing: positional `[schedule_id]`, as the poller's `run_schedule_trigger.s(schedule_id)`.
     public static func runScheduleTrigger(scheduleID: String, taskID: String) -> CeleryTask {
-        CeleryTask(name: runScheduleTrigger.name, queue: runScheduleTrigger.queue, id: taskID,
-                   args: [.string(scheduleID)])
+        CeleryTask(
+            name: runScheduleTrigger.name, queue: runScheduleTrigger.queue, id: taskID,
+            args: [.string(scheduleID)])
     }
 
     /// A credential/subscription refresh: keywords `tenant_id`, `subscription_id`, in that order.
-    public static func triggerSubscriptionRefresh(tenantID: String, subscriptionID: String,
-                                                  taskID: String) -> CeleryTask {
-        CeleryTask(name: triggerSubscriptionRefresh.name, queue: triggerSubscriptionRefresh.queue, id: taskID,
-                   kwargs: [CeleryMember("tenant_id", .string(tenantID)),
-                            CeleryMember("subscription_id", .string(subscriptionID))])
+    public static func triggerSubscriptionRefresh(
+        tenantID: String, subscriptionID: String,
+        taskID: String
+    ) -> CeleryTask {
+        CeleryTask(
+            name: triggerSubscriptionRefresh.name, queue: triggerSubscriptionRefresh.queue, id: taskID,
+            kwargs: [
+                CeleryMember("tenant_id", .string(tenantID)),
+                CeleryMember("subscription_id", .string(subscriptionID)),
+            ])
     }
 
     /// The per-tenant plugin upgrade check, positional as Dify's `.delay(...)` sends it.
@@ -63,9 +69,11 @@ public enum DifyCeleryTasks {
         excludePlugins: [String], includePlugins: [String], taskID: String
     ) -> CeleryTask {
         let task = processTenantPluginAutoupgradeCheck
-        return CeleryTask(name: task.name, queue: task.queue, id: taskID, args: [
-            .string(tenantID), .string(strategySetting), .int(upgradeTimeOfDay), .string(upgradeMode),
-            .array(excludePlugins.map { .string($0) }), .array(includePlugins.map { .string($0) }),
-        ])
+        return CeleryTask(
+            name: task.name, queue: task.queue, id: taskID,
+            args: [
+                .string(tenantID), .string(strategySetting), .int(upgradeTimeOfDay), .string(upgradeMode),
+                .array(excludePlugins.map { .string($0) }), .array(includePlugins.map { .string($0) }),
+            ])
     }
 }

@@ -128,7 +128,8 @@ public struct PythonJSONWriter: Sendable {
         if b0 < 0xF0 {
             return ((b0 & 0x0F) << 12 | UInt32(utf8[i + 1] & 0x3F) << 6 | UInt32(utf8[i + 2] & 0x3F), 3)
         }
-        let s = (b0 & 0x07) << 18 | UInt32(utf8[i + 1] & 0x3F) << 12
+        let s =
+            (b0 & 0x07) << 18 | UInt32(utf8[i + 1] & 0x3F) << 12
             | UInt32(utf8[i + 2] & 0x3F) << 6 | UInt32(utf8[i + 3] & 0x3F)
         return (s, 4)
     }

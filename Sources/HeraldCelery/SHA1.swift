@@ -67,7 +67,8 @@ public struct SHA1: Sendable {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 80) { w in
             block.withUnsafeBufferPointer { bytes in
                 for t in 0..<16 {
-                    w[t] = UInt32(bytes[4 * t]) << 24 | UInt32(bytes[4 * t + 1]) << 16
+                    w[t] =
+                        UInt32(bytes[4 * t]) << 24 | UInt32(bytes[4 * t + 1]) << 16
                         | UInt32(bytes[4 * t + 2]) << 8 | UInt32(bytes[4 * t + 3])
                 }
             }

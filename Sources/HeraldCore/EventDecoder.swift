@@ -49,7 +49,9 @@ public enum EventDecoder {
     public static let maxPayloadBytes = 8192
 
     /// The tables whose triggers NOTIFY `herald_events`.
-    public static let notifyingTables: Set<String> = ["workflow_schedule_plans", "app_triggers", "trigger_subscriptions"]
+    public static let notifyingTables: Set<String> = [
+        "workflow_schedule_plans", "app_triggers", "trigger_subscriptions",
+    ]
 
     /// A `task_schedule_events` message.
     public static func scheduleEvent<C: Collection>(_ payload: C) -> DecodeResult where C.Element == UInt8 {
@@ -59,7 +61,9 @@ public enum EventDecoder {
         case .success(let o): object = o
         }
         guard let rawID = object["schedule_id"] else { return .rejected(.missingField("schedule_id")) }
-        guard case .string(let id) = rawID else { return .rejected(.wrongType(field: "schedule_id", expected: "a string")) }
+        guard case .string(let id) = rawID else {
+            return .rejected(.wrongType(field: "schedule_id", expected: "a string"))
+        }
         guard UUIDText.isValid(id) else { return .rejected(.invalidValue(field: "schedule_id")) }
         var runNow = false
         switch object["run_now"] {

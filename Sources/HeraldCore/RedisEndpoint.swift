@@ -100,7 +100,9 @@ public struct RedisEndpoint: Sendable, Equatable {
                 host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
                 let after = hostPort[hostPort.index(after: close)...]
                 if after.hasPrefix(":") {
-                    guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { throw .invalidPort(String(after.dropFirst())) }
+                    guard let p = Int(after.dropFirst()), (1...65535).contains(p) else {
+                        throw .invalidPort(String(after.dropFirst()))
+                    }
                     port = p
                 }
             } else if let colon = hostPort.lastIndex(of: ":") {
@@ -114,7 +116,8 @@ public struct RedisEndpoint: Sendable, Equatable {
                 guard let n = Int(db), n >= 0 else { throw .invalidDatabase(db) }
                 database = n
             }
-            return RedisEndpoint(address: .tcp(host: host, port: port), username: username, password: password, database: database)
+            return RedisEndpoint(
+                address: .tcp(host: host, port: port), username: username, password: password, database: database)
         case "unix", "redis+unix", "redis-socket":
             guard rest.hasPrefix("/") else { throw .missingHost }
             if let db = query["db"] {
@@ -135,7 +138,8 @@ public struct RedisEndpoint: Sendable, Equatable {
         var bytes = Array(s.utf8)[...]
         while let b = bytes.popFirst() {
             if b == UInt8(ascii: "%"), bytes.count >= 2,
-               let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) {
+                let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16)
+            {
                 out.append(v)
                 bytes = bytes.dropFirst(2)
             } else {

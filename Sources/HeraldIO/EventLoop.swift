@@ -29,9 +29,11 @@ public final class EventLoop: @unchecked Sendable {
         }
         wakeFD = fd
         let ctx = Unmanaged.passUnretained(self).toOpaque()
-        wakeEvent = event_new(base, fd, Int16(EV_READ | EV_PERSIST), { _, _, arg in
-            Unmanaged<EventLoop>.fromOpaque(arg!).takeUnretainedValue().drainPending()
-        }, ctx)
+        wakeEvent = event_new(
+            base, fd, Int16(EV_READ | EV_PERSIST),
+            { _, _, arg in
+                Unmanaged<EventLoop>.fromOpaque(arg!).takeUnretainedValue().drainPending()
+            }, ctx)
         event_add(wakeEvent, nil)
     }
 

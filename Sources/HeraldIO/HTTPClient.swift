@@ -12,16 +12,22 @@ public enum HTTPClient {
     }
 
     /// GETs `url` with extra request `headers` ("Name: value"); returns the status and body.
-    public static func get(_ url: String, headers: [String] = [], timeout: Duration = .seconds(5)) throws(IOError) -> (status: Int, body: [UInt8]) {
+    public static func get(
+        _ url: String, headers: [String] = [], timeout: Duration = .seconds(5)
+    ) throws(IOError) -> (status: Int, body: [UInt8]) {
         try perform(url, headers: headers, body: nil, timeout: timeout)
     }
 
     /// POSTs `body` to `url` with extra request `headers` ("Name: value"); returns the status and body.
-    public static func post(_ url: String, body: [UInt8], headers: [String] = [], timeout: Duration = .seconds(5)) throws(IOError) -> (status: Int, body: [UInt8]) {
+    public static func post(
+        _ url: String, body: [UInt8], headers: [String] = [], timeout: Duration = .seconds(5)
+    ) throws(IOError) -> (status: Int, body: [UInt8]) {
         try perform(url, headers: headers, body: body, timeout: timeout)
     }
 
-    private static func perform(_ url: String, headers: [String], body: [UInt8]?, timeout: Duration) throws(IOError) -> (status: Int, body: [UInt8]) {
+    private static func perform(
+        _ url: String, headers: [String], body: [UInt8]?, timeout: Duration
+    ) throws(IOError) -> (status: Int, body: [UInt8]) {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         guard let h = curl_easy_init() else { throw IOError.curl(call: "curl_easy_init", message: "out of memory") }
         defer { curl_easy_cleanup(h) }

@@ -31,7 +31,9 @@ public final class HTTPServer {
     public private(set) var port: Int
 
     /// Binds `host:port` (port 0 picks a free one) and serves `handler(method, path)`.
-    public init(loop: EventLoop, host: String, port: Int, handler: @escaping (String, String) -> HTTPResponse) throws(IOError) {
+    public init(
+        loop: EventLoop, host: String, port: Int, handler: @escaping (String, String) -> HTTPResponse
+    ) throws(IOError) {
         loop.assertInLoop()
         self.loop = loop
         self.handler = handler
@@ -63,10 +65,12 @@ public final class HTTPServer {
             }
         }
         let ctx = Unmanaged.passUnretained(self).toOpaque()
-        evhttp_set_gencb(h, { req, arg in
-            guard let req, let arg else { return }
-            Unmanaged<HTTPServer>.fromOpaque(arg).takeUnretainedValue().serve(req)
-        }, ctx)
+        evhttp_set_gencb(
+            h,
+            { req, arg in
+                guard let req, let arg else { return }
+                Unmanaged<HTTPServer>.fromOpaque(arg).takeUnretainedValue().serve(req)
+            }, ctx)
     }
 
     deinit {

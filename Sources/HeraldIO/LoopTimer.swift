@@ -17,9 +17,11 @@ public final class LoopTimer {
         self.loop = loop
         self.handler = handler
         let ctx = Unmanaged.passUnretained(self).toOpaque()
-        event = event_new(loop.base, -1, 0, { _, _, arg in
-            Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue().fire()
-        }, ctx)
+        event = event_new(
+            loop.base, -1, 0,
+            { _, _, arg in
+                Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue().fire()
+            }, ctx)
     }
 
     deinit {
@@ -73,9 +75,11 @@ public final class SignalWatcher {
         self.signal = signal
         self.handler = handler
         let ctx = Unmanaged.passUnretained(self).toOpaque()
-        event = event_new(loop.base, signal, Int16(EV_SIGNAL | EV_PERSIST), { sig, _, arg in
-            Unmanaged<SignalWatcher>.fromOpaque(arg!).takeUnretainedValue().handler(sig)
-        }, ctx)
+        event = event_new(
+            loop.base, signal, Int16(EV_SIGNAL | EV_PERSIST),
+            { sig, _, arg in
+                Unmanaged<SignalWatcher>.fromOpaque(arg!).takeUnretainedValue().handler(sig)
+            }, ctx)
         guard event != nil, event_add(event, nil) == 0 else {
             throw IOError.loop(call: "event_add(signal \(signal))", message: "cannot watch signal")
         }
@@ -95,9 +99,11 @@ final class FDWatcher {
         self.handler = handler
         let ctx = Unmanaged.passUnretained(self).toOpaque()
         let flags = Int16(events | (persist ? EV_PERSIST : 0))
-        event = event_new(loop.base, fd, flags, { _, what, arg in
-            Unmanaged<FDWatcher>.fromOpaque(arg!).takeUnretainedValue().handler(what)
-        }, ctx)
+        event = event_new(
+            loop.base, fd, flags,
+            { _, what, arg in
+                Unmanaged<FDWatcher>.fromOpaque(arg!).takeUnretainedValue().handler(what)
+            }, ctx)
     }
 
     func arm(timeout: Duration? = nil) {

@@ -119,7 +119,8 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private static func failure(_ r: OpaquePointer) -> IOError {
         let state = PQresultErrorField(r, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? "?????"
-        return IOError.postgresQuery(sqlState: state, message: String(cString: PQresultErrorMessage(r)).trimmingTrailingNewlines)
+        return IOError.postgresQuery(
+            sqlState: state, message: String(cString: PQresultErrorMessage(r)).trimmingTrailingNewlines)
     }
 
     /// Runs several statements without parameters (migrations). Blocking.
@@ -130,7 +131,8 @@ public final class PostgresConnection: @unchecked Sendable {
         let s = PQresultStatus(r)
         guard s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK || s == PGRES_EMPTY_QUERY else {
             let state = PQresultErrorField(r, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? "?????"
-            throw IOError.postgresQuery(sqlState: state, message: String(cString: PQresultErrorMessage(r)).trimmingTrailingNewlines)
+            throw IOError.postgresQuery(
+                sqlState: state, message: String(cString: PQresultErrorMessage(r)).trimmingTrailingNewlines)
         }
     }
 

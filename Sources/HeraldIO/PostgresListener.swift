@@ -34,7 +34,9 @@ public final class PostgresListener: @unchecked Sendable {
     private var inFlightSince: UInt64 = 0
     private var listening = false
     private lazy var reconnectTimer = LoopTimer(loop: loop) { [unowned self] in self.connect() }
-    private lazy var deadline = LoopTimer(loop: loop) { [unowned self] in self.fail("connect timed out after \(self.connectTimeout)") }
+    private lazy var deadline = LoopTimer(loop: loop) { [unowned self] in
+        self.fail("connect timed out after \(self.connectTimeout)")
+    }
     private lazy var healthTimer = LoopTimer(loop: loop) { [unowned self] in self.healthCheck() }
 
     public init(
@@ -187,7 +189,9 @@ public final class PostgresListener: @unchecked Sendable {
         if r < 0 { fail("PQflush: \(postgresError(c))") }
         if r == 1 {
             // Output is queued: wait for writability once, then flush again.
-            let w = FDWatcher(loop: loop, fd: watchedFD, events: EV_WRITE, persist: false) { [unowned self] _ in self.flush() }
+            let w = FDWatcher(loop: loop, fd: watchedFD, events: EV_WRITE, persist: false) { [unowned self] _ in
+                self.flush()
+            }
             w.arm()
             pendingFlush = w
         } else {
@@ -251,7 +255,9 @@ public final class PostgresListener: @unchecked Sendable {
         guard conn != nil, listening else { return }
         if inFlight > 0 {
             let age = MonotonicNow.nanoseconds &- inFlightSince
-            if age > UInt64(max(0, queryTimeout.nanosecondsClamped)) { fail("health query timed out after \(queryTimeout)") }
+            if age > UInt64(max(0, queryTimeout.nanosecondsClamped)) {
+                fail("health query timed out after \(queryTimeout)")
+            }
             return
         }
         sendQuery("SELECT 1")

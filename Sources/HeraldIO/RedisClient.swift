@@ -24,7 +24,9 @@ public final class RedisClient: @unchecked Sendable {
         }
         guard let c else { throw IOError.redis(call: "redisConnect", message: "out of memory") }
         if c.pointee.err != 0 {
-            let message = withUnsafeBytes(of: c.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let message = withUnsafeBytes(of: c.pointee.errstr) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             redisFree(c)
             throw IOError.redis(call: "redisConnect(\(endpoint.redacted))", message: message)
         }
@@ -79,10 +81,14 @@ public final class RedisClient: @unchecked Sendable {
             let rc = bytes.withUnsafeBufferPointer { b in
                 b.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(c, $0.baseAddress, $0.count) }
             }
-            guard rc == REDIS_OK else { throw IOError.redis(call: "redisAppendFormattedCommand", message: errorText(c)) }
+            guard rc == REDIS_OK else {
+                throw IOError.redis(call: "redisAppendFormattedCommand", message: errorText(c))
+            }
             var done: Int32 = 0
             while done == 0 {
-                guard redisBufferWrite(c, &done) == REDIS_OK else { throw IOError.redis(call: "redisBufferWrite", message: errorText(c)) }
+                guard redisBufferWrite(c, &done) == REDIS_OK else {
+                    throw IOError.redis(call: "redisBufferWrite", message: errorText(c))
+                }
             }
         }
         return try replies(c, count: count)
@@ -116,7 +122,9 @@ public final class RedisClient: @unchecked Sendable {
         guard let c = ctx else { throw IOError.notConnected("redis") }
         let raw = RedisArgv.with(args) { argc, argv, lens in redisCommandArgv(c, argc, argv, lens) }
         guard let raw else {
-            let message = withUnsafeBytes(of: c.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let message = withUnsafeBytes(of: c.pointee.errstr) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             throw IOError.redis(call: "redisCommandArgv", message: message)
         }
         let reply = raw.assumingMemoryBound(to: redisReply.self)

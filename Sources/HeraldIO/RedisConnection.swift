@@ -119,10 +119,12 @@ public final class RedisConnection: @unchecked Sendable {
         }
         let ctx = Unmanaged.passRetained(RedisCommandContext(owner: self, callback: callback)).toOpaque()
         let rc = RedisArgv.with(args) { argc, argv, lens in
-            redisAsyncCommandArgv(a, { _, reply, priv in
-                let ctx = Unmanaged<RedisCommandContext>.fromOpaque(priv!).takeRetainedValue()
-                ctx.complete(reply?.assumingMemoryBound(to: redisReply.self))
-            }, ctx, argc, argv, lens)
+            redisAsyncCommandArgv(
+                a,
+                { _, reply, priv in
+                    let ctx = Unmanaged<RedisCommandContext>.fromOpaque(priv!).takeRetainedValue()
+                    ctx.complete(reply?.assumingMemoryBound(to: redisReply.self))
+                }, ctx, argc, argv, lens)
         }
         if rc != REDIS_OK {
             Unmanaged<RedisCommandContext>.fromOpaque(ctx).release()
@@ -221,7 +223,9 @@ public final class RedisConnection: @unchecked Sendable {
         }
         if subscriptions.isEmpty {
             if endpoint.database != 0 {
-                send(["SELECT", String(endpoint.database)]) { [unowned self] reply in self.expectOK(reply, what: "SELECT") }
+                send(["SELECT", String(endpoint.database)]) { [unowned self] reply in
+                    self.expectOK(reply, what: "SELECT")
+                }
             }
             send(["PING"]) { [unowned self] reply in
                 guard case .status? = reply else { return }
@@ -244,11 +248,13 @@ public final class RedisConnection: @unchecked Sendable {
     private func sendSubscribe(_ s: RedisSubscription, on a: UnsafeMutablePointer<redisAsyncContext>) {
         let ctx = Unmanaged.passUnretained(s).toOpaque()
         _ = RedisArgv.with([Array("SUBSCRIBE".utf8), Array(s.channel.utf8)]) { argc, argv, lens in
-            redisAsyncCommandArgv(a, { _, reply, priv in
-                guard let reply, let priv else { return }  // nil during teardown
-                Unmanaged<RedisSubscription>.fromOpaque(priv).takeUnretainedValue()
-                    .deliver(UnsafePointer(reply.assumingMemoryBound(to: redisReply.self)))
-            }, ctx, argc, argv, lens)
+            redisAsyncCommandArgv(
+                a,
+                { _, reply, priv in
+                    guard let reply, let priv else { return }  // nil during teardown
+                    Unmanaged<RedisSubscription>.fromOpaque(priv).takeUnretainedValue()
+                        .deliver(UnsafePointer(reply.assumingMemoryBound(to: redisReply.self)))
+                }, ctx, argc, argv, lens)
         }
     }
 
@@ -302,7 +308,7 @@ final class RedisSubscription {
     func deliver(_ r: UnsafePointer<redisReply>) {
         let reply = r.pointee
         guard reply.type == REDIS_REPLY_ARRAY, reply.elements >= 3,
-              let kindPtr = reply.element[0], let kind = kindPtr.pointee.str, let last = reply.element[2]
+            let kindPtr = reply.element[0], let kind = kindPtr.pointee.str, let last = reply.element[2]
         else { return }
         switch UInt8(bitPattern: kind[0]) {
         case UInt8(ascii: "m"):  // message

@@ -18,9 +18,15 @@ public enum RedisValue: Sendable, Equatable {
         case REDIS_REPLY_STRING:
             self = .string(reply.str.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(reply.len))) } ?? [])
         case REDIS_REPLY_STATUS:
-            self = .status(reply.str.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(reply.len)), as: UTF8.self) } ?? "")
+            self = .status(
+                reply.str.map {
+                    String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(reply.len)), as: UTF8.self)
+                } ?? "")
         case REDIS_REPLY_ERROR:
-            self = .error(reply.str.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(reply.len)), as: UTF8.self) } ?? "")
+            self = .error(
+                reply.str.map {
+                    String(decoding: UnsafeRawBufferPointer(start: $0, count: Int(reply.len)), as: UTF8.self)
+                } ?? "")
         case REDIS_REPLY_INTEGER:
             self = .integer(reply.integer)
         case REDIS_REPLY_ARRAY:
@@ -53,7 +59,9 @@ public enum RedisValue: Sendable, Equatable {
 
 /// Builds the argv arrays hiredis wants from Swift byte arrays.
 enum RedisArgv {
-    static func with<R>(_ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
+    static func with<R>(
+        _ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
+    ) -> R {
         var lengths = args.map { $0.count }
         // One contiguous buffer holds every argument; hiredis copies them while formatting.
         var storage: [UInt8] = []

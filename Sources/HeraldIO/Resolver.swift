@@ -16,7 +16,8 @@ enum Resolver {
     }
 
     /// Calls `done` on the loop thread with the first address of `host`.
-    static func resolve(_ host: String, on loop: EventLoop, done: @escaping @Sendable (Result<String, IOError>) -> Void) {
+    static func resolve(_ host: String, on loop: EventLoop, done: @escaping @Sendable (Result<String, IOError>) -> Void)
+    {
         if isNumeric(host) {
             loop.execute { done(.success(host)) }
             return
@@ -45,7 +46,8 @@ enum Resolver {
             p = a.pointee.ai_next
         }
         var buf = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-        let g = getnameinfo(chosen.pointee.ai_addr, chosen.pointee.ai_addrlen, &buf, socklen_t(buf.count), nil, 0, NI_NUMERICHOST)
+        let g = getnameinfo(
+            chosen.pointee.ai_addr, chosen.pointee.ai_addrlen, &buf, socklen_t(buf.count), nil, 0, NI_NUMERICHOST)
         guard g == 0 else { return .failure(.resolve(host: host, message: String(cString: gai_strerror(g)))) }
         return .success(String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }

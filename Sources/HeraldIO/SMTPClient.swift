@@ -54,12 +54,18 @@ public struct SMTPError: Error, Sendable, Equatable, CustomStringConvertible {
     public var serverReply: String
 
     static func invalid(field: String, reason: String) -> SMTPError {
-        SMTPError(kind: .invalidMessage, call: "SMTPMessage(\(field))", message: reason, curlCode: 0, responseCode: 0, serverReply: "")
+        SMTPError(
+            kind: .invalidMessage, call: "SMTPMessage(\(field))", message: reason, curlCode: 0, responseCode: 0,
+            serverReply: "")
     }
 
     public var description: String {
         var s = "\(call): \(kind.rawValue): \(message)"
-        if !serverReply.isEmpty { s += " (server: \(serverReply))" } else if responseCode != 0 { s += " (reply \(responseCode))" }
+        if !serverReply.isEmpty {
+            s += " (server: \(serverReply))"
+        } else if responseCode != 0 {
+            s += " (reply \(responseCode))"
+        }
         return s
     }
 }
@@ -89,9 +95,11 @@ public struct SMTPClient: Sendable {
         /// Bound on the whole exchange, connect included.
         public var timeout: Duration
 
-        public init(host: String, port: Int, security: SMTPSecurity = .none, username: String? = nil, password: String? = nil,
-                    localHostname: String? = nil, verifyPeer: Bool = true, caFile: String? = nil,
-                    connectTimeout: Duration = .seconds(10), timeout: Duration = .seconds(60)) {
+        public init(
+            host: String, port: Int, security: SMTPSecurity = .none, username: String? = nil, password: String? = nil,
+            localHostname: String? = nil, verifyPeer: Bool = true, caFile: String? = nil,
+            connectTimeout: Duration = .seconds(10), timeout: Duration = .seconds(60)
+        ) {
             self.host = host
             self.port = port
             self.security = security
@@ -145,7 +153,9 @@ public struct SMTPClient: Sendable {
         _ = curlGlobalInit
         let call = "curl_easy_perform(\(configuration.url))"
         guard let h = curl_easy_init() else {
-            throw SMTPError(kind: .transfer, call: "curl_easy_init", message: "out of memory", curlCode: 0, responseCode: 0, serverReply: "")
+            throw SMTPError(
+                kind: .transfer, call: "curl_easy_init", message: "out of memory", curlCode: 0, responseCode: 0,
+                serverReply: "")
         }
         let state = Transfer(bytes: message.rendered())
         var recipients: UnsafeMutablePointer<curl_slist>?
@@ -155,7 +165,9 @@ public struct SMTPClient: Sendable {
         }
         for rcpt in message.to {
             guard let list = curl_slist_append(recipients, "<\(rcpt.address)>") else {
-                throw SMTPError(kind: .transfer, call: "curl_slist_append", message: "out of memory", curlCode: 0, responseCode: 0, serverReply: "")
+                throw SMTPError(
+                    kind: .transfer, call: "curl_slist_append", message: "out of memory", curlCode: 0, responseCode: 0,
+                    serverReply: "")
             }
             recipients = list
         }
@@ -167,20 +179,25 @@ public struct SMTPClient: Sendable {
         guard rc == CURLE_OK else {
             let detail = String(cString: state.errorBuffer)
             let text = detail.isEmpty ? String(cString: curl_easy_strerror(rc)) : detail
-            throw SMTPError(kind: Self.classify(rc, detail: detail, responseCode: code), call: call, message: text,
-                            curlCode: Int(rc.rawValue), responseCode: code, serverReply: state.errorReply)
+            throw SMTPError(
+                kind: Self.classify(rc, detail: detail, responseCode: code), call: call, message: text,
+                curlCode: Int(rc.rawValue), responseCode: code, serverReply: state.errorReply)
         }
         return Receipt(responseCode: code, serverReply: state.lastReply)
     }
 
-    private func configure(_ h: UnsafeMutableRawPointer, state: Transfer, from: String,
-                           recipients: UnsafeMutablePointer<curl_slist>?) throws(SMTPError) {
+    private func configure(
+        _ h: UnsafeMutableRawPointer, state: Transfer, from: String,
+        recipients: UnsafeMutablePointer<curl_slist>?
+    ) throws(SMTPError) {
         let c = configuration
         let ctx = Unmanaged.passUnretained(state).toOpaque()
         func check(_ rc: CURLcode, _ option: String) throws(SMTPError) {
             guard rc == CURLE_OK else {
-                throw SMTPError(kind: .transfer, call: "curl_easy_setopt(\(option))", message: String(cString: curl_easy_strerror(rc)),
-                                curlCode: Int(rc.rawValue), responseCode: 0, serverReply: "")
+                throw SMTPError(
+                    kind: .transfer, call: "curl_easy_setopt(\(option))",
+                    message: String(cString: curl_easy_strerror(rc)),
+                    curlCode: Int(rc.rawValue), responseCode: 0, serverReply: "")
             }
         }
         try check(herald_curl_setopt_string(h, CURLOPT_URL, c.url), "URL")
@@ -190,19 +207,21 @@ public struct SMTPClient: Sendable {
         try check(herald_curl_setopt_pointer(h, CURLOPT_MAIL_RCPT, recipients), "MAIL_RCPT")
         try check(herald_curl_setopt_long(h, CURLOPT_UPLOAD, 1), "UPLOAD")
         try check(herald_curl_setopt_pointer(h, CURLOPT_READDATA, ctx), "READDATA")
-        try check(herald_curl_setopt_readfunction(h) { buffer, size, count, user in
-            guard let buffer, let user else { return 0 }
-            return Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue().read(into: buffer, max: size * count)
-        }, "READFUNCTION")
+        try check(
+            herald_curl_setopt_readfunction(h) { buffer, size, count, user in
+                guard let buffer, let user else { return 0 }
+                return Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue().read(into: buffer, max: size * count)
+            }, "READFUNCTION")
         try check(herald_curl_setopt_long(h, CURLOPT_VERBOSE, 1), "VERBOSE")
         try check(herald_curl_setopt_pointer(h, CURLOPT_DEBUGDATA, ctx), "DEBUGDATA")
-        try check(herald_curl_setopt_debugfunction(h) { _, type, data, size, user in
-            // Only the server's lines: what the client sends (AUTH included) is never kept.
-            guard type == CURLINFO_HEADER_IN, let data, let user else { return 0 }
-            let text = String(decoding: UnsafeRawBufferPointer(start: data, count: size), as: UTF8.self)
-            Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue().reply(text)
-            return 0
-        }, "DEBUGFUNCTION")
+        try check(
+            herald_curl_setopt_debugfunction(h) { _, type, data, size, user in
+                // Only the server's lines: what the client sends (AUTH included) is never kept.
+                guard type == CURLINFO_HEADER_IN, let data, let user else { return 0 }
+                let text = String(decoding: UnsafeRawBufferPointer(start: data, count: size), as: UTF8.self)
+                Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue().reply(text)
+                return 0
+            }, "DEBUGFUNCTION")
         let useSSL = c.security == .none ? CURLUSESSL_NONE : CURLUSESSL_ALL
         try check(herald_curl_setopt_long(h, CURLOPT_USE_SSL, Int(useSSL.rawValue)), "USE_SSL")
         try check(herald_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, c.verifyPeer ? 1 : 0), "SSL_VERIFYPEER")
@@ -212,7 +231,9 @@ public struct SMTPClient: Sendable {
             try check(herald_curl_setopt_string(h, CURLOPT_USERNAME, c.username ?? ""), "USERNAME")
             try check(herald_curl_setopt_string(h, CURLOPT_PASSWORD, c.password ?? ""), "PASSWORD")
         }
-        try check(herald_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(c.connectTimeout.milliseconds))), "CONNECTTIMEOUT_MS")
+        try check(
+            herald_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(c.connectTimeout.milliseconds))),
+            "CONNECTTIMEOUT_MS")
         try check(herald_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, max(1, Int(c.timeout.milliseconds))), "TIMEOUT_MS")
     }
 
@@ -223,7 +244,7 @@ public struct SMTPClient: Sendable {
         case CURLE_OPERATION_TIMEDOUT: return .timeout
         case CURLE_LOGIN_DENIED: return .loginDenied
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_USE_SSL_FAILED, CURLE_SSL_CACERT_BADFILE,
-             CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ISSUER_ERROR:
+            CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ISSUER_ERROR:
             return .tls
         default:
             if detail.hasPrefix("MAIL failed") { return .senderRejected }

@@ -94,8 +94,10 @@ public struct SMTPMessage: Sendable, Equatable {
     public var messageID: String
 
     /// A message; `date` defaults to now, `messageID` to a random id at the sender's domain.
-    public init(from: Address, to: [Address], subject: String, text: String, html: String,
-                date: Int? = nil, messageID: String? = nil) throws(SMTPError) {
+    public init(
+        from: Address, to: [Address], subject: String, text: String, html: String,
+        date: Int? = nil, messageID: String? = nil
+    ) throws(SMTPError) {
         guard !to.isEmpty else { throw SMTPError.invalid(field: "to", reason: "no recipient") }
         guard !subject.utf8.contains(where: { $0 == 13 || $0 == 10 }) else {
             throw SMTPError.invalid(field: "subject", reason: "contains a line break")
@@ -181,7 +183,8 @@ extension SMTPMessage {
         let atext = Set("!#$%&'*+-/=?^_`{|}~ ".utf8)
         let bytes = Array(name.utf8)
         if bytes.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || atext.contains($0) }),
-           !name.contains("=?") {
+            !name.contains("=?")
+        {
             return name
         }
         if bytes.allSatisfy({ $0 >= 32 && $0 < 127 }) {

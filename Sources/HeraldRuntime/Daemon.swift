@@ -153,7 +153,9 @@ public final class Daemon: @unchecked Sendable {
 
         // 2. Redis command connection: CONFIG SET for keyspace events, later commands.
         let cmd = RedisConnection(name: "redis_command", loop: loop, endpoint: settings.redis)
-        cmd.onStateChange = { [unowned self] state, reason in self.sourceChanged("redis_command", state.rawValue, reason) }
+        cmd.onStateChange = { [unowned self] state, reason in
+            self.sourceChanged("redis_command", state.rawValue, reason)
+        }
         cmd.onReady = { [unowned self] in self.enableKeyspaceEvents() }
         redisCommand = cmd
         cmd.start()
@@ -165,14 +167,18 @@ public final class Daemon: @unchecked Sendable {
         sub.subscribe(Channels.expiredKeyEvents(database: settings.redis.database)) { [unowned self] payload in
             self.intake.expiredKey(payload)
         }
-        sub.onStateChange = { [unowned self] state, reason in self.sourceChanged("redis_subscriber", state.rawValue, reason) }
+        sub.onStateChange = { [unowned self] state, reason in
+            self.sourceChanged("redis_subscriber", state.rawValue, reason)
+        }
         redisSubscriber = sub
         sub.start()
 
         // 4. PostgreSQL LISTEN.
         let pg = PostgresListener(loop: loop, connInfo: settings.database, channels: [channel(of: .postgresNotify)])
         pg.onNotify = { [unowned self] _, payload in self.intake.notifyPayload(payload) }
-        pg.onStateChange = { [unowned self] state, reason in self.sourceChanged("postgres_listener", state.rawValue, reason) }
+        pg.onStateChange = { [unowned self] state, reason in
+            self.sourceChanged("postgres_listener", state.rawValue, reason)
+        }
         listener = pg
         pg.start()
 
@@ -183,9 +189,11 @@ public final class Daemon: @unchecked Sendable {
         // workflow_schedule_task (or its enable setting is off).
         let scheduleMode = topology?.mode(.workflowSchedule) ?? .native
         if settings.schedulesEnabled && scheduleMode != .native {
-            logger.info("workflow schedules not run by the schedule service", metadata: [
-                "task": "\(TaskName.workflowSchedule)", "run": "\(scheduleMode)",
-            ])
+            logger.info(
+                "workflow schedules not run by the schedule service",
+                metadata: [
+                    "task": "\(TaskName.workflowSchedule)", "run": "\(scheduleMode)",
+                ])
         }
         if settings.schedulesEnabled && scheduleMode == .native {
             var options = ScheduleOptions()
@@ -198,7 +206,8 @@ public final class Daemon: @unchecked Sendable {
             options.encodeAhead = settings.scheduleEncodeAhead
             schedules = ScheduleService(
                 loop: loop, pool: pool, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
-                instanceID: settings.instanceID, metrics: ScheduleMetrics(factory: metrics.factory, queue: "schedule_executor"),
+                instanceID: settings.instanceID,
+                metrics: ScheduleMetrics(factory: metrics.factory, queue: "schedule_executor"),
                 options: options, logger: logger)
             checkSchema()
         }
@@ -216,8 +225,12 @@ public final class Daemon: @unchecked Sendable {
         if installSignalHandlers {
             signal(SIGPIPE, SIG_IGN)
             signals = [
-                try SignalWatcher(loop: loop, signal: SIGTERM) { [unowned self] _ in self.stopGracefully(reason: "SIGTERM") },
-                try SignalWatcher(loop: loop, signal: SIGINT) { [unowned self] _ in self.stopGracefully(reason: "SIGINT") },
+                try SignalWatcher(loop: loop, signal: SIGTERM) { [unowned self] _ in
+                    self.stopGracefully(reason: "SIGTERM")
+                },
+                try SignalWatcher(loop: loop, signal: SIGINT) { [unowned self] _ in
+                    self.stopGracefully(reason: "SIGINT")
+                },
                 try SignalWatcher(loop: loop, signal: SIGHUP) { [unowned self] _ in self.reload() },
             ]
         }
@@ -240,7 +253,8 @@ public final class Daemon: @unchecked Sendable {
         logger.info("stopping: draining schedules", metadata: ["reason": "\(reason)"])
         sweepTimer.cancel()
         tasks?.stop()
-        schedules.drain(deadline: settings.scheduleLead + .seconds(5)) { [unowned self] in self.shutdown(reason: reason) }
+        schedules.drain(deadline: settings.scheduleLead + .seconds(5)) { [unowned self] in self.shutdown(reason: reason)
+        }
     }
 
     /// Stops every subsystem in the reverse of start-up order. Call on the loop thread.
@@ -249,15 +263,15 @@ public final class Daemon: @unchecked Sendable {
         guard running else { return }
         running = false
         logger.info("shutting down", metadata: ["reason": "\(reason)"])
-        signals.removeAll()                    // 7
-        sweepTimer.cancel()                    // 6
-        tasks?.stop(); tasks = nil             // 5b
-        schedules?.stop(); schedules = nil     // 5
+        signals.removeAll()  // 7
+        sweepTimer.cancel()  // 6
+        tasks?.stop(); tasks = nil  // 5b
+        schedules?.stop(); schedules = nil  // 5
         pool = nil
-        listener?.stop(); listener = nil       // 4
+        listener?.stop(); listener = nil  // 4
         redisSubscriber?.stop(); redisSubscriber = nil  // 3
-        redisCommand?.stop(); redisCommand = nil        // 2
-        http?.close(); http = nil              // 1
+        redisCommand?.stop(); redisCommand = nil  // 2
+        http?.close(); http = nil  // 1
         logger.info("herald stopped")
         onStopped?()
     }
@@ -278,7 +292,9 @@ public final class Daemon: @unchecked Sendable {
                 logger.info("schedules started", metadata: ["schema_version": "\(v)"])
                 tasks?.start()
             case .success(let v):
-                logger.error("database schema is at version \(v), Herald needs \(latest): run `herald migrate`; schedules wait until then")
+                logger.error(
+                    "database schema is at version \(v), Herald needs \(latest): run `herald migrate`; schedules wait until then"
+                )
             case .failure(let e):
                 logger.error("cannot read the schema version; schedules wait", metadata: ["error": "\(e)"])
             }
@@ -309,8 +325,9 @@ public final class Daemon: @unchecked Sendable {
                 switch outcome {
                 case .success: replaceTasksWhenIdle()
                 case .failure(let e):
-                    logger.error("SIGHUP: topology not reloaded; keeping the current one",
-                                 metadata: ["topology": "\(path)", "error": "\(e)"])
+                    logger.error(
+                        "SIGHUP: topology not reloaded; keeping the current one",
+                        metadata: ["topology": "\(path)", "error": "\(e)"])
                 }
             }
         }
@@ -319,16 +336,20 @@ public final class Daemon: @unchecked Sendable {
     private func replaceTasksWhenIdle() {
         guard running else { return }
         if let current = tasks, !current.activeRuns.isEmpty {
-            logger.info("SIGHUP: topology reload waits for running tasks", metadata: ["runs": "\(current.activeRuns.count)"])
+            logger.info(
+                "SIGHUP: topology reload waits for running tasks", metadata: ["runs": "\(current.activeRuns.count)"])
             reloadRetry.schedule(after: .seconds(5))
             return
         }
         guard let reloaded = HeraldTaskCatalog.load(path: settings.topologyPath, logger: logger) else {
-            logger.error("SIGHUP: topology not reloaded; keeping the current one", metadata: ["topology": "\(settings.topologyPath)"])
+            logger.error(
+                "SIGHUP: topology not reloaded; keeping the current one",
+                metadata: ["topology": "\(settings.topologyPath)"])
             return
         }
         if reloaded.mode(.workflowSchedule) != (topology?.mode(.workflowSchedule) ?? .native) {
-            logger.warning("SIGHUP: the run mode of workflow_schedule_task changed; it takes effect at the next restart")
+            logger.warning(
+                "SIGHUP: the run mode of workflow_schedule_task changed; it takes effect at the next restart")
         }
         tasks?.stop()
         topology = reloaded
@@ -354,22 +375,29 @@ public final class Daemon: @unchecked Sendable {
     /// Logs how every task runs and the routing table, as `herald topology check` prints them.
     private func logTopology(_ resolved: ResolvedTopology) {
         let names: (ResolvedRunMode) -> String = { resolved.tasks(running: $0).map(\.rawValue).joined(separator: ",") }
-        logger.info("topology loaded", metadata: [
-            "topology": "\(resolved.path)", "native": "\(names(.native))", "celery": "\(names(.celery))",
-            "off": "\(names(.off))",
-        ])
+        logger.info(
+            "topology loaded",
+            metadata: [
+                "topology": "\(resolved.path)", "native": "\(names(.native))", "celery": "\(names(.celery))",
+                "off": "\(names(.off))",
+            ])
         let overrides = TaskSettings.heraldOverrides(
             in: ProcessInfo.processInfo.environment,
             among: Set(resolved.topology.tasks.flatMap { $0.enabledBy.map(\.key) }))
         if !overrides.isEmpty {
-            logger.info("Dify settings overridden for Herald (HERALD_<NAME>)", metadata: [
-                "settings": "\(overrides.joined(separator: ","))",
-            ])
+            logger.info(
+                "Dify settings overridden for Herald (HERALD_<NAME>)",
+                metadata: [
+                    "settings": "\(overrides.joined(separator: ","))"
+                ])
         }
         for row in resolved.routingTable {
-            logger.info("route", metadata: [
-                "route": "\(row[0])", "source": "\(row[1])", "match": "\(row[2])", "task": "\(row[3])", "runs": "\(row[4])",
-            ])
+            logger.info(
+                "route",
+                metadata: [
+                    "route": "\(row[0])", "source": "\(row[1])", "match": "\(row[2])", "task": "\(row[3])",
+                    "runs": "\(row[4])",
+                ])
         }
     }
 
@@ -480,7 +508,9 @@ public final class Daemon: @unchecked Sendable {
             lastSweepWallSeconds: lastSweepWall, lastSweepReason: lastSweepReason?.rawValue, sweeps: sweepCount,
             keyspaceEvents: keyspaceEvents, startedWallSeconds: startedWall, armedPlans: schedules?.armedCount,
             scheduleWindowLoads: schedules?.windowLoads,
-            recentFires: (schedules?.recentFires ?? []).prefix(10).map { (plan: $0.plan.description, scheduledAt: $0.scheduledAt, via: $0.via) })
+            recentFires: (schedules?.recentFires ?? []).prefix(10).map {
+                (plan: $0.plan.description, scheduledAt: $0.scheduledAt, via: $0.via)
+            })
     }
 
     /// The listener's backend pid (tests use it for pg_terminate_backend).
@@ -489,10 +519,13 @@ public final class Daemon: @unchecked Sendable {
     private func serveHTTP(method: String, path: String) -> HTTPResponse {
         switch path {
         case "/metrics":
-            return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
+            return HTTPResponse(
+                status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
         case "/healthz", "/health":
             let s = status()
-            return HTTPResponse(status: s.healthy ? 200 : 503, contentType: "application/json", text: StatusJSON.render(s, now: loop.wallSeconds))
+            return HTTPResponse(
+                status: s.healthy ? 200 : 503, contentType: "application/json",
+                text: StatusJSON.render(s, now: loop.wallSeconds))
         default:
             return HTTPResponse(status: 404, contentType: "text/plain", text: "not found\n")
         }

@@ -54,10 +54,12 @@ public final class EventIntake {
             let decision = limiter.record(now: MonotonicNow.instant)
             bursts[source] = limiter
             if case .log(let suppressed) = decision {
-                logger.warning("event rejected", metadata: [
-                    "source": "\(source.rawValue)", "reason": "\(why.description)", "bytes": "\(size)",
-                    "suppressed_since_last": "\(suppressed)",
-                ])
+                logger.warning(
+                    "event rejected",
+                    metadata: [
+                        "source": "\(source.rawValue)", "reason": "\(why.description)", "bytes": "\(size)",
+                        "suppressed_since_last": "\(suppressed)",
+                    ])
             }
         }
     }

@@ -39,7 +39,8 @@ public final class HeraldMetrics: Sendable {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10),
-            .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30), .seconds(60),
+            .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30),
+            .seconds(60),
         ]
         self.registry = registry
         self.factory = factory
@@ -47,7 +48,8 @@ public final class HeraldMetrics: Sendable {
         for s in EventSourceKind.allCases {
             for o in [EventOutcome.accepted, .rejected, .ignored] {
                 events["\(s.rawValue)/\(o.rawValue)"] = Counter(
-                    label: MetricName.events, dimensions: [("source", s.rawValue), ("outcome", o.rawValue)], factory: factory)
+                    label: MetricName.events, dimensions: [("source", s.rawValue), ("outcome", o.rawValue)],
+                    factory: factory)
             }
         }
         eventCounters = events
@@ -68,15 +70,18 @@ public final class HeraldMetrics: Sendable {
         sourceGauges = gauges
         reloads = Counter(label: MetricName.reloads, factory: factory)
         keyspaceEventsEnabled = Gauge(label: MetricName.keyspaceEvents, factory: factory)
-        sweepFoundCeleryTicks = Counter(label: MetricName.sweepFound, dimensions: [("kind", "celery_tick")], factory: factory)
+        sweepFoundCeleryTicks = Counter(
+            label: MetricName.sweepFound, dimensions: [("kind", "celery_tick")], factory: factory)
     }
 
     /// Counts one event taken through `route` and how its task handled it
     /// (`service`, `executor`, `off`, `no_service`, `no_executor`). Route names come from
     /// the topology, so the label set is bounded by the file.
     public func routed(_ route: String, _ handling: String) {
-        Counter(label: MetricName.routedEvents, dimensions: [("route", route), ("handling", handling)], factory: factory)
-            .increment()
+        Counter(
+            label: MetricName.routedEvents, dimensions: [("route", route), ("handling", handling)], factory: factory
+        )
+        .increment()
     }
 
     /// Counts one event decision.

@@ -33,8 +33,9 @@ public struct HeraldLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        let line = Self.render(format: format, level: event.level, message: event.message.description,
-                               metadata: merged, timestamp: Self.timestamp())
+        let line = Self.render(
+            format: format, level: event.level, message: event.message.description,
+            metadata: merged, timestamp: Self.timestamp())
         var bytes = Array(line.utf8)
         bytes.append(0x0A)
         bytes.withUnsafeBytes { b in
@@ -47,7 +48,9 @@ public struct HeraldLogHandler: LogHandler {
         }
     }
 
-    public static func render(format: LogFormat, level: Logger.Level, message: String, metadata: Logger.Metadata, timestamp: String) -> String {
+    public static func render(
+        format: LogFormat, level: Logger.Level, message: String, metadata: Logger.Metadata, timestamp: String
+    ) -> String {
         let keys = metadata.keys.sorted()
         switch format {
         case .logfmt:
@@ -55,14 +58,16 @@ public struct HeraldLogHandler: LogHandler {
             for k in keys { s += " \(k)=\(logfmtValue(metadata[k]!.description))" }
             return s
         case .json:
-            var s = "{\"ts\":\(jsonString(timestamp)),\"level\":\(jsonString(level.rawValue)),\"msg\":\(jsonString(message))"
+            var s =
+                "{\"ts\":\(jsonString(timestamp)),\"level\":\(jsonString(level.rawValue)),\"msg\":\(jsonString(message))"
             for k in keys { s += ",\(jsonString(k)):\(jsonString(metadata[k]!.description))" }
             return s + "}"
         }
     }
 
     static func logfmtValue(_ v: String) -> String {
-        let needsQuotes = v.isEmpty || v.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.asciiValue.map { $0 < 0x20 } ?? false }
+        let needsQuotes =
+            v.isEmpty || v.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.asciiValue.map { $0 < 0x20 } ?? false }
         return needsQuotes ? jsonString(v) : v
     }
 

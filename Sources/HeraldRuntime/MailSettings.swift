@@ -46,7 +46,8 @@ public struct MailSettings: Sendable {
         var settings = MailSettings(type: nil, defaultSendFrom: nil, smtp: nil)
         if let from = value("MAIL_DEFAULT_SEND_FROM") {
             do { settings.defaultSendFrom = try SMTPMessage.Address.parse(from) } catch {
-                throw SettingsError(key: "MAIL_DEFAULT_SEND_FROM", reason: "expected addr or Name <addr>: \(error.message)")
+                throw SettingsError(
+                    key: "MAIL_DEFAULT_SEND_FROM", reason: "expected addr or Name <addr>: \(error.message)")
             }
         }
         guard let typeText = value("MAIL_TYPE") else { return settings }
@@ -62,11 +63,14 @@ public struct MailSettings: Sendable {
         guard isHostName(server, allowColon: true) else {
             throw SettingsError(key: "SMTP_SERVER", reason: "expected a host name or IP address, got \"\(server)\"")
         }
-        let port = try Settings.integer(value("SMTP_PORT"), key: "SMTP_PORT", default: defaultSMTPPort, range: 1...65535)
+        let port = try Settings.integer(
+            value("SMTP_PORT"), key: "SMTP_PORT", default: defaultSMTPPort, range: 1...65535)
         let useTLS = try Settings.boolean(value("SMTP_USE_TLS"), key: "SMTP_USE_TLS", default: false)
-        let opportunistic = try Settings.boolean(value("SMTP_OPPORTUNISTIC_TLS"), key: "SMTP_OPPORTUNISTIC_TLS", default: false)
+        let opportunistic = try Settings.boolean(
+            value("SMTP_OPPORTUNISTIC_TLS"), key: "SMTP_OPPORTUNISTIC_TLS", default: false)
         if opportunistic && !useTLS {
-            throw SettingsError(key: "SMTP_OPPORTUNISTIC_TLS", reason: "needs SMTP_USE_TLS=true (STARTTLS is a TLS mode)")
+            throw SettingsError(
+                key: "SMTP_OPPORTUNISTIC_TLS", reason: "needs SMTP_USE_TLS=true (STARTTLS is a TLS mode)")
         }
         let local = value("SMTP_LOCAL_HOSTNAME")
         if let local, !isHostName(local, allowColon: false) {
@@ -95,11 +99,14 @@ public struct MailSettings: Sendable {
     public func transport(requiredBy task: String) throws(SettingsError) -> Transport? {
         guard let type else { return nil }
         guard type == .smtp, let smtp else {
-            throw SettingsError(key: "MAIL_TYPE", reason: "\(type.rawValue) is not supported by Herald, which sends mail over smtp only; "
-                + "\(task) needs mail: set MAIL_TYPE=smtp and SMTP_*, or disable the task")
+            throw SettingsError(
+                key: "MAIL_TYPE",
+                reason: "\(type.rawValue) is not supported by Herald, which sends mail over smtp only; "
+                    + "\(task) needs mail: set MAIL_TYPE=smtp and SMTP_*, or disable the task")
         }
         guard let from = defaultSendFrom else {
-            throw SettingsError(key: "MAIL_DEFAULT_SEND_FROM", reason: "required when MAIL_TYPE=smtp and \(task) is enabled")
+            throw SettingsError(
+                key: "MAIL_DEFAULT_SEND_FROM", reason: "required when MAIL_TYPE=smtp and \(task) is enabled")
         }
         return Transport(client: SMTPClient(smtp), from: from)
     }
@@ -114,9 +121,10 @@ public struct MailSettings: Sendable {
 
     /// Letters, digits, `.`, `-`, `_` (and `:`, `[`, `]` for IPv6 literals when allowed).
     static func isHostName(_ s: String, allowColon: Bool) -> Bool {
-        s.utf8.count <= 253 && s.utf8.allSatisfy { b in
-            (b >= 48 && b <= 57) || (b | 0x20 >= 97 && b | 0x20 <= 122) || b == 46 || b == 45 || b == 95
-                || (allowColon && (b == 58 || b == 91 || b == 93))
-        }
+        s.utf8.count <= 253
+            && s.utf8.allSatisfy { b in
+                (b >= 48 && b <= 57) || (b | 0x20 >= 97 && b | 0x20 <= 122) || b == 46 || b == 45 || b == 95
+                    || (allowColon && (b == 58 || b == 91 || b == 93))
+            }
     }
 }

@@ -71,7 +71,9 @@ public struct Settings: Sendable {
 
     /// Reads and validates every setting from `env`.
     /// `HERALD_<NAME>` overrides Dify's `<NAME>` (``TaskSettings/applyingHeraldOverrides(_:)``).
-    public static func load(from environment: [String: String], hostname: String = "localhost", pid: Int32 = 0) throws(SettingsError) -> Settings {
+    public static func load(
+        from environment: [String: String], hostname: String = "localhost", pid: Int32 = 0
+    ) throws(SettingsError) -> Settings {
         let env = TaskSettings.applyingHeraldOverrides(environment)
         func value(_ key: String) -> String? {
             guard let v = env[key]?.trimmed, !v.isEmpty else { return nil }
@@ -84,7 +86,9 @@ public struct Settings: Sendable {
         }
 
         let redis = try redisURL("HERALD_REDIS_URL", value("HERALD_REDIS_URL") ?? defaultRedisURL)
-        let broker = try value("CELERY_BROKER_URL").map { (t) throws(SettingsError) in try redisURL("CELERY_BROKER_URL", t) } ?? redis
+        let broker =
+            try value("CELERY_BROKER_URL").map { (t) throws(SettingsError) in try redisURL("CELERY_BROKER_URL", t) }
+            ?? redis
 
         let dbText: String
         let dbKey: String
@@ -112,8 +116,11 @@ public struct Settings: Sendable {
             if m.lowercased() == "off" {
                 metrics = nil
             } else {
-                guard let colon = m.lastIndex(of: ":"), let port = Int(m[m.index(after: colon)...]), (0...65535).contains(port)
-                else { throw SettingsError(key: "HERALD_METRICS_ADDR", reason: "expected host:port or off, got \"\(m)\"") }
+                guard let colon = m.lastIndex(of: ":"), let port = Int(m[m.index(after: colon)...]),
+                    (0...65535).contains(port)
+                else {
+                    throw SettingsError(key: "HERALD_METRICS_ADDR", reason: "expected host:port or off, got \"\(m)\"")
+                }
                 var host = String(m[..<colon])
                 if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
                 if host.isEmpty { host = "0.0.0.0" }
@@ -134,32 +141,44 @@ public struct Settings: Sendable {
         if let l = value("HERALD_LOG_LEVEL") {
             let aliases: [String: Logger.Level] = ["warn": .warning, "fatal": .critical]
             guard let v = Logger.Level(rawValue: l.lowercased()) ?? aliases[l.lowercased()] else {
-                throw SettingsError(key: "HERALD_LOG_LEVEL", reason: "expected trace, debug, info, notice, warning, error or critical, got \"\(l)\"")
+                throw SettingsError(
+                    key: "HERALD_LOG_LEVEL",
+                    reason: "expected trace, debug, info, notice, warning, error or critical, got \"\(l)\"")
             }
             level = v
         } else {
             level = .info
         }
 
-        let sweep = try seconds(value("HERALD_SWEEP_INTERVAL"), key: "HERALD_SWEEP_INTERVAL", default: 30, range: 0.05...86_400)
+        let sweep = try seconds(
+            value("HERALD_SWEEP_INTERVAL"), key: "HERALD_SWEEP_INTERVAL", default: 30, range: 0.05...86_400)
         let instance = value("HERALD_INSTANCE_ID") ?? "\(hostname)-\(pid)"
         guard instance.utf8.count <= 128, !instance.contains(where: { $0.isWhitespace }) else {
             throw SettingsError(key: "HERALD_INSTANCE_ID", reason: "must be at most 128 characters without spaces")
         }
-        let maxDispatch = try integer(value("WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK"), key: "WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK", default: 0, range: 0...10_000_000)
-        let batch = try integer(value("WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE"), key: "WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE", default: 100, range: 1...100_000)
+        let maxDispatch = try integer(
+            value("WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK"), key: "WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK",
+            default: 0, range: 0...10_000_000)
+        let batch = try integer(
+            value("WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE"), key: "WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE", default: 100,
+            range: 1...100_000)
         let pool = try integer(value("HERALD_DB_POOL_SIZE"), key: "HERALD_DB_POOL_SIZE", default: 4, range: 1...64)
 
         let logTZ = value("LOG_TZ") ?? "UTC"
         do { _ = try CronZone(identifier: logTZ) } catch {
-            throw SettingsError(key: "LOG_TZ", reason: "unknown time zone \"\(logTZ)\" (expected an IANA name such as Asia/Shanghai)")
+            throw SettingsError(
+                key: "LOG_TZ", reason: "unknown time zone \"\(logTZ)\" (expected an IANA name such as Asia/Shanghai)")
         }
-        let schedulesEnabled = try boolean(value("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"), key: "ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)
-        let horizon = try integer(value("HERALD_SCHEDULE_HORIZON"), key: "HERALD_SCHEDULE_HORIZON", default: 300, range: 5...86_400)
+        let schedulesEnabled = try boolean(
+            value("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"), key: "ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)
+        let horizon = try integer(
+            value("HERALD_SCHEDULE_HORIZON"), key: "HERALD_SCHEDULE_HORIZON", default: 300, range: 5...86_400)
         let lead = try seconds(value("HERALD_SCHEDULE_LEAD"), key: "HERALD_SCHEDULE_LEAD", default: 2, range: 0...60)
-        let resend = try integer(value("HERALD_SCHEDULE_RESEND_AFTER"), key: "HERALD_SCHEDULE_RESEND_AFTER", default: 10, range: 1...86_400)
-        let encodeAhead = try integer(value("HERALD_SCHEDULE_ENCODE_AHEAD"), key: "HERALD_SCHEDULE_ENCODE_AHEAD", default: 20_000,
-                                      range: 0...10_000_000)
+        let resend = try integer(
+            value("HERALD_SCHEDULE_RESEND_AFTER"), key: "HERALD_SCHEDULE_RESEND_AFTER", default: 10, range: 1...86_400)
+        let encodeAhead = try integer(
+            value("HERALD_SCHEDULE_ENCODE_AHEAD"), key: "HERALD_SCHEDULE_ENCODE_AHEAD", default: 20_000,
+            range: 0...10_000_000)
         return Settings(
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
             topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.json", instanceID: instance,
@@ -171,18 +190,25 @@ public struct Settings: Sendable {
         )
     }
 
-    static func seconds(_ text: String?, key: String, default d: Double, range: ClosedRange<Double>) throws(SettingsError) -> Duration {
+    static func seconds(
+        _ text: String?, key: String, default d: Double, range: ClosedRange<Double>
+    ) throws(SettingsError) -> Duration {
         guard let text else { return .nanoseconds(Int64(d * 1e9)) }
         guard let v = Double(text), v.isFinite, range.contains(v) else {
-            throw SettingsError(key: key, reason: "expected a number of seconds in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
+            throw SettingsError(
+                key: key,
+                reason: "expected a number of seconds in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
         }
         return .nanoseconds(Int64(v * 1e9))
     }
 
-    static func integer(_ text: String?, key: String, default d: Int, range: ClosedRange<Int>) throws(SettingsError) -> Int {
+    static func integer(
+        _ text: String?, key: String, default d: Int, range: ClosedRange<Int>
+    ) throws(SettingsError) -> Int {
         guard let text else { return d }
         guard let v = Int(text), range.contains(v) else {
-            throw SettingsError(key: key, reason: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
+            throw SettingsError(
+                key: key, reason: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
         }
         return v
     }

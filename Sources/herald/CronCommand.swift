@@ -73,7 +73,9 @@ struct CronCommand: ParsableCommand {
         /// Unix seconds for `--from`.
         static func instant(_ text: String, zone: CronZone) throws(CronCommandError) -> Double {
             if let seconds = Double(text), seconds.isFinite { return seconds }
-            for options: ISO8601DateFormatter.Options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds]] {
+            for options: ISO8601DateFormatter.Options in [
+                [.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds],
+            ] {
                 let formatter = ISO8601DateFormatter()
                 formatter.formatOptions = options
                 if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
@@ -88,13 +90,18 @@ struct CronCommand: ParsableCommand {
             guard parts.count == 5 || parts.count == 6, parts.allSatisfy({ $0 != nil }) else { return nil }
             let v = parts.map { $0! }
             guard (1...9999).contains(v[0]), (1...12).contains(v[1]), (0...23).contains(v[3]),
-                  (0...59).contains(v[4]), v.count == 5 || (0...59).contains(v[5]) else { return nil }
+                (0...59).contains(v[4]), v.count == 5 || (0...59).contains(v[5])
+            else { return nil }
             var calendar = Calendar(identifier: .gregorian)
             calendar.timeZone = zone
             let components = DateComponents(
                 year: v[0], month: v[1], day: v[2], hour: v[3], minute: v[4], second: v.count == 6 ? v[5] : 0)
-            guard let days = calendar.range(of: .day, in: .month, for: calendar.date(from: DateComponents(year: v[0], month: v[1], day: 1)) ?? Date()),
-                  days.contains(v[2]) else { return nil }
+            guard
+                let days = calendar.range(
+                    of: .day, in: .month,
+                    for: calendar.date(from: DateComponents(year: v[0], month: v[1], day: 1)) ?? Date()),
+                days.contains(v[2])
+            else { return nil }
             return calendar.date(from: components)
         }
     }

@@ -9,7 +9,8 @@ import HeraldTasks
 struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Create or upgrade the schema: the Dify tables Herald needs (when absent), Herald's tables, the NOTIFY triggers."
+        abstract:
+            "Create or upgrade the schema: the Dify tables Herald needs (when absent), Herald's tables, the NOTIFY triggers."
     )
 
     @Flag(name: .long, help: "Also load a small demo (a tenant, an app, two schedule plans).")

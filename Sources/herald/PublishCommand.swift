@@ -17,7 +17,8 @@ struct PublishCommand: ParsableCommand {
 struct PublishSchedule: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "schedule",
-        abstract: "Publish {\"schedule_id\": ID} on task_schedule_events (re-read the plan; --run-now fires it once now)."
+        abstract:
+            "Publish {\"schedule_id\": ID} on task_schedule_events (re-read the plan; --run-now fires it once now)."
     )
 
     @Argument(help: "The workflow_schedule_plans id (a UUID).")

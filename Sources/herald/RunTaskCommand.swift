@@ -42,14 +42,18 @@ struct RunTaskCommand: ParsableCommand {
     @Flag(name: .long, help: "Read and report, change nothing.")
     var dryRun = false
 
-    @Option(name: .long, help: ArgumentHelp("The topology file (default: HERALD_TOPOLOGY, else topology/default.json).",
-                                            valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The topology file (default: HERALD_TOPOLOGY, else topology/default.json).",
+            valueName: "file"))
     var topology: String?
 
     func run() throws {
         let command = "herald run-task"
         let settings = try CLI.settings()
-        let resolved = try TopologyFile.resolve(TopologyFile.path(self.topology ?? settings.topologyPath), command: command)
+        let resolved = try TopologyFile.resolve(
+            TopologyFile.path(self.topology ?? settings.topologyPath), command: command)
         let topology = resolved.topology
         HeraldLogHandler.bootstrap(format: settings.logFormat, level: settings.logLevel)
         var logger = Logger(label: "herald.run-task")
@@ -75,7 +79,8 @@ struct RunTaskCommand: ParsableCommand {
             executor = try TaskExecutor(
                 loop: loop, pool: pool, topology: topology, registry: registry, settings: TaskSettings(environment),
                 locks: TaskLockClient(endpoint: settings.redis, keyPrefix: settings.redisKeyPrefix),
-                instanceID: settings.instanceID + "-cli", modes: resolved.modes, observers: [RunTaskPrinter(), TaskStatusPublisher(endpoint: settings.redis)],
+                instanceID: settings.instanceID + "-cli", modes: resolved.modes,
+                observers: [RunTaskPrinter(), TaskStatusPublisher(endpoint: settings.redis)],
                 middleware: TaskMiddlewareChain(), logger: logger)
         } catch {
             CLI.fail("\(error)", code: 2)

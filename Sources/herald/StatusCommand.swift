@@ -38,13 +38,19 @@ struct StatusCommand: ParsableCommand {
     static func humanReadable(_ json: String) -> String {
         guard let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return json }
         var lines: [String] = []
-        lines.append("instance  \(obj["instance"] ?? "?")   status \(obj["status"] ?? "?")   uptime \(obj["uptime_seconds"] ?? 0)s")
+        lines.append(
+            "instance  \(obj["instance"] ?? "?")   status \(obj["status"] ?? "?")   uptime \(obj["uptime_seconds"] ?? 0)s"
+        )
         if let sources = obj["sources"] as? [String: Any] {
-            for k in sources.keys.sorted() { lines.append("  \(k.padding(toLength: 20, withPad: " ", startingAt: 0)) \(sources[k]!)") }
+            for k in sources.keys.sorted() {
+                lines.append("  \(k.padding(toLength: 20, withPad: " ", startingAt: 0)) \(sources[k]!)")
+            }
         }
         if let sweep = obj["sweep"] as? [String: Any] {
             if let at = sweep["last_at"] {
-                lines.append("sweep     \(sweep["count"] ?? 0) runs, last \(at) (\(sweep["last_reason"] ?? "")), \(sweep["seconds_ago"] ?? 0)s ago")
+                lines.append(
+                    "sweep     \(sweep["count"] ?? 0) runs, last \(at) (\(sweep["last_reason"] ?? "")), \(sweep["seconds_ago"] ?? 0)s ago"
+                )
             } else {
                 lines.append("sweep     none yet")
             }
@@ -53,7 +59,9 @@ struct StatusCommand: ParsableCommand {
         if let sched = obj["schedules"] as? [String: Any] {
             lines.append("schedules \(sched["armed"] ?? 0) plans armed")
             for f in (sched["recent_fires"] as? [[String: Any]]) ?? [] {
-                lines.append("  fired \(f["plan"] ?? "?") at \(f["scheduled_at"] ?? "?") via \(f["via"] ?? "?") -> \(f["queue"] ?? "?")")
+                lines.append(
+                    "  fired \(f["plan"] ?? "?") at \(f["scheduled_at"] ?? "?") via \(f["via"] ?? "?") -> \(f["queue"] ?? "?")"
+                )
             }
         }
         return lines.joined(separator: "\n")

@@ -29,8 +29,10 @@ struct TasksCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp(
-        "The topology file (default: HERALD_TOPOLOGY, else \(TopologyFile.defaultPath)).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The topology file (default: HERALD_TOPOLOGY, else \(TopologyFile.defaultPath)).", valueName: "file"))
     var topology: String?
 
     func run() throws {
@@ -47,8 +49,10 @@ struct TasksCommand: ParsableCommand {
         } catch {
             throw TopologyFile.fail(command, error.description, code: 2)
         }
-        print(Self.table(
-            header: ["TASK", "RUNS", "TRIGGER", "SCHEDULE", "QUEUE", "DEPENDS ON", "ENABLED", "SETTINGS"], rows: rows))
+        print(
+            Self.table(
+                header: ["TASK", "RUNS", "TRIGGER", "SCHEDULE", "QUEUE", "DEPENDS ON", "ENABLED", "SETTINGS"],
+                rows: rows))
     }
 
     /// One line of the table.
@@ -73,7 +77,8 @@ struct TasksCommand: ParsableCommand {
 
         var schedule: String
         do {
-            schedule = try task.schedule.map { s throws(TaskScheduleError) in try s.resolve(settings, zone: zone).description }
+            schedule =
+                try task.schedule.map { s throws(TaskScheduleError) in try s.resolve(settings, zone: zone).description }
                 ?? "-"
         } catch {
             throw .schedule(task: task.name, error)
@@ -90,7 +95,8 @@ struct TasksCommand: ParsableCommand {
         let dependencies = task.dependencies.isEmpty ? "-" : task.dependencies.map(\.rawValue).joined(separator: ", ")
         let queue = mode == .celery ? (task.celery?.queue ?? task.queue) : task.queue
         let runs = service ? "native (service)" : mode.rawValue
-        let enableSettings = task.enabledBy.isEmpty
+        let enableSettings =
+            task.enabledBy.isEmpty
             ? "-" : task.enabledBy.map { "\($0.key) (default \($0.defaultValue))" }.joined(separator: ", ")
         return [
             task.name.rawValue, runs, triggers.isEmpty ? "request" : triggers.joined(separator: "+"), schedule, queue,

@@ -30,8 +30,9 @@ struct TopologyCommand: ParsableCommand {
                 """
         )
 
-        @Argument(help: ArgumentHelp(
-            "The topology file (default: HERALD_TOPOLOGY, else \(TopologyFile.defaultPath)).", valueName: "file"))
+        @Argument(
+            help: ArgumentHelp(
+                "The topology file (default: HERALD_TOPOLOGY, else \(TopologyFile.defaultPath)).", valueName: "file"))
         var file: String?
 
         func run() throws {
@@ -48,8 +49,10 @@ struct TopologyCommand: ParsableCommand {
             if topology.routes.isEmpty {
                 print("no routes")
             } else {
-                print(TasksCommand.table(header: ["ROUTE", "SOURCE", "MATCH", "TASK", "HANDLED BY"],
-                                         rows: resolved.routingTable))
+                print(
+                    TasksCommand.table(
+                        header: ["ROUTE", "SOURCE", "MATCH", "TASK", "HANDLED BY"],
+                        rows: resolved.routingTable))
             }
         }
     }

@@ -10,7 +10,10 @@ struct Herald: ParsableCommand {
         commandName: "herald",
         abstract: "Herald: Dify's scheduled tasks, event-driven.",
         discussion: "Settings come from the environment (see docs/configuration.md).",
-        subcommands: [RunCommand.self, MigrateCommand.self, PublishCommand.self, StatusCommand.self, CronCommand.self, TasksCommand.self, TopologyCommand.self, RunTaskCommand.self]
+        subcommands: [
+            RunCommand.self, MigrateCommand.self, PublishCommand.self, StatusCommand.self, CronCommand.self,
+            TasksCommand.self, TopologyCommand.self, RunTaskCommand.self,
+        ]
     )
 }
 

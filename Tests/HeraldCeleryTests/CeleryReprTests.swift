@@ -13,8 +13,9 @@ final class CeleryReprTests: XCTestCase {
     }
 
     func testScalarsAndQuoting() {
-        XCTAssertEqual(CeleryRepr.args([1, -2, 1.5, 1e-05, 1e16, 0.1, true, false, nil, "it's"]),
-                       "(1, -2, 1.5, 1e-05, 1e+16, 0.1, True, False, None, 'it\\'s')")
+        XCTAssertEqual(
+            CeleryRepr.args([1, -2, 1.5, 1e-05, 1e16, 0.1, true, false, nil, "it's"]),
+            "(1, -2, 1.5, 1e-05, 1e+16, 0.1, True, False, None, 'it\\'s')")
         // Strings are not escaped beyond the single quote: newlines stay raw.
         XCTAssertEqual(CeleryRepr.kwargs([CeleryMember("s", "sub\"quote'\n\t")]), "{'s': 'sub\"quote\\'\n\t'}")
     }
@@ -44,7 +45,9 @@ final class CeleryReprTests: XCTestCase {
     }
 
     func testManyItemsEndWithEllipsis() {
-        let items: [CeleryValue] = (0..<120).map { .string("item-" + String(repeating: "0", count: 4 - String($0).count) + String($0)) }
+        let items: [CeleryValue] = (0..<120).map {
+            .string("item-" + String(repeating: "0", count: 4 - String($0).count) + String($0))
+        }
         let shown = (0..<78).map { "'item-" + String(repeating: "0", count: 4 - String($0).count) + String($0) + "'" }
         XCTAssertEqual(CeleryRepr.args(items), "(" + shown.joined(separator: ", ") + ", 'item-0078...', ...)")
     }
@@ -52,15 +55,17 @@ final class CeleryReprTests: XCTestCase {
     func testCutInsideNestedListClosesOpenedBrackets() {
         let a = String(repeating: "a", count: 600), b = String(repeating: "b", count: 600)
         let args: [CeleryValue] = [[.string(a), [.string(b), "c"], "d"], "e"]
-        XCTAssertEqual(CeleryRepr.args(args),
-                       "(['" + a + "', ['" + String(repeating: "b", count: 417) + "...', ...]])")
+        XCTAssertEqual(
+            CeleryRepr.args(args),
+            "(['" + a + "', ['" + String(repeating: "b", count: 417) + "...', ...]])")
     }
 
     func testKwargsCut() {
         let v = String(repeating: "v", count: 50)
         let kwargs = (0..<30).map { CeleryMember("k\($0)", .string(v)) }
         let shown = (0..<16).map { "'k\($0)': '" + v + "'" }
-        XCTAssertEqual(CeleryRepr.kwargs(kwargs),
-                       "{" + shown.joined(separator: ", ") + ", 'k16': '" + String(repeating: "v", count: 50) + "...', ...}")
+        XCTAssertEqual(
+            CeleryRepr.kwargs(kwargs),
+            "{" + shown.joined(separator: ", ") + ", 'k16': '" + String(repeating: "v", count: 50) + "...', ...}")
     }
 }

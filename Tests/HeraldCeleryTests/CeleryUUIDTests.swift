@@ -7,25 +7,30 @@ import XCTest
 final class CeleryUUIDTests: XCTestCase {
     func testV5MatchesPythonUUID5() {
         // uuid.uuid5(uuid.NAMESPACE_DNS, "python.org")
-        XCTAssertEqual(CeleryUUID.v5(namespace: .dnsNamespace, name: "python.org").description,
-                       "886313e1-3b8a-5372-9b90-0c9aee199e5d")
+        XCTAssertEqual(
+            CeleryUUID.v5(namespace: .dnsNamespace, name: "python.org").description,
+            "886313e1-3b8a-5372-9b90-0c9aee199e5d")
         // uuid.uuid5(uuid.NAMESPACE_DNS, "héllo✓")
-        XCTAssertEqual(CeleryUUID.v5(namespace: .dnsNamespace, name: "héllo✓").description,
-                       "01c7b8fe-1934-5ee8-a42e-05f2a3109c4d")
+        XCTAssertEqual(
+            CeleryUUID.v5(namespace: .dnsNamespace, name: "héllo✓").description,
+            "01c7b8fe-1934-5ee8-a42e-05f2a3109c4d")
     }
 
     func testTaskIDNamespaceIsDerivedAsDocumented() {
-        XCTAssertEqual(CeleryUUID.v5(namespace: .dnsNamespace, name: "herald.celery.task-id"),
-                       CeleryMessage.taskIDNamespace)
+        XCTAssertEqual(
+            CeleryUUID.v5(namespace: .dnsNamespace, name: "herald.celery.task-id"),
+            CeleryMessage.taskIDNamespace)
         XCTAssertEqual(CeleryMessage.taskIDNamespace.description, "43f36061-3e1a-561a-826b-b8e6085cf0be")
     }
 
     func testTaskIDKnownAnswers() {
         // uuid.uuid5(uuid.UUID("43f36061-3e1a-561a-826b-b8e6085cf0be"), "<schedule>@<unix seconds>")
-        XCTAssertEqual(CeleryMessage.taskID(scheduleID: "3f1c2a9e-5b7d-4c21-9a0e-2d6f8b1c4e70", scheduledAt: 1_767_225_600),
-                       "569d627a-3ecf-5d6f-8c42-63de37d0f38c")
-        XCTAssertEqual(CeleryMessage.taskID(scheduleID: "trigger_subscription:abc", scheduledAt: 0),
-                       "1b60bf19-e6d0-56d2-a5e3-d193747f1d76")
+        XCTAssertEqual(
+            CeleryMessage.taskID(scheduleID: "3f1c2a9e-5b7d-4c21-9a0e-2d6f8b1c4e70", scheduledAt: 1_767_225_600),
+            "569d627a-3ecf-5d6f-8c42-63de37d0f38c")
+        XCTAssertEqual(
+            CeleryMessage.taskID(scheduleID: "trigger_subscription:abc", scheduledAt: 0),
+            "1b60bf19-e6d0-56d2-a5e3-d193747f1d76")
     }
 
     func testTaskIDIsDeterministicAndDistinct() {

@@ -12,13 +12,15 @@ final class SHA1Tests: XCTestCase {
     func testFIPSVectors() {
         XCTAssertEqual(hex(SHA1.hash([UInt8]())), "da39a3ee5e6b4b0d3255bfef95601890afd80709")
         XCTAssertEqual(hex(SHA1.hash(Array("abc".utf8))), "a9993e364706816aba3e25717850c26c9cd0d89d")
-        XCTAssertEqual(hex(SHA1.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))),
-                       "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
+        XCTAssertEqual(
+            hex(SHA1.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
     }
 
     func testMillionA() {
-        XCTAssertEqual(hex(SHA1.hash([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000))),
-                       "34aa973cd4c4daa4f61eeb2bdbad27316534016f")
+        XCTAssertEqual(
+            hex(SHA1.hash([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000))),
+            "34aa973cd4c4daa4f61eeb2bdbad27316534016f")
     }
 
     /// Lengths around the 56- and 64-byte padding edges (hashlib.sha1(bytes(i % 251 for i in range(n)))).

@@ -43,9 +43,11 @@ final class AdaptiveBatchSizeTests: XCTestCase {
             s.record(rows: s.current, seconds: Double(s.current) * 0.00008)  // 80 µs per row
             seen.append(s.current)
         }
-        XCTAssertEqual(seen, [150, 225, 337, 505, 757, 757, 757, 757],
-                       "grows by half while a batch takes under half the target, then holds (757 rows = 61 ms)")
-        XCTAssertLessThanOrEqual(Double(s.current) * 0.00008, 0.075, "a grown batch stays under three quarters of the target")
+        XCTAssertEqual(
+            seen, [150, 225, 337, 505, 757, 757, 757, 757],
+            "grows by half while a batch takes under half the target, then holds (757 rows = 61 ms)")
+        XCTAssertLessThanOrEqual(
+            Double(s.current) * 0.00008, 0.075, "a grown batch stays under three quarters of the target")
     }
 
     func testTinyCeilingAndFloor() {

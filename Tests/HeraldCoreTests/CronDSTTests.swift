@@ -38,13 +38,17 @@ final class CronDSTTests: XCTestCase {
     func testNewYorkWildcardJobFiresInBothOccurrences() throws {
         XCTAssertEqual(
             try CronTest.fires("*/30 * * * *", "America/New_York", from: "2024-11-03T00:50:00-04:00", count: 5),
-            ["2024-11-03T01:00:00-04:00", "2024-11-03T01:30:00-04:00", "2024-11-03T01:00:00-05:00",
-             "2024-11-03T01:30:00-05:00", "2024-11-03T02:00:00-05:00"])
+            [
+                "2024-11-03T01:00:00-04:00", "2024-11-03T01:30:00-04:00", "2024-11-03T01:00:00-05:00",
+                "2024-11-03T01:30:00-05:00", "2024-11-03T02:00:00-05:00",
+            ])
         // A range in the hour field is not fixed-time: both 01:00 runs happen, as in croniter.
         XCTAssertEqual(
             try CronTest.fires("0 1-3 * * *", "America/New_York", from: "2024-11-03T00:30:00-04:00", count: 4),
-            ["2024-11-03T01:00:00-04:00", "2024-11-03T01:00:00-05:00", "2024-11-03T02:00:00-05:00",
-             "2024-11-03T03:00:00-05:00"])
+            [
+                "2024-11-03T01:00:00-04:00", "2024-11-03T01:00:00-05:00", "2024-11-03T02:00:00-05:00",
+                "2024-11-03T03:00:00-05:00",
+            ])
     }
 
     func testNewYorkWildcardJobSkipsNonexistentTimes() throws {
@@ -78,9 +82,11 @@ final class CronDSTTests: XCTestCase {
             ["2024-10-27T01:30:00+01:00", "2024-10-28T01:30:00+00:00"])
         XCTAssertEqual(
             try CronTest.fires("*/20 1 * * *", "Europe/London", from: "2024-10-27T00:50:00+01:00", count: 7),
-            ["2024-10-27T01:00:00+01:00", "2024-10-27T01:20:00+01:00", "2024-10-27T01:40:00+01:00",
-             "2024-10-27T01:00:00+00:00", "2024-10-27T01:20:00+00:00", "2024-10-27T01:40:00+00:00",
-             "2024-10-28T01:00:00+00:00"])
+            [
+                "2024-10-27T01:00:00+01:00", "2024-10-27T01:20:00+01:00", "2024-10-27T01:40:00+01:00",
+                "2024-10-27T01:00:00+00:00", "2024-10-27T01:20:00+00:00", "2024-10-27T01:40:00+00:00",
+                "2024-10-28T01:00:00+00:00",
+            ])
     }
 
     // MARK: Australia/Lord_Howe: +10:30 / +11, 30-minute shifts at 02:00
@@ -100,9 +106,11 @@ final class CronDSTTests: XCTestCase {
             ["2024-04-07T01:45:00+11:00", "2024-04-08T01:45:00+10:30"])
         XCTAssertEqual(
             try CronTest.fires("*/10 * * * *", "Australia/Lord_Howe", from: "2024-04-07T01:25:00+11:00", count: 7),
-            ["2024-04-07T01:30:00+11:00", "2024-04-07T01:40:00+11:00", "2024-04-07T01:50:00+11:00",
-             "2024-04-07T01:30:00+10:30", "2024-04-07T01:40:00+10:30", "2024-04-07T01:50:00+10:30",
-             "2024-04-07T02:00:00+10:30"])
+            [
+                "2024-04-07T01:30:00+11:00", "2024-04-07T01:40:00+11:00", "2024-04-07T01:50:00+11:00",
+                "2024-04-07T01:30:00+10:30", "2024-04-07T01:40:00+10:30", "2024-04-07T01:50:00+10:30",
+                "2024-04-07T02:00:00+10:30",
+            ])
     }
 
     // MARK: Pacific/Chatham: +12:45 / +13:45, shifts at 02:45 / 03:45
@@ -116,8 +124,10 @@ final class CronDSTTests: XCTestCase {
             ["2024-04-07T03:00:00+13:45", "2024-04-08T03:00:00+12:45"])
         XCTAssertEqual(
             try CronTest.fires("*/30 * * * *", "Pacific/Chatham", from: "2024-04-07T02:20:00+13:45", count: 6),
-            ["2024-04-07T02:30:00+13:45", "2024-04-07T03:00:00+13:45", "2024-04-07T03:30:00+13:45",
-             "2024-04-07T03:00:00+12:45", "2024-04-07T03:30:00+12:45", "2024-04-07T04:00:00+12:45"])
+            [
+                "2024-04-07T02:30:00+13:45", "2024-04-07T03:00:00+13:45", "2024-04-07T03:30:00+13:45",
+                "2024-04-07T03:00:00+12:45", "2024-04-07T03:30:00+12:45", "2024-04-07T04:00:00+12:45",
+            ])
     }
 
     // MARK: zones without DST
@@ -153,7 +163,8 @@ final class CronDSTTests: XCTestCase {
 
     func testSecondOccurrenceDetection() throws {
         let schedule = try CronSchedule("30 1 * * *", timeZone: "America/New_York")
-        let first = try schedule.croniterNext(afterUnixMicros: Int64(CronTest.seconds("2024-11-03T00:00:00-04:00")) * 1_000_000)
+        let first = try schedule.croniterNext(
+            afterUnixMicros: Int64(CronTest.seconds("2024-11-03T00:00:00-04:00")) * 1_000_000)
         let second = try schedule.croniterNext(afterUnixMicros: first.unixSeconds * 1_000_000)
         XCTAssertFalse(schedule.isSecondOccurrence(first))
         XCTAssertTrue(schedule.isSecondOccurrence(second))

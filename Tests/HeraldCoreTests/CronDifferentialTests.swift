@@ -21,7 +21,8 @@ final class CronDifferentialTests: XCTestCase {
     func testAgreesWithCroniter() throws {
         let env = ProcessInfo.processInfo.environment
         guard let python = env["HERALD_TEST_PYTHON"], !python.isEmpty else {
-            let message = "HERALD_TEST_PYTHON is unset: point it at a Python with croniter>=6.2.2,<7 and pytz"
+            let message =
+                "HERALD_TEST_PYTHON is unset: point it at a Python with croniter>=6.2.2,<7 and pytz"
                 + " (python3 -m venv /tmp/cronvenv && /tmp/cronvenv/bin/pip install 'croniter>=6.2.2,<7' pytz)"
             if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" {
                 XCTFail(message)
@@ -73,10 +74,13 @@ final class CronDifferentialTests: XCTestCase {
                 failures.append("\(label): croniter \(c.err ?? String(describing: c.n)), herald \(outcome)")
             }
         }
-        print("cron differential: \(cases.count) cases, \(agreedFires) equal fires, \(agreedErrors) equal errors,"
-            + " \(tolerated) fall-back repeats skipped, \(croniterCrashes) croniter crashes")
-        XCTAssert(failures.isEmpty, "\(failures.count) disagreements with croniter:\n"
-            + failures.prefix(25).joined(separator: "\n"))
+        print(
+            "cron differential: \(cases.count) cases, \(agreedFires) equal fires, \(agreedErrors) equal errors,"
+                + " \(tolerated) fall-back repeats skipped, \(croniterCrashes) croniter crashes")
+        XCTAssert(
+            failures.isEmpty,
+            "\(failures.count) disagreements with croniter:\n"
+                + failures.prefix(25).joined(separator: "\n"))
         XCTAssertGreaterThan(tolerated, 0, "no case exercised the fall-back difference; the generator drifted")
         XCTAssertGreaterThan(agreedErrors, 0, "no error case was compared")
     }

@@ -27,7 +27,8 @@ final class CronExpressionTests: XCTestCase {
             XCTAssertEqual(e.values(of: .hour), hour, macro)
             XCTAssertEqual(day.isEmpty ? e.isWildcard(.dayOfMonth) : e.values(of: .dayOfMonth) == day, true, macro)
             XCTAssertEqual(month.isEmpty ? e.isWildcard(.month) : e.values(of: .month) == month, true, macro)
-            XCTAssertEqual(weekday.isEmpty ? e.isWildcard(.dayOfWeek) : e.values(of: .dayOfWeek) == weekday, true, macro)
+            XCTAssertEqual(
+                weekday.isEmpty ? e.isWildcard(.dayOfWeek) : e.values(of: .dayOfWeek) == weekday, true, macro)
             XCTAssertTrue(e.isFixedTime, macro)
         }
         let hourly = try parse("@HOURLY")
@@ -97,7 +98,10 @@ final class CronExpressionTests: XCTestCase {
             ("0 0 * * mon#6", .invalidField(field: .dayOfWeek, text: "mon#6", reason: .nthOutOfRange(6))),
             ("0 0 * * 1#2,3", .invalidField(field: .dayOfWeek, text: "1#2,3", reason: .mixedNthWeekday)),
             ("0 0 15w,1 * *", .invalidField(field: .dayOfMonth, text: "15w", reason: .nearestWeekdayNotAlone)),
-            ("0 0 32W * *", .invalidField(field: .dayOfMonth, text: "32w", reason: .outOfRange(value: 32, bounds: 1...31))),
+            (
+                "0 0 32W * *",
+                .invalidField(field: .dayOfMonth, text: "32w", reason: .outOfRange(value: 32, bounds: 1...31))
+            ),
             ("* * * *", .wrongFieldCount(found: 4)),
             ("", .wrongFieldCount(found: 0)),
             (" @daily", .wrongFieldCount(found: 1)),
@@ -113,10 +117,12 @@ final class CronExpressionTests: XCTestCase {
 
     func testErrorDescriptionsAreReadable() {
         XCTAssertEqual(parseError("* 25 * * *")?.description, "invalid hour field '25': 25 is outside 0-23")
-        XCTAssertEqual(parseError("* * * *")?.description,
-                       "a cron expression needs 5 fields (minute hour day-of-month month day-of-week) or an @macro, found 4")
-        XCTAssertEqual(CronError.neverFires(expression: "0 0 30 2 *", searchedYears: 50).description,
-                       "'0 0 30 2 *' never fires (no match within 50 years)")
+        XCTAssertEqual(
+            parseError("* * * *")?.description,
+            "a cron expression needs 5 fields (minute hour day-of-month month day-of-week) or an @macro, found 4")
+        XCTAssertEqual(
+            CronError.neverFires(expression: "0 0 30 2 *", searchedYears: 50).description,
+            "'0 0 30 2 *' never fires (no match within 50 years)")
     }
 
     func testTimeZones() throws {
@@ -125,10 +131,12 @@ final class CronExpressionTests: XCTestCase {
         XCTAssertNoThrow(try CronZone(identifier: "UTC"))
         XCTAssertNoThrow(try CronZone(identifier: "Etc/GMT+5"))
         for bad in ["Mars/Olympus", "", "GMT+5", "UTC-03:00", "../etc/passwd", "America/New York"] {
-            XCTAssertEqual(CronTest.error { () throws(CronError) in _ = try CronZone(identifier: bad) },
-                           .unknownTimeZone(bad), bad)
+            XCTAssertEqual(
+                CronTest.error { () throws(CronError) in _ = try CronZone(identifier: bad) },
+                .unknownTimeZone(bad), bad)
         }
-        XCTAssertEqual(CronTest.error { () throws(CronError) in _ = try CronSchedule("* * * * *", timeZone: "Nowhere") },
-                       .unknownTimeZone("Nowhere"))
+        XCTAssertEqual(
+            CronTest.error { () throws(CronError) in _ = try CronSchedule("* * * * *", timeZone: "Nowhere") },
+            .unknownTimeZone("Nowhere"))
     }
 }

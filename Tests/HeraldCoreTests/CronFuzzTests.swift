@@ -19,11 +19,15 @@ final class CronFuzzTests: XCTestCase {
     }
 
     static let alphabet: [Character] = Array("0123456789 */-,?#LlWwHhRr@jJanMonsuAPRdecFRI\t\n\u{a0}é٣😀%()_+.:")
-    static let seeds = ["*/5 * * * *", "0 0 1,15,L * *", "30 2 * * mon-fri", "@daily", "0 9 * * mon#2",
-                        "0 0 15W * *", "59 23 31 12 7", "0 */2 1-10/3 jan-jun ?"]
-    static let zones = ["UTC", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham", "Asia/Kolkata",
-                        "Europe/London", "Europe/Dublin", "America/Santiago", "Pacific/Apia", "Asia/Kathmandu",
-                        "Bogus/Zone", "", "GMT+5"]
+    static let seeds = [
+        "*/5 * * * *", "0 0 1,15,L * *", "30 2 * * mon-fri", "@daily", "0 9 * * mon#2",
+        "0 0 15W * *", "59 23 31 12 7", "0 */2 1-10/3 jan-jun ?",
+    ]
+    static let zones = [
+        "UTC", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham", "Asia/Kolkata",
+        "Europe/London", "Europe/Dublin", "America/Santiago", "Pacific/Apia", "Asia/Kathmandu",
+        "Bogus/Zone", "", "GMT+5",
+    ]
 
     func testRandomInputNeverTraps() {
         var rng = Seeded(state: 0xC0FFEE)

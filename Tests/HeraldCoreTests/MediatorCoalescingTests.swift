@@ -16,10 +16,12 @@ final class MediatorCoalescingTests: XCTestCase {
         XCTAssertEqual(mediator.activeRuns.count, 1)
 
         let done = mediator.handle(.finished(.cleanMessages, runID: runID, outcome: .succeeded))
-        XCTAssertEqual(done.steps, [
-            .chainFinished(first.chain!, target: .cleanMessages, outcome: .succeeded),
-            .chainFinished(second.chain!, target: .cleanMessages, outcome: .succeeded),
-        ], "both triggers learn the outcome of the one run")
+        XCTAssertEqual(
+            done.steps,
+            [
+                .chainFinished(first.chain!, target: .cleanMessages, outcome: .succeeded),
+                .chainFinished(second.chain!, target: .cleanMessages, outcome: .succeeded),
+            ], "both triggers learn the outcome of the one run")
         XCTAssertEqual(mediator.handle(.tick(.cleanMessages)).runTasks, [.cleanMessages], "a new tick runs again")
     }
 
@@ -30,8 +32,9 @@ final class MediatorCoalescingTests: XCTestCase {
             return XCTFail("\(chain.steps)")
         }
         let request = mediator.handle(.request(.cleanUnusedDatasets, dryRun: false))
-        XCTAssertEqual(request.steps, [.coalesced(.cleanUnusedDatasets, into: unusedID, running: false)],
-                       "its dependencies are already handled by the first chain")
+        XCTAssertEqual(
+            request.steps, [.coalesced(.cleanUnusedDatasets, into: unusedID, running: false)],
+            "its dependencies are already handled by the first chain")
         XCTAssertEqual(mediator.activeRuns.count, 3)
     }
 
@@ -47,10 +50,14 @@ final class MediatorCoalescingTests: XCTestCase {
         }
 
         let done = mediator.handle(.finished(.cleanEmbeddingCache, runID: embeddingID, outcome: .succeeded))
-        XCTAssertEqual(done.steps, [
-            .chainFinished(embedding.chain!, target: .cleanEmbeddingCache, outcome: .succeeded),
-            .run(TaskRun(task: .cleanUnusedDatasets, runID: unusedID, chain: unused.chain!, dryRun: false, cause: .tick)),
-        ])
+        XCTAssertEqual(
+            done.steps,
+            [
+                .chainFinished(embedding.chain!, target: .cleanEmbeddingCache, outcome: .succeeded),
+                .run(
+                    TaskRun(
+                        task: .cleanUnusedDatasets, runID: unusedID, chain: unused.chain!, dryRun: false, cause: .tick)),
+            ])
     }
 
     func testFailureOfSharedRunSkipsEveryChainWaitingOnIt() throws {
@@ -58,7 +65,8 @@ final class MediatorCoalescingTests: XCTestCase {
         let embedding = mediator.handle(.tick(.cleanEmbeddingCache))
         let unused = mediator.handle(.tick(.cleanUnusedDatasets))
         let mail = mediator.handle(.tick(.mailCleanDocumentNotify))
-        XCTAssertEqual(mail.steps.count, 2, "mail joins the waiting unused run (which owns embedding) and waits: \(mail.steps)")
+        XCTAssertEqual(
+            mail.steps.count, 2, "mail joins the waiting unused run (which owns embedding) and waits: \(mail.steps)")
         let failed = mediator.handle(
             .finished(.cleanEmbeddingCache, runID: embedding.runs[0].runID, outcome: .failed(reason: "timeout")))
         XCTAssertEqual(failed.skipped.map(\.task), [.cleanUnusedDatasets, .mailCleanDocumentNotify])
@@ -83,12 +91,14 @@ final class MediatorCoalescingTests: XCTestCase {
         var mediator = Mediator(graph: try MediatorFixture.datasetGraph())
         var started: [TaskName] = []
         let inputs: [MediatorInput] = [
-            .tick(.mailCleanDocumentNotify), .tick(.cleanUnusedDatasets), .request(.mailCleanDocumentNotify, dryRun: false),
+            .tick(.mailCleanDocumentNotify), .tick(.cleanUnusedDatasets),
+            .request(.mailCleanDocumentNotify, dryRun: false),
             .tick(.cleanEmbeddingCache), .tick(.mailCleanDocumentNotify),
         ]
         for input in inputs { started += mediator.handle(input).runTasks }
         XCTAssertEqual(started, [.cleanEmbeddingCache])
-        XCTAssertEqual(mediator.activeRuns.map(\.task), [.cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify])
+        XCTAssertEqual(
+            mediator.activeRuns.map(\.task), [.cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify])
 
         // Drive the chain to the end as an executor would.
         var pending = mediator.activeRuns.filter(\.isRunning).map { ($0.task, $0.runID) }
@@ -96,7 +106,9 @@ final class MediatorCoalescingTests: XCTestCase {
         while let (task, runID) = pending.first {
             pending.removeFirst()
             order.append(task)
-            pending += mediator.handle(.finished(task, runID: runID, outcome: .succeeded)).runs.map { ($0.task, $0.runID) }
+            pending += mediator.handle(.finished(task, runID: runID, outcome: .succeeded)).runs.map {
+                ($0.task, $0.runID)
+            }
         }
         XCTAssertEqual(order, [.cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify])
         XCTAssertTrue(mediator.activeRuns.isEmpty)

@@ -39,7 +39,8 @@ final class MediatorChainTests: XCTestCase {
         let plan = mediator.handle(.request(.mailCleanDocumentNotify, dryRun: false))
         let chain = try XCTUnwrap(plan.chain)
         XCTAssertEqual(plan.runTasks, [.cleanEmbeddingCache])
-        guard plan.steps.count == 3, case .waiting(.cleanUnusedDatasets, let unusedID, [.cleanEmbeddingCache]) = plan.steps[1],
+        guard plan.steps.count == 3,
+            case .waiting(.cleanUnusedDatasets, let unusedID, [.cleanEmbeddingCache]) = plan.steps[1],
             case .waiting(.mailCleanDocumentNotify, let mailID, [.cleanUnusedDatasets]) = plan.steps[2]
         else { return XCTFail("unexpected plan \(plan.steps)") }
         let embedding = try XCTUnwrap(plan.run(.cleanEmbeddingCache))
@@ -47,12 +48,24 @@ final class MediatorChainTests: XCTestCase {
         XCTAssertEqual(embedding.chain, chain)
 
         let second = mediator.handle(.finished(.cleanEmbeddingCache, runID: embedding.runID, outcome: .succeeded))
-        XCTAssertEqual(second.steps, [.run(TaskRun(task: .cleanUnusedDatasets, runID: unusedID, chain: chain, dryRun: false,
-                                                   cause: .dependency(of: .mailCleanDocumentNotify)))])
+        XCTAssertEqual(
+            second.steps,
+            [
+                .run(
+                    TaskRun(
+                        task: .cleanUnusedDatasets, runID: unusedID, chain: chain, dryRun: false,
+                        cause: .dependency(of: .mailCleanDocumentNotify)))
+            ])
 
         let third = mediator.handle(.finished(.cleanUnusedDatasets, runID: unusedID, outcome: .succeeded))
-        XCTAssertEqual(third.steps, [.run(TaskRun(task: .mailCleanDocumentNotify, runID: mailID, chain: chain, dryRun: false,
-                                                  cause: .request))])
+        XCTAssertEqual(
+            third.steps,
+            [
+                .run(
+                    TaskRun(
+                        task: .mailCleanDocumentNotify, runID: mailID, chain: chain, dryRun: false,
+                        cause: .request))
+            ])
 
         let last = mediator.handle(.finished(.mailCleanDocumentNotify, runID: mailID, outcome: .succeeded))
         XCTAssertEqual(last.steps, [.chainFinished(chain, target: .mailCleanDocumentNotify, outcome: .succeeded)])
@@ -101,8 +114,10 @@ final class MediatorChainTests: XCTestCase {
         XCTAssertEqual(failed.skipped.map(\.task), [.cleanUnusedDatasets, .mailCleanDocumentNotify])
         XCTAssertEqual(failed.skipped.map(\.reason), [reason, reason], "the root cause is named all the way down")
         XCTAssertEqual(failed.runTasks, [])
-        XCTAssertTrue(failed.steps.contains(
-            .chainFinished(plan.chain!, target: .mailCleanDocumentNotify, outcome: .skipped(reason: reason.description))))
+        XCTAssertTrue(
+            failed.steps.contains(
+                .chainFinished(
+                    plan.chain!, target: .mailCleanDocumentNotify, outcome: .skipped(reason: reason.description))))
         XCTAssertTrue(mediator.activeRuns.isEmpty)
         XCTAssertEqual(reason.description, "dependency clean_embedding_cache_task failed: connection refused")
     }
@@ -150,8 +165,9 @@ final class MediatorChainTests: XCTestCase {
         let plan = mediator.handle(.tick(.mailCleanDocumentNotify))
         XCTAssertEqual(plan.skipped.map(\.task), [.cleanUnusedDatasets])
         XCTAssertEqual(plan.skipped.map(\.reason), [.disabled])
-        XCTAssertEqual(plan.runTasks, [.mailCleanDocumentNotify],
-                       "the mail runs at once; embedding was needed only by the disabled task")
+        XCTAssertEqual(
+            plan.runTasks, [.mailCleanDocumentNotify],
+            "the mail runs at once; embedding was needed only by the disabled task")
         let done = mediator.handle(.finished(.mailCleanDocumentNotify, runID: plan.runs[0].runID, outcome: .succeeded))
         XCTAssertEqual(done.steps, [.chainFinished(plan.chain!, target: .mailCleanDocumentNotify, outcome: .succeeded)])
     }
@@ -170,15 +186,18 @@ final class MediatorChainTests: XCTestCase {
         var mediator = Mediator(graph: try MediatorFixture.datasetGraph())
         XCTAssertEqual(mediator.handle(.tick("nope")).steps, [.rejected("nope", .unknownTask)])
         let ghost = TaskRunID(rawValue: "run-99")
-        XCTAssertEqual(mediator.handle(.finished(.cleanMessages, runID: ghost, outcome: .succeeded)).steps,
-                       [.rejected(.cleanMessages, .unknownRun(ghost))])
+        XCTAssertEqual(
+            mediator.handle(.finished(.cleanMessages, runID: ghost, outcome: .succeeded)).steps,
+            [.rejected(.cleanMessages, .unknownRun(ghost))])
 
         let plan = mediator.handle(.request(.cleanUnusedDatasets, dryRun: false))
         guard case .waiting(_, let waitingID, _) = plan.steps[1] else { return XCTFail("\(plan.steps)") }
-        XCTAssertEqual(mediator.handle(.finished(.cleanUnusedDatasets, runID: waitingID, outcome: .succeeded)).steps,
-                       [.rejected(.cleanUnusedDatasets, .notStarted(waitingID))])
-        XCTAssertEqual(mediator.handle(.finished(.cleanMessages, runID: plan.runs[0].runID, outcome: .succeeded)).steps,
-                       [.rejected(.cleanMessages, .unknownRun(plan.runs[0].runID))], "a run id belongs to one task")
+        XCTAssertEqual(
+            mediator.handle(.finished(.cleanUnusedDatasets, runID: waitingID, outcome: .succeeded)).steps,
+            [.rejected(.cleanUnusedDatasets, .notStarted(waitingID))])
+        XCTAssertEqual(
+            mediator.handle(.finished(.cleanMessages, runID: plan.runs[0].runID, outcome: .succeeded)).steps,
+            [.rejected(.cleanMessages, .unknownRun(plan.runs[0].runID))], "a run id belongs to one task")
     }
 
     func testRunIDsCarryThePrefix() throws {

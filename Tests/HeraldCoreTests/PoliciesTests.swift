@@ -109,14 +109,21 @@ final class BurstLimiterTests: XCTestCase {
 
 final class RedisEndpointTests: XCTestCase {
     func testForms() throws {
-        XCTAssertEqual(try RedisEndpoint.parse("redis://127.0.0.1:6379/0"), RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6379)))
-        XCTAssertEqual(try RedisEndpoint.parse("redis://:difyai123456@redis:6379/1"),
-                       RedisEndpoint(address: .tcp(host: "redis", port: 6379), password: "difyai123456", database: 1))
-        XCTAssertEqual(try RedisEndpoint.parse("redis://user:p%40ss@h"),
-                       RedisEndpoint(address: .tcp(host: "h", port: 6379), username: "user", password: "p@ss"))
-        XCTAssertEqual(try RedisEndpoint.parse("redis://[::1]:7000/3"), RedisEndpoint(address: .tcp(host: "::1", port: 7000), database: 3))
-        XCTAssertEqual(try RedisEndpoint.parse("unix:///run/redis.sock?db=2&password=x"),
-                       RedisEndpoint(address: .unix(path: "/run/redis.sock"), password: "x", database: 2))
+        XCTAssertEqual(
+            try RedisEndpoint.parse("redis://127.0.0.1:6379/0"),
+            RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6379)))
+        XCTAssertEqual(
+            try RedisEndpoint.parse("redis://:difyai123456@redis:6379/1"),
+            RedisEndpoint(address: .tcp(host: "redis", port: 6379), password: "difyai123456", database: 1))
+        XCTAssertEqual(
+            try RedisEndpoint.parse("redis://user:p%40ss@h"),
+            RedisEndpoint(address: .tcp(host: "h", port: 6379), username: "user", password: "p@ss"))
+        XCTAssertEqual(
+            try RedisEndpoint.parse("redis://[::1]:7000/3"),
+            RedisEndpoint(address: .tcp(host: "::1", port: 7000), database: 3))
+        XCTAssertEqual(
+            try RedisEndpoint.parse("unix:///run/redis.sock?db=2&password=x"),
+            RedisEndpoint(address: .unix(path: "/run/redis.sock"), password: "x", database: 2))
     }
 
     func testErrors() {

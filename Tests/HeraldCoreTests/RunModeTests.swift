@@ -15,7 +15,8 @@ final class RunModeTests: XCTestCase {
     }
 
     func testCeleryCallAndRunModeAreRead() throws {
-        let t = try topology("""
+        let t = try topology(
+            """
             {"name": "clean_oauth_access_tokens_task", "queue": "q", "run": "celery",
              "schedule": {"cron": "0 5 */{day} * *"},
              "celery": {"task": "schedule.clean_oauth_access_tokens_task.clean_oauth_access_tokens_task",
@@ -33,19 +34,31 @@ final class RunModeTests: XCTestCase {
 
     func testBadRunModesAndCeleryCallsAreRefusedWithTheirPath() {
         let cases: [(String, String)] = [
-            (#"{"name": "a", "queue": "q", "run": "sometimes"}"#,
-             "tasks[0] (a).run: 'sometimes' is not auto, native, celery or off"),
-            (#"{"name": "a", "queue": "q", "run": "celery"}"#,
-             "tasks[0] (a).run: 'celery' is not possible without a 'celery' object naming Dify's task and queue"),
+            (
+                #"{"name": "a", "queue": "q", "run": "sometimes"}"#,
+                "tasks[0] (a).run: 'sometimes' is not auto, native, celery or off"
+            ),
+            (
+                #"{"name": "a", "queue": "q", "run": "celery"}"#,
+                "tasks[0] (a).run: 'celery' is not possible without a 'celery' object naming Dify's task and queue"
+            ),
             (#"{"name": "a", "queue": "q", "celery": {"queue": "x"}}"#, "tasks[0] (a).celery: missing field 'task'"),
-            (#"{"name": "a", "queue": "q", "celery": {"task": "t.u", "queue": "x", "kwarg": {}}}"#,
-             "tasks[0] (a).celery: unknown field 'kwarg'"),
-            (#"{"name": "a", "queue": "q", "celery": {"task": "t u", "queue": "x"}}"#,
-             "tasks[0] (a).celery.task: 't u' is not a dotted Celery task name (letters, digits, '_' and '.')"),
-            (#"{"name": "a", "queue": "q", "celery": {"task": "t", "queue": "X Y"}}"#,
-             "tasks[0] (a).celery.queue: 'X Y' is not a queue name (a-z, 0-9, '_', '-', '.', starting with a letter)"),
-            (#"{"name": "a", "queue": "q", "celery": {"task": "t", "queue": "x", "kwargs": [1]}}"#,
-             "tasks[0] (a).celery.kwargs: expected an object"),
+            (
+                #"{"name": "a", "queue": "q", "celery": {"task": "t.u", "queue": "x", "kwarg": {}}}"#,
+                "tasks[0] (a).celery: unknown field 'kwarg'"
+            ),
+            (
+                #"{"name": "a", "queue": "q", "celery": {"task": "t u", "queue": "x"}}"#,
+                "tasks[0] (a).celery.task: 't u' is not a dotted Celery task name (letters, digits, '_' and '.')"
+            ),
+            (
+                #"{"name": "a", "queue": "q", "celery": {"task": "t", "queue": "X Y"}}"#,
+                "tasks[0] (a).celery.queue: 'X Y' is not a queue name (a-z, 0-9, '_', '-', '.', starting with a letter)"
+            ),
+            (
+                #"{"name": "a", "queue": "q", "celery": {"task": "t", "queue": "x", "kwargs": [1]}}"#,
+                "tasks[0] (a).celery.kwargs: expected an object"
+            ),
         ]
         for (task, message) in cases {
             XCTAssertThrowsError(try topology(task), task) { error in
@@ -92,11 +105,13 @@ final class RunModeTests: XCTestCase {
         XCTAssertNil(settings.values["HERALD_X"], "a doubled prefix is not an override")
         XCTAssertEqual(TaskSettings.applyingHeraldOverrides(settings.values), settings.values, "idempotent")
         XCTAssertEqual(
-            TaskSettings.heraldOverrides(in: env, among: ["ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", "ENABLE_CLEAN_MESSAGES"]),
+            TaskSettings.heraldOverrides(
+                in: env, among: ["ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", "ENABLE_CLEAN_MESSAGES"]),
             ["ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"])
         // A task disabled for Dify is enabled for Herald by the prefixed name.
-        let task = TaskDescriptor(name: .workflowSchedule, queue: "q",
-                                  enabledBy: [EnableSetting("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)])
+        let task = TaskDescriptor(
+            name: .workflowSchedule, queue: "q",
+            enabledBy: [EnableSetting("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)])
         XCTAssertTrue(try task.isEnabled(settings))
         XCTAssertFalse(try task.isEnabled(TaskSettings(["ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK": "false"])))
     }

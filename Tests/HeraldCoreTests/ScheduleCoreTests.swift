@@ -24,7 +24,7 @@ final class ScheduleHeapTests: XCTestCase {
         h.arm(id(1), at: 300)
         h.arm(id(2), at: 100)
         h.arm(id(3), at: 200)
-        h.arm(id(1), at: 50)   // re-armed earlier
+        h.arm(id(1), at: 50)  // re-armed earlier
         h.disarm(id(3))
         XCTAssertEqual(h.count, 2)
         XCTAssertEqual(h.earliest(), 50)
@@ -72,19 +72,25 @@ final class FirePlannerTests: XCTestCase {
     }
 
     func testSkipPolicyDropsLateFires() {
-        var p = DuePlan(id: plan, cronExpression: "0 * * * *", timezone: "UTC", nextRunAt: t0, policy: .skip, misfireGraceSeconds: 60)
+        var p = DuePlan(
+            id: plan, cronExpression: "0 * * * *", timezone: "UTC", nextRunAt: t0, policy: .skip,
+            misfireGraceSeconds: 60)
         XCTAssertEqual(decide(p, now: t0 + 30_000_000), .fire(fires: [t0], nextRunAt: t0 + 60 * minute))
         p.nextRunAt = t0
         XCTAssertEqual(decide(p, now: t0 + 2 * minute), .fire(fires: [], nextRunAt: t0 + 60 * minute))
     }
 
     func testAllPolicyBackfillsUpToTheCap() {
-        let p = DuePlan(id: plan, cronExpression: "*/10 * * * *", timezone: "UTC", nextRunAt: t0, policy: .all, maxCatchUp: 100)
-        XCTAssertEqual(decide(p, now: t0 + 35 * minute),
-                       .fire(fires: [t0, t0 + 10 * minute, t0 + 20 * minute, t0 + 30 * minute], nextRunAt: t0 + 40 * minute))
-        let capped = DuePlan(id: plan, cronExpression: "* * * * *", timezone: "UTC", nextRunAt: t0, policy: .all, maxCatchUp: 3)
-        XCTAssertEqual(decide(capped, now: t0 + 100 * minute),
-                       .fire(fires: [t0, t0 + minute, t0 + 2 * minute], nextRunAt: t0 + 101 * minute))
+        let p = DuePlan(
+            id: plan, cronExpression: "*/10 * * * *", timezone: "UTC", nextRunAt: t0, policy: .all, maxCatchUp: 100)
+        XCTAssertEqual(
+            decide(p, now: t0 + 35 * minute),
+            .fire(fires: [t0, t0 + 10 * minute, t0 + 20 * minute, t0 + 30 * minute], nextRunAt: t0 + 40 * minute))
+        let capped = DuePlan(
+            id: plan, cronExpression: "* * * * *", timezone: "UTC", nextRunAt: t0, policy: .all, maxCatchUp: 3)
+        XCTAssertEqual(
+            decide(capped, now: t0 + 100 * minute),
+            .fire(fires: [t0, t0 + minute, t0 + 2 * minute], nextRunAt: t0 + 101 * minute))
     }
 
     func testNotYetDueByTheDatabaseClockDoesNothing() {
@@ -95,22 +101,29 @@ final class FirePlannerTests: XCTestCase {
     func testPreClaimWithinTheLeadComputesTheNextSlotAfterTheClaimedOne() {
         var cache: [String: CronSchedule] = [:]
         let p = DuePlan(id: plan, cronExpression: "* * * * *", timezone: "UTC", nextRunAt: t0 + minute)
-        XCTAssertEqual(FirePlanner.decide(p, now: t0 + minute - 1_500_000, lead: 2_000_000, cache: &cache),
-                       .fire(fires: [t0 + minute], nextRunAt: t0 + 2 * minute))
-        XCTAssertEqual(FirePlanner.decide(p, now: t0 + minute - 2_500_000, lead: 2_000_000, cache: &cache),
-                       .fire(fires: [], nextRunAt: t0 + minute), "beyond the lead: not yet")
+        XCTAssertEqual(
+            FirePlanner.decide(p, now: t0 + minute - 1_500_000, lead: 2_000_000, cache: &cache),
+            .fire(fires: [t0 + minute], nextRunAt: t0 + 2 * minute))
+        XCTAssertEqual(
+            FirePlanner.decide(p, now: t0 + minute - 2_500_000, lead: 2_000_000, cache: &cache),
+            .fire(fires: [], nextRunAt: t0 + minute), "beyond the lead: not yet")
     }
 
     func testBadCronOrZoneIsQuarantinedNotThrown() {
-        for (cron, zone) in [("61 * * * *", "UTC"), ("* * * *", "UTC"), ("* * * * *", "Mars/Olympus"), ("0 0 30 2 *", "UTC")] {
+        for (cron, zone) in [
+            ("61 * * * *", "UTC"), ("* * * *", "UTC"), ("* * * * *", "Mars/Olympus"), ("0 0 30 2 *", "UTC"),
+        ] {
             let p = DuePlan(id: plan, cronExpression: cron, timezone: zone, nextRunAt: t0)
-            guard case .quarantine = decide(p, now: t0) else { return XCTFail("\(cron) in \(zone) must be quarantined") }
+            guard case .quarantine = decide(p, now: t0) else {
+                return XCTFail("\(cron) in \(zone) must be quarantined")
+            }
         }
     }
 
     func testZoneAwareNextSlot() {
         // 09:00 in Asia/Shanghai is 01:00Z.
         let p = DuePlan(id: plan, cronExpression: "0 9 * * *", timezone: "Asia/Shanghai", nextRunAt: t0 + 60 * minute)
-        XCTAssertEqual(decide(p, now: t0 + 60 * minute + 1), .fire(fires: [t0 + 60 * minute], nextRunAt: t0 + 25 * 60 * minute))
+        XCTAssertEqual(
+            decide(p, now: t0 + 60 * minute + 1), .fire(fires: [t0 + 60 * minute], nextRunAt: t0 + 25 * 60 * minute))
     }
 }

@@ -9,15 +9,19 @@ final class TaskRegistrySettingsTests: XCTestCase {
     func testEnableSettingsUseDifyDefaultsAndAllMustHold() throws {
         let plugin = TaskDescriptor(
             name: .checkUpgradablePlugin, queue: "plugin",
-            enabledBy: [EnableSetting("ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK", default: true),
-                        EnableSetting("MARKETPLACE_ENABLED", default: true)])
+            enabledBy: [
+                EnableSetting("ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK", default: true),
+                EnableSetting("MARKETPLACE_ENABLED", default: true),
+            ])
         XCTAssertTrue(try plugin.isEnabled(TaskSettings([:])))
         XCTAssertFalse(try plugin.isEnabled(TaskSettings(["MARKETPLACE_ENABLED": "false"])))
-        XCTAssertEqual(try plugin.disablingSettings(TaskSettings(["MARKETPLACE_ENABLED": "0"])).map(\.key),
-                       ["MARKETPLACE_ENABLED"])
+        XCTAssertEqual(
+            try plugin.disablingSettings(TaskSettings(["MARKETPLACE_ENABLED": "0"])).map(\.key),
+            ["MARKETPLACE_ENABLED"])
         XCTAssertTrue(try plugin.isEnabled(TaskSettings(["MARKETPLACE_ENABLED": " "])), "empty means unset")
-        let messages = TaskDescriptor(name: .cleanMessages, queue: "retention",
-                                      enabledBy: [EnableSetting("ENABLE_CLEAN_MESSAGES", default: false)])
+        let messages = TaskDescriptor(
+            name: .cleanMessages, queue: "retention",
+            enabledBy: [EnableSetting("ENABLE_CLEAN_MESSAGES", default: false)])
         XCTAssertFalse(try messages.isEnabled(TaskSettings([:])))
         for yes in ["true", "True", "1", "yes", "on", "t", "Y"] {
             XCTAssertTrue(try messages.isEnabled(TaskSettings(["ENABLE_CLEAN_MESSAGES": yes])), yes)
@@ -49,8 +53,9 @@ final class TaskRegistrySettingsTests: XCTestCase {
         XCTAssertEqual(try monitor.resolve(TaskSettings([:])).description, "every 30m")
         XCTAssertEqual(monitor.description, "every 30m (QUEUE_MONITOR_INTERVAL)")
         XCTAssertThrowsError(try monitor.resolve(TaskSettings(["QUEUE_MONITOR_INTERVAL": "-1"]))) {
-            XCTAssertEqual($0 as? TaskScheduleError,
-                           .setting(.notPositiveNumber(key: "QUEUE_MONITOR_INTERVAL", value: "-1")))
+            XCTAssertEqual(
+                $0 as? TaskScheduleError,
+                .setting(.notPositiveNumber(key: "QUEUE_MONITOR_INTERVAL", value: "-1")))
         }
     }
 
@@ -64,10 +69,13 @@ final class TaskRegistrySettingsTests: XCTestCase {
         XCTAssertThrowsError(try TaskSchedule.every(minutes: 0, setting: nil).validate()) {
             XCTAssertEqual($0 as? TaskScheduleError, .nonPositiveInterval(0))
         }
-        XCTAssertThrowsError(try TaskSchedule.cron("0 2 */{day} * *").resolve(
-            TaskSettings(["CELERY_BEAT_SCHEDULER_TIME": "0"]))) {
-            XCTAssertEqual($0 as? TaskScheduleError,
-                           .setting(.notInteger(key: "CELERY_BEAT_SCHEDULER_TIME", value: "0", range: 1...31)))
+        XCTAssertThrowsError(
+            try TaskSchedule.cron("0 2 */{day} * *").resolve(
+                TaskSettings(["CELERY_BEAT_SCHEDULER_TIME": "0"]))
+        ) {
+            XCTAssertEqual(
+                $0 as? TaskScheduleError,
+                .setting(.notInteger(key: "CELERY_BEAT_SCHEDULER_TIME", value: "0", range: 1...31)))
         }
         XCTAssertThrowsError(try TaskSchedule.cron("0 2 * * *").resolve(TaskSettings(["LOG_TZ": "Mars/Base"]))) {
             XCTAssertEqual($0 as? TaskScheduleError, .setting(.unknownTimeZone(key: "LOG_TZ", value: "Mars/Base")))
@@ -79,8 +87,9 @@ final class TaskRegistrySettingsTests: XCTestCase {
         XCTAssertEqual(Set(DifyBeatEntry.all.map(\.task)).count, 15, "one entry per task")
         XCTAssertTrue(DifyBeatEntry.all.allSatisfy { TaskName.isValid($0.task.rawValue) })
         XCTAssertEqual(DifyBeatEntry.entry(for: .queueMonitor)?.beatKey, "datasets-queue-monitor")
-        XCTAssertEqual(DifyBeatEntry.entry(for: .workflowSchedule)?.celeryName,
-                       "schedule.workflow_schedule_task.poll_workflow_schedules")
+        XCTAssertEqual(
+            DifyBeatEntry.entry(for: .workflowSchedule)?.celeryName,
+            "schedule.workflow_schedule_task.poll_workflow_schedules")
         XCTAssertFalse(TaskName.isValid("Clean"))
         XCTAssertFalse(TaskName.isValid("1task"))
         XCTAssertFalse(TaskName.isValid("a b"))

@@ -110,10 +110,12 @@ final class TaskRegistryTests: XCTestCase {
             .appending(TracingMiddleware(label: "inner", log: log, forceDryRun: true))
         let report = try await chain.run(RecordingTask(.cleanMessages, log: log), context: MemoryContext(log: log))
         XCTAssertEqual(report, TaskReport(counts: ["rows": 3]))
-        XCTAssertEqual(log.lines, [
-            "outer before clean_messages", "inner before clean_messages", "run clean_messages dry=true",
-            "progress working batch=1", "inner after", "outer after",
-        ])
+        XCTAssertEqual(
+            log.lines,
+            [
+                "outer before clean_messages", "inner before clean_messages", "run clean_messages dry=true",
+                "progress working batch=1", "inner after", "outer after",
+            ])
     }
 
     func testMiddlewareSeesTaskErrorsAndCancellation() async throws {

@@ -14,11 +14,14 @@ final class TaskRetryMiddlewareTests: XCTestCase {
     final class FlakyTask: HeraldTask, @unchecked Sendable {
         let failures: Int
         let calls = Mutex(0)
-        let descriptor = TaskDescriptor(name: .cleanEmbeddingCache, dependencies: [], schedule: nil, queue: "dataset",
-                                        enabledBy: [], lock: LockPolicy.none, missedRuns: .skip)
+        let descriptor = TaskDescriptor(
+            name: .cleanEmbeddingCache, dependencies: [], schedule: nil, queue: "dataset",
+            enabledBy: [], lock: LockPolicy.none, missedRuns: .skip)
         init(failures: Int) { self.failures = failures }
         func run(_ context: any TaskContext) async throws -> TaskReport {
-            let n = calls.withLock { c -> Int in c += 1; return c }
+            let n = calls.withLock { c -> Int in
+                c += 1; return c
+            }
             if n <= failures { throw Boom(n: n) }
             return TaskReport(counts: ["rows": 7])
         }
@@ -42,8 +45,11 @@ final class TaskRetryMiddlewareTests: XCTestCase {
     }
 
     func chain(attempts: Int, waits: Waits) -> TaskMiddlewareChain {
-        TaskMiddlewareChain([TaskRetryMiddleware(attempts: attempts, backoff: Backoff(base: .seconds(1), cap: .seconds(8), random: { $0.upperBound }),
-                                                 sleep: { d in waits.list.withLock { $0.append(d) } })])
+        TaskMiddlewareChain([
+            TaskRetryMiddleware(
+                attempts: attempts, backoff: Backoff(base: .seconds(1), cap: .seconds(8), random: { $0.upperBound }),
+                sleep: { d in waits.list.withLock { $0.append(d) } })
+        ])
     }
 
     func testRetriesWithGrowingWaitsThenSucceeds() async throws {

@@ -20,36 +20,68 @@ enum TopologyFiles {
 final class TopologyTests: XCTestCase {
     /// Dify's beat table for the tasks Herald replaces: schedule, enable settings, queue.
     private let dify: [(TaskName, String, [EnableSetting], String)] = [
-        (.cleanEmbeddingCache, "0 2 */{day} * *", [EnableSetting("ENABLE_CLEAN_EMBEDDING_CACHE_TASK", default: false)],
-         "dataset"),
-        (.cleanUnusedDatasets, "0 3 */{day} * *", [EnableSetting("ENABLE_CLEAN_UNUSED_DATASETS_TASK", default: false)],
-         "dataset"),
-        (.createTiDBServerless, "0 * * * *", [EnableSetting("ENABLE_CREATE_TIDB_SERVERLESS_TASK", default: false)],
-         "dataset"),
-        (.updateTiDBServerlessStatus, "every 10m",
-         [EnableSetting("ENABLE_UPDATE_TIDB_SERVERLESS_STATUS_TASK", default: false)], "dataset"),
+        (
+            .cleanEmbeddingCache, "0 2 */{day} * *",
+            [EnableSetting("ENABLE_CLEAN_EMBEDDING_CACHE_TASK", default: false)],
+            "dataset"
+        ),
+        (
+            .cleanUnusedDatasets, "0 3 */{day} * *",
+            [EnableSetting("ENABLE_CLEAN_UNUSED_DATASETS_TASK", default: false)],
+            "dataset"
+        ),
+        (
+            .createTiDBServerless, "0 * * * *", [EnableSetting("ENABLE_CREATE_TIDB_SERVERLESS_TASK", default: false)],
+            "dataset"
+        ),
+        (
+            .updateTiDBServerlessStatus, "every 10m",
+            [EnableSetting("ENABLE_UPDATE_TIDB_SERVERLESS_STATUS_TASK", default: false)], "dataset"
+        ),
         (.cleanMessages, "0 4 */{day} * *", [EnableSetting("ENABLE_CLEAN_MESSAGES", default: false)], "retention"),
-        (.mailCleanDocumentNotify, "0 10 * * 1",
-         [EnableSetting("ENABLE_MAIL_CLEAN_DOCUMENT_NOTIFY_TASK", default: false)], "dataset"),
-        (.queueMonitor, "every 30m (QUEUE_MONITOR_INTERVAL)",
-         [EnableSetting("ENABLE_DATASETS_QUEUE_MONITOR", default: false)], "monitor"),
-        (.checkUpgradablePlugin, "*/15 * * * *",
-         [EnableSetting("ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK", default: true),
-          EnableSetting("MARKETPLACE_ENABLED", default: true)], "plugin"),
-        (.cleanWorkflowRunLogsPrecise, "0 2 * * *", [EnableSetting("WORKFLOW_LOG_CLEANUP_ENABLED", default: false)],
-         "retention"),
-        (.workflowSchedule, "every 1m (WORKFLOW_SCHEDULE_POLLER_INTERVAL)",
-         [EnableSetting("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)], "schedule_poller"),
-        (.triggerProviderRefresh, "every 1m (TRIGGER_PROVIDER_REFRESH_INTERVAL)",
-         [EnableSetting("ENABLE_TRIGGER_PROVIDER_REFRESH_TASK", default: true)], "trigger_refresh_publisher"),
-        (.cleanWorkflowRuns, "0 0 * * *", [EnableSetting("ENABLE_WORKFLOW_RUN_CLEANUP_TASK", default: false)],
-         "retention"),
-        (.cleanOAuthAccessTokens, "0 5 */{day} * *",
-         [EnableSetting("ENABLE_CLEAN_OAUTH_ACCESS_TOKENS_TASK", default: true)], "retention"),
-        (.updateAPITokenLastUsed, "every 30m (API_TOKEN_LAST_USED_UPDATE_INTERVAL)",
-         [EnableSetting("ENABLE_API_TOKEN_LAST_USED_UPDATE_TASK", default: true)], "api_token"),
-        (.humanInputFormTimeout, "every 1m (HUMAN_INPUT_TIMEOUT_TASK_INTERVAL)",
-         [EnableSetting("ENABLE_HUMAN_INPUT_TIMEOUT_TASK", default: true)], "schedule_executor"),
+        (
+            .mailCleanDocumentNotify, "0 10 * * 1",
+            [EnableSetting("ENABLE_MAIL_CLEAN_DOCUMENT_NOTIFY_TASK", default: false)], "dataset"
+        ),
+        (
+            .queueMonitor, "every 30m (QUEUE_MONITOR_INTERVAL)",
+            [EnableSetting("ENABLE_DATASETS_QUEUE_MONITOR", default: false)], "monitor"
+        ),
+        (
+            .checkUpgradablePlugin, "*/15 * * * *",
+            [
+                EnableSetting("ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK", default: true),
+                EnableSetting("MARKETPLACE_ENABLED", default: true),
+            ], "plugin"
+        ),
+        (
+            .cleanWorkflowRunLogsPrecise, "0 2 * * *", [EnableSetting("WORKFLOW_LOG_CLEANUP_ENABLED", default: false)],
+            "retention"
+        ),
+        (
+            .workflowSchedule, "every 1m (WORKFLOW_SCHEDULE_POLLER_INTERVAL)",
+            [EnableSetting("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)], "schedule_poller"
+        ),
+        (
+            .triggerProviderRefresh, "every 1m (TRIGGER_PROVIDER_REFRESH_INTERVAL)",
+            [EnableSetting("ENABLE_TRIGGER_PROVIDER_REFRESH_TASK", default: true)], "trigger_refresh_publisher"
+        ),
+        (
+            .cleanWorkflowRuns, "0 0 * * *", [EnableSetting("ENABLE_WORKFLOW_RUN_CLEANUP_TASK", default: false)],
+            "retention"
+        ),
+        (
+            .cleanOAuthAccessTokens, "0 5 */{day} * *",
+            [EnableSetting("ENABLE_CLEAN_OAUTH_ACCESS_TOKENS_TASK", default: true)], "retention"
+        ),
+        (
+            .updateAPITokenLastUsed, "every 30m (API_TOKEN_LAST_USED_UPDATE_INTERVAL)",
+            [EnableSetting("ENABLE_API_TOKEN_LAST_USED_UPDATE_TASK", default: true)], "api_token"
+        ),
+        (
+            .humanInputFormTimeout, "every 1m (HUMAN_INPUT_TIMEOUT_TASK_INTERVAL)",
+            [EnableSetting("ENABLE_HUMAN_INPUT_TIMEOUT_TASK", default: true)], "schedule_executor"
+        ),
     ]
 
     /// Dify's default-on entries.
@@ -72,27 +104,38 @@ final class TopologyTests: XCTestCase {
         for queue in ["dataset", "retention", "plugin", "monitor", "schedule_executor", "trigger_refresh_executor"] {
             XCTAssertGreaterThanOrEqual(try XCTUnwrap(topology.queue(queue), queue).concurrency, 1)
         }
-        XCTAssertEqual(topology.task(.cleanMessages)?.lock,
-                       .exclusive(TaskLock(key: "retention:clean_messages", ttlSeconds: 600, whenHeld: .fail)))
+        XCTAssertEqual(
+            topology.task(.cleanMessages)?.lock,
+            .exclusive(TaskLock(key: "retention:clean_messages", ttlSeconds: 600, whenHeld: .fail)))
         XCTAssertEqual(topology.task(.workflowSchedule)?.lock, LockPolicy.none)
     }
 
     func testShippedDefaultDeclaresTheDatasetChain() throws {
         let topology = try TopologyFiles.load("topology/default.json")
-        XCTAssertEqual(topology.graph.chain(for: .mailCleanDocumentNotify),
-                       [.cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify])
+        XCTAssertEqual(
+            topology.graph.chain(for: .mailCleanDocumentNotify),
+            [.cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify])
         var mediator = Mediator(graph: topology.graph)
-        XCTAssertEqual(mediator.handle(.request(.mailCleanDocumentNotify, dryRun: true)).runs.map(\.task),
-                       [.cleanEmbeddingCache])
+        XCTAssertEqual(
+            mediator.handle(.request(.mailCleanDocumentNotify, dryRun: true)).runs.map(\.task),
+            [.cleanEmbeddingCache])
     }
 
     func testShippedDefaultRoutesEvents() throws {
         let topology = try TopologyFiles.load("topology/default.json")
-        XCTAssertEqual(topology.tasks(triggeredBy: .scheduleChanged(scheduleID: "s", runNow: false)), [.workflowSchedule])
-        XCTAssertEqual(topology.tasks(triggeredBy: .tableChanged(TableChange(
-            table: "workflow_schedule_plans", operation: .update, id: "x"))), [.workflowSchedule])
-        XCTAssertEqual(topology.tasks(triggeredBy: .tableChanged(TableChange(
-            table: "trigger_subscriptions", operation: .update, id: "x"))), [], "the refresh routes are not yet enabled")
+        XCTAssertEqual(
+            topology.tasks(triggeredBy: .scheduleChanged(scheduleID: "s", runNow: false)), [.workflowSchedule])
+        XCTAssertEqual(
+            topology.tasks(
+                triggeredBy: .tableChanged(
+                    TableChange(
+                        table: "workflow_schedule_plans", operation: .update, id: "x"))), [.workflowSchedule])
+        XCTAssertEqual(
+            topology.tasks(
+                triggeredBy: .tableChanged(
+                    TableChange(
+                        table: "trigger_subscriptions", operation: .update, id: "x"))), [],
+            "the refresh routes are not yet enabled")
         XCTAssertEqual(topology.tasks(triggeredBy: .keyExpired(name: "trigger_subscription:1")), [])
         XCTAssertEqual(topology.tasks(triggeredBy: .sweep(reason: .interval)), [])
         XCTAssertEqual(topology.routes(to: .triggerProviderRefresh).map(\.enabled), [false, false])
@@ -103,9 +146,11 @@ final class TopologyTests: XCTestCase {
         let all = Set(topology.tasks.map(\.name))
         let enabled = all.subtracting(try topology.disabledTasks(TaskSettings([:])))
         XCTAssertEqual(enabled, onByDefault)
-        let more = all.subtracting(try topology.disabledTasks(TaskSettings([
-            "ENABLE_CLEAN_MESSAGES": "true", "MARKETPLACE_ENABLED": "false",
-        ])))
+        let more = all.subtracting(
+            try topology.disabledTasks(
+                TaskSettings([
+                    "ENABLE_CLEAN_MESSAGES": "true", "MARKETPLACE_ENABLED": "false",
+                ])))
         XCTAssertEqual(more, onByDefault.subtracting([.checkUpgradablePlugin]).union([.cleanMessages]))
     }
 

@@ -69,7 +69,9 @@ final class TopologyValidationTests: XCTestCase {
         assertRefused(.unknownDependency(task: "b", dependency: "ghost"), naming: "ghost") {
             setTask(&$0, 1, "depends_on", ["ghost"])
         }
-        assertRefused(.unknownQueue(task: "a", queue: "nowhere"), naming: "nowhere") { setTask(&$0, 0, "queue", "nowhere") }
+        assertRefused(.unknownQueue(task: "a", queue: "nowhere"), naming: "nowhere") {
+            setTask(&$0, 0, "queue", "nowhere")
+        }
         assertRefused(.unknownTask(route: "r", task: "zz"), naming: "zz") { setRoute(&$0, "task", "zz") }
     }
 
@@ -85,8 +87,11 @@ final class TopologyValidationTests: XCTestCase {
         assertRefused(.badSchedule(task: "b", .nonPositiveInterval(0)), naming: "'b'") {
             setTask(&$0, 1, "schedule", ["every_minutes": 0])
         }
-        assertRefused(.invalidValue(path: "tasks[0] (a).schedule", value: "both",
-                                    expected: "exactly one of 'cron' or 'every_minutes'"), naming: "(a)") {
+        assertRefused(
+            .invalidValue(
+                path: "tasks[0] (a).schedule", value: "both",
+                expected: "exactly one of 'cron' or 'every_minutes'"), naming: "(a)"
+        ) {
             setTask(&$0, 0, "schedule", ["cron": "* * * * *", "every_minutes": 1])
         }
     }
@@ -118,10 +123,14 @@ final class TopologyValidationTests: XCTestCase {
         }
         assertRefused(.unknownEventKind(route: "r", event: "tick"), naming: "tick") { setRoute(&$0, "event", "tick") }
         assertRefused(.unknownSource(route: "r", source: "void"), naming: "void") { setRoute(&$0, "source", "void") }
-        assertRefused(.eventNotFromSource(route: "r", event: .tableChanged, sourceKind: .redisPubSub),
-                      naming: "table_changed") { setRoute(&$0, "event", "table_changed") }
-        assertRefused(.unsupportedChannel(source: "events", found: "other", expected: "task_schedule_events"),
-                      naming: "other") {
+        assertRefused(
+            .eventNotFromSource(route: "r", event: .tableChanged, sourceKind: .redisPubSub),
+            naming: "table_changed"
+        ) { setRoute(&$0, "event", "table_changed") }
+        assertRefused(
+            .unsupportedChannel(source: "events", found: "other", expected: "task_schedule_events"),
+            naming: "other"
+        ) {
             $0["sources"] = [["name": "events", "kind": "redis_pubsub", "channel": "other"]]
         }
     }
@@ -131,9 +140,13 @@ final class TopologyValidationTests: XCTestCase {
             setRoute(&$0, "tables", ["apps"])
         }
         assertRefused(.unknownTable(route: "r", table: "apps"), naming: "apps") {
-            $0["routes"] = [["name": "r", "source": "notify", "event": "table_changed", "tables": ["apps"], "task": "a"]]
+            $0["routes"] = [
+                ["name": "r", "source": "notify", "event": "table_changed", "tables": ["apps"], "task": "a"]
+            ]
         }
-        assertRefused(.filterNotApplicable(route: "r", field: "key_prefix", event: .scheduleChanged), naming: "key_prefix") {
+        assertRefused(
+            .filterNotApplicable(route: "r", field: "key_prefix", event: .scheduleChanged), naming: "key_prefix"
+        ) {
             setRoute(&$0, "key_prefix", "x:")
         }
     }
@@ -158,10 +171,14 @@ final class TopologyValidationTests: XCTestCase {
             setTask(&$0, 1, "depends_on", [])
             $0["routes"] = []
         }
-        assertRefused(.invalidValue(path: "tasks[0] (a).missed_runs", value: "all", expected: "skip or run_once"),
-                      naming: "missed_runs") { setTask(&$0, 0, "missed_runs", "all") }
-        assertRefused(.invalidValue(path: "tasks[0] (a).lock.when_held", value: "wait", expected: "skip or fail"),
-                      naming: "when_held") {
+        assertRefused(
+            .invalidValue(path: "tasks[0] (a).missed_runs", value: "all", expected: "skip or run_once"),
+            naming: "missed_runs"
+        ) { setTask(&$0, 0, "missed_runs", "all") }
+        assertRefused(
+            .invalidValue(path: "tasks[0] (a).lock.when_held", value: "wait", expected: "skip or fail"),
+            naming: "when_held"
+        ) {
             setTask(&$0, 0, "lock", ["key": "k", "ttl_seconds": 60, "when_held": "wait"])
         }
         XCTAssertThrowsError(try Topology.load(json: Array("{\"version\": 1,".utf8))) {
@@ -178,7 +195,8 @@ final class TopologyValidationTests: XCTestCase {
         setTask(&object, 1, "lock", "none")
         setTask(&object, 1, "missed_runs", "run_once")
         let topology = try load(object)
-        XCTAssertEqual(topology.task("a")?.lock, .exclusive(TaskLock(key: "retention:x", ttlSeconds: 90000, whenHeld: .fail)))
+        XCTAssertEqual(
+            topology.task("a")?.lock, .exclusive(TaskLock(key: "retention:x", ttlSeconds: 90000, whenHeld: .fail)))
         XCTAssertEqual(topology.task("a")?.enabledBy, [EnableSetting("ENABLE_X", default: true)])
         XCTAssertEqual(topology.task("b")?.lock, LockPolicy.none)
         XCTAssertEqual(topology.task("b")?.missedRuns, .runOnce)
@@ -190,15 +208,21 @@ final class TopologyValidationTests: XCTestCase {
     }
 
     func testTopologiesBuiltInCodeFollowTheSameRules() {
-        XCTAssertThrowsError(try Topology.make(
-            queues: [TopologyQueue(name: "q", concurrency: 1)],
-            tasks: [TaskDescriptor(name: "x", dependencies: ["y"], queue: "q"),
-                    TaskDescriptor(name: "y", dependencies: ["x"], queue: "q")])) {
+        XCTAssertThrowsError(
+            try Topology.make(
+                queues: [TopologyQueue(name: "q", concurrency: 1)],
+                tasks: [
+                    TaskDescriptor(name: "x", dependencies: ["y"], queue: "q"),
+                    TaskDescriptor(name: "y", dependencies: ["x"], queue: "q"),
+                ])
+        ) {
             XCTAssertEqual($0 as? TopologyError, .cycle(["x", "y", "x"]))
         }
-        XCTAssertThrowsError(try Topology.make(
-            sources: [TopologySource(name: "t", kind: .timer, channel: "")],
-            queues: [TopologyQueue(name: "q", concurrency: 1)], tasks: [])) {
+        XCTAssertThrowsError(
+            try Topology.make(
+                sources: [TopologySource(name: "t", kind: .timer, channel: "")],
+                queues: [TopologyQueue(name: "q", concurrency: 1)], tasks: [])
+        ) {
             XCTAssertEqual($0 as? TopologyError, .unknownSourceKind(source: "t", kind: "timer"))
         }
     }

@@ -12,11 +12,15 @@ final class BeatEntriesTests: XCTestCase {
     /// The entries the test makes fire every few seconds: (task, Celery name, queue, interval seconds).
     static let entries: [(task: String, celery: String, queue: String, seconds: Int)] = [
         ("human_input_form_timeout", "human_input_form_timeout.check_and_resume", "schedule_executor", 3),
-        ("trigger_provider_refresh_task", "schedule.trigger_provider_refresh_task.trigger_provider_refresh",
-         "trigger_refresh_publisher", 3),
+        (
+            "trigger_provider_refresh_task", "schedule.trigger_provider_refresh_task.trigger_provider_refresh",
+            "trigger_refresh_publisher", 3
+        ),
         ("queue_monitor_task", "schedule.queue_monitor_task.queue_monitor_task", "monitor", 3),
-        ("update_api_token_last_used_task",
-         "schedule.update_api_token_last_used_task.batch_update_api_token_last_used", "api_token", 6),
+        (
+            "update_api_token_last_used_task",
+            "schedule.update_api_token_last_used_task.batch_update_api_token_last_used", "api_token", 6
+        ),
     ]
 
     func testThreeInstancesEnqueueEachBeatTickOnceDespiteSIGKILL() throws {
@@ -60,8 +64,9 @@ final class BeatEntriesTests: XCTestCase {
         let migrate = try Binary.run(["migrate"], env: env)
         XCTAssertEqual(migrate.status, 0, migrate.stderr)
 
-        let worker = try BeatWorker(python: python, broker: redisURL, keyPrefix: prefix + ":",
-                                    queues: Set(Self.entries.map(\.queue)).sorted())
+        let worker = try BeatWorker(
+            python: python, broker: redisURL, keyPrefix: prefix + ":",
+            queues: Set(Self.entries.map(\.queue)).sorted())
         defer { worker.stop() }
 
         var pids: [pid_t] = []
@@ -72,15 +77,18 @@ final class BeatEntriesTests: XCTestCase {
             let port = Binary.freePort()
             ports.append(port)
             env["HERALD_METRICS_ADDR"] = "127.0.0.1:\(port)"
-            pids.append(try Binary.spawn(["run"], env: env, log: NSTemporaryDirectory() + "herald-beat-\(i)-\(UUID()).log"))
+            pids.append(
+                try Binary.spawn(["run"], env: env, log: NSTemporaryDirectory() + "herald-beat-\(i)-\(UUID()).log"))
         }
         let conn = try PostgresConnection(connInfo: info)
         // Kill the instance that claimed the second tick of the first entry, once it has.
         var claimer: String?
         try eventually("two ticks claimed", timeout: 30) {
-            let rows = try conn.query("""
+            let rows = try conn.query(
+                """
                 SELECT claimed_by FROM herald.task_ticks WHERE task = 'human_input_form_timeout' ORDER BY tick_at
-                """).rows
+                """
+            ).rows
             claimer = rows.count >= 2 ? rows[1][0] ?? nil : nil
             return claimer != nil
         }
@@ -90,16 +98,19 @@ final class BeatEntriesTests: XCTestCase {
         let killedAt = Date()
         // Let every entry fire several more times with two instances left.
         try eventually("ticks after the kill", timeout: 40) {
-            let n = try conn.query("""
+            let n = try conn.query(
+                """
                 SELECT count(*) FROM herald.task_ticks WHERE task = 'update_api_token_last_used_task'
                    AND tick_at > to_timestamp($1::double precision) AT TIME ZONE 'UTC'
-                """, [String(killedAt.timeIntervalSince1970 + 1)]).rows[0][0]
+                """, [String(killedAt.timeIntervalSince1970 + 1)]
+            ).rows[0][0]
             return Int(n ?? "0") ?? 0 >= 2
         }
         // Every tick claimed so far reaches the broker while the survivors run: a tick the victim
         // claimed but never pushed is sent again by a survivor's sweep.
         try eventually("every tick claimed before the last seconds enqueued", timeout: 30) {
-            let r = try conn.query("""
+            let r = try conn.query(
+                """
                 SELECT count(*) FROM herald.task_ticks
                  WHERE run_mode = 'celery' AND enqueued_at IS NULL AND claimed_at < now() - interval '3 seconds'
                 """)
@@ -119,24 +130,33 @@ final class BeatEntriesTests: XCTestCase {
         var sweeperEnv = env
         sweeperEnv["HERALD_INSTANCE_ID"] = "beat-sweeper"
         sweeperEnv["HERALD_METRICS_ADDR"] = "127.0.0.1:\(Binary.freePort())"
-        for key in ["HERALD_HUMAN_INPUT_TIMEOUT_TASK_INTERVAL", "TRIGGER_PROVIDER_REFRESH_INTERVAL", "QUEUE_MONITOR_INTERVAL",
-                    "API_TOKEN_LAST_USED_UPDATE_INTERVAL"] {
+        for key in [
+            "HERALD_HUMAN_INPUT_TIMEOUT_TASK_INTERVAL", "TRIGGER_PROVIDER_REFRESH_INTERVAL", "QUEUE_MONITOR_INTERVAL",
+            "API_TOKEN_LAST_USED_UPDATE_INTERVAL",
+        ] {
             sweeperEnv[key] = "60"
         }
-        pids.append(try Binary.spawn(["run"], env: sweeperEnv, log: NSTemporaryDirectory() + "herald-beat-sweeper-\(UUID()).log"))
+        pids.append(
+            try Binary.spawn(
+                ["run"], env: sweeperEnv, log: NSTemporaryDirectory() + "herald-beat-sweeper-\(UUID()).log"))
         try eventually("every claimed tick enqueued", timeout: 30) {
-            let r = try conn.query("SELECT count(*) FROM herald.task_ticks WHERE run_mode = 'celery' AND enqueued_at IS NULL")
+            let r = try conn.query(
+                "SELECT count(*) FROM herald.task_ticks WHERE run_mode = 'celery' AND enqueued_at IS NULL")
             return r.rows[0][0] == "0"
         }
         kill(pids[0], SIGTERM)
         XCTAssertNotNil(Binary.wait(pids[0], timeout: 20), "the sweeper stops on SIGTERM")
         pids.removeAll()
 
-        let ticks = try conn.query("""
+        let ticks = try conn.query(
+            """
             SELECT task, extract(epoch FROM tick_at)::bigint FROM herald.task_ticks WHERE run_mode = 'celery' ORDER BY 1, 2
-            """).rows
-        let claimed = Dictionary(grouping: ticks.compactMap { r in r[0].flatMap { t in r[1].flatMap { Int64($0) }.map { (t, $0) } } },
-                                 by: \.0).mapValues { $0.map(\.1) }
+            """
+        ).rows
+        let claimed = Dictionary(
+            grouping: ticks.compactMap { r in r[0].flatMap { t in r[1].flatMap { Int64($0) }.map { (t, $0) } } },
+            by: \.0
+        ).mapValues { $0.map(\.1) }
         let expected = claimed.values.reduce(0) { $0 + $1.count }
         try eventually("the worker ran every tick", timeout: 30) {
             worker.records().filter { $0["event"] as? String == "ran" }.count >= expected
@@ -152,11 +172,13 @@ final class BeatEntriesTests: XCTestCase {
             }
             let ran = records.filter { $0["task"] as? String == entry.celery }
             XCTAssertEqual(ran.count, ticksOfEntry.count, "\(entry.task): one message per tick")
-            XCTAssertEqual(Set(ran.compactMap { $0["id"] as? String }).count, ran.count, "\(entry.task): no duplicate id")
+            XCTAssertEqual(
+                Set(ran.compactMap { $0["id"] as? String }).count, ran.count, "\(entry.task): no duplicate id")
             XCTAssertEqual(Set(ran.compactMap { $0["routing_key"] as? String }), [entry.queue], entry.task)
-            XCTAssertTrue(metrics.contains("herald_task_runs_total{task=\"\(entry.task)\",status=\"succeeded\"}")
-                          || metrics.contains("herald_task_runs_total{status=\"succeeded\",task=\"\(entry.task)\"}"),
-                          "\(entry.task) counted in herald_task_runs_total")
+            XCTAssertTrue(
+                metrics.contains("herald_task_runs_total{task=\"\(entry.task)\",status=\"succeeded\"}")
+                    || metrics.contains("herald_task_runs_total{status=\"succeeded\",task=\"\(entry.task)\"}"),
+                "\(entry.task) counted in herald_task_runs_total")
         }
         print("beat entries: killed beat-\(victim); ticks per entry \(claimed.mapValues(\.count))")
     }
@@ -180,8 +202,10 @@ private final class BeatWorker {
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         logHandle = try FileHandle(forWritingTo: log)
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--broker", broker, "--key-prefix", keyPrefix, "--output", output.path,
-                             "--queues", queues.joined(separator: ",")]
+        process.arguments = [
+            script, "--broker", broker, "--key-prefix", keyPrefix, "--output", output.path,
+            "--queues", queues.joined(separator: ","),
+        ]
         process.standardOutput = logHandle
         process.standardError = logHandle
         process.standardInput = FileHandle.nullDevice
@@ -190,7 +214,9 @@ private final class BeatWorker {
 
     func records() -> [[String: Any]] {
         guard let data = try? Data(contentsOf: output) else { return [] }
-        return data.split(separator: 0x0A).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+        return data.split(separator: 0x0A).compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
+        }
     }
 
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }

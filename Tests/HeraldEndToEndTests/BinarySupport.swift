@@ -26,7 +26,9 @@ enum Binary {
 
     static func servers() throws -> (redis: String, database: String) {
         guard let r = env["HERALD_TEST_REDIS_URL"], let d = env["HERALD_TEST_DATABASE_URL"] else {
-            if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" { XCTFail("test servers missing although the harness should have started them") }
+            if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" {
+                XCTFail("test servers missing although the harness should have started them")
+            }
             throw XCTSkip("no test servers (run through `make test`)")
         }
         return (r, d)
@@ -115,8 +117,10 @@ enum Binary {
 }
 
 /// Polls until `condition` holds or the deadline passes.
-func eventually(_ what: String, timeout: Double = 15, file: StaticString = #filePath, line: UInt = #line,
-                _ condition: () throws -> Bool) throws {
+func eventually(
+    _ what: String, timeout: Double = 15, file: StaticString = #filePath, line: UInt = #line,
+    _ condition: () throws -> Bool
+) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if (try? condition()) == true { return }

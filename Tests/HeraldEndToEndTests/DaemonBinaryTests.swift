@@ -10,8 +10,10 @@ import XCTest
 final class DaemonBinaryTests: XCTestCase {
     func daemonEnv(metricsPort: Int, extra: [String: String] = [:]) throws -> [String: String] {
         let (r, d) = try Binary.servers()
-        var env = ["HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": d, "HERALD_METRICS_ADDR": "127.0.0.1:\(metricsPort)",
-                   "HERALD_SWEEP_INTERVAL": "30", "HERALD_LOG_FORMAT": "logfmt", "HERALD_INSTANCE_ID": "e2e"]
+        var env = [
+            "HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": d, "HERALD_METRICS_ADDR": "127.0.0.1:\(metricsPort)",
+            "HERALD_SWEEP_INTERVAL": "30", "HERALD_LOG_FORMAT": "logfmt", "HERALD_INSTANCE_ID": "e2e",
+        ]
         env.merge(extra) { _, new in new }
         return env
     }
@@ -34,7 +36,9 @@ final class DaemonBinaryTests: XCTestCase {
         XCTAssertEqual(pub.status, 0, pub.stderr)
         XCTAssertTrue(pub.stdout.contains("1 subscriber"), pub.stdout)
         let pg = try PostgresConnection(connInfo: PostgresConnInfo(env["HERALD_DATABASE_URL"]!))
-        try pg.query("SELECT pg_notify('herald_events', $1)", ["{\"table\":\"app_triggers\",\"op\":\"INSERT\",\"id\":\"\(id)\"}"])
+        try pg.query(
+            "SELECT pg_notify('herald_events', $1)", ["{\"table\":\"app_triggers\",\"op\":\"INSERT\",\"id\":\"\(id)\"}"]
+        )
         let redis = try RedisClient(endpoint: RedisEndpoint.parse(env["HERALD_REDIS_URL"]!))
         try redis.command(["SET", "herald:expiry:e2e:\(id)", "1", "PX", "20"])
         try redis.command(["PUBLISH", "task_schedule_events", "{\"schedule_id\": 7}"])
@@ -66,7 +70,8 @@ final class DaemonBinaryTests: XCTestCase {
         // SIGHUP reloads; SIGTERM stops gracefully with exit code 0.
         kill(pid, SIGHUP)
         try eventually("reload counted") {
-            sample(String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self), "herald_reloads_total") == 1
+            sample(String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self), "herald_reloads_total")
+                == 1
         }
         kill(pid, SIGTERM)
         let code = Binary.wait(pid)
@@ -94,7 +99,9 @@ final class DaemonBinaryTests: XCTestCase {
 
         try Data("{\"tasks\": [".utf8).write(to: URL(fileURLWithPath: file))
         kill(pid, SIGHUP)
-        try eventually("invalid topology refused") { logText().contains("topology not reloaded; keeping the current one") }
+        try eventually("invalid topology refused") {
+            logText().contains("topology not reloaded; keeping the current one")
+        }
 
         try FileManager.default.removeItem(atPath: file)
         try FileManager.default.copyItem(atPath: shipped.path, toPath: file)
@@ -106,20 +113,30 @@ final class DaemonBinaryTests: XCTestCase {
     func testHealthIs503WhileASourceIsDown() throws {
         let port = Binary.freePort()
         let deadPort = Binary.freePort()
-        let env = try daemonEnv(metricsPort: port, extra: ["HERALD_DATABASE_URL": "postgresql://postgres:topsecret@127.0.0.1:\(deadPort)/x"])
+        let env = try daemonEnv(
+            metricsPort: port, extra: ["HERALD_DATABASE_URL": "postgresql://postgres:topsecret@127.0.0.1:\(deadPort)/x"]
+        )
         let log = NSTemporaryDirectory() + "herald-e2e-down-\(UUID().uuidString).log"
         let pid = try Binary.spawn(["run"], env: env, log: log)
         defer { kill(pid, SIGKILL); _ = Binary.wait(pid) }
         let base = "http://127.0.0.1:\(port)"
         try eventually("healthz answers 503") { try HTTPClient.get(base + "/healthz").status == 503 }
-        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try HTTPClient.get(base + "/healthz").body)) as? [String: Any])
+        let json = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(try HTTPClient.get(base + "/healthz").body)) as? [String: Any])
         XCTAssertEqual(json["status"] as? String, "degraded")
         let sources = try XCTUnwrap(json["sources"] as? [String: String])
         XCTAssertNotEqual(sources["postgres_listener"], "ready")
-        try eventually("redis sources up regardless") { sources["redis_subscriber"] == "ready" || (try? HTTPClient.get(base + "/healthz")).map { String(decoding: $0.body, as: UTF8.self).contains("\"redis_subscriber\":\"ready\"") } == true }
+        try eventually("redis sources up regardless") {
+            sources["redis_subscriber"] == "ready"
+                || (try? HTTPClient.get(base + "/healthz")).map {
+                    String(decoding: $0.body, as: UTF8.self).contains("\"redis_subscriber\":\"ready\"")
+                } == true
+        }
         // While a source is down the sweep runs every second.
         try eventually("degraded sweeps", timeout: 10) {
-            sample(String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self), "herald_sweeps_total", ["reason": "interval"]) >= 2
+            sample(
+                String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self), "herald_sweeps_total",
+                ["reason": "interval"]) >= 2
         }
         let m = String(decoding: try HTTPClient.get(base + "/metrics").body, as: UTF8.self)
         XCTAssertEqual(sample(m, "herald_source_up", ["source": "postgres_listener"]), 0)
@@ -142,7 +159,10 @@ final class DaemonBinaryTests: XCTestCase {
         XCTAssertEqual(try Binary.run(["publish", "schedule"]).status, 2, "missing argument")
         XCTAssertEqual(try Binary.run(["no-such-command"]).status, 2, "unknown subcommand")
         XCTAssertTrue(badID.stderr.contains("UUID"), badID.stderr)
-        for cmd in [["--help"], ["run", "--help"], ["publish", "schedule", "--help"], ["status", "--help"], ["cron", "next", "--help"]] {
+        for cmd in [
+            ["--help"], ["run", "--help"], ["publish", "schedule", "--help"], ["status", "--help"],
+            ["cron", "next", "--help"],
+        ] {
             let r = try Binary.run(cmd)
             XCTAssertEqual(r.status, 0, cmd.joined(separator: " "))
             XCTAssertTrue(r.stdout.contains("USAGE"), cmd.joined(separator: " "))
@@ -150,10 +170,14 @@ final class DaemonBinaryTests: XCTestCase {
     }
 
     func testCronNextPrintsInstantsWithOffsets() throws {
-        let r = try Binary.run(["cron", "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2026-03-07T12:00:00Z", "--count", "3"])
+        let r = try Binary.run([
+            "cron", "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2026-03-07T12:00:00Z", "--count", "3",
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         // 2026-03-08 is the spring-forward day: 02:30 does not exist and fires at 03:00 EDT.
-        XCTAssertEqual(r.stdout.split(separator: "\n"), ["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"])
+        XCTAssertEqual(
+            r.stdout.split(separator: "\n"),
+            ["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"])
         let bad = try Binary.run(["cron", "next", "61 * * * *"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("minute"), bad.stderr)

@@ -22,8 +22,11 @@ final class DemoStatusTests: XCTestCase {
             _ = try? admin.query("DROP DATABASE IF EXISTS \(db)")
         }
         let port = Binary.freePort()
-        let env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " "),
-                   "REDIS_KEY_PREFIX": prefix, "HERALD_METRICS_ADDR": "127.0.0.1:\(port)"]
+        let env = [
+            "HERALD_REDIS_URL": redisURL,
+            "HERALD_DATABASE_URL": info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " "),
+            "REDIS_KEY_PREFIX": prefix, "HERALD_METRICS_ADDR": "127.0.0.1:\(port)",
+        ]
         let first = try Binary.run(["migrate", "--demo"], env: env)
         XCTAssertEqual(first.status, 0, first.stderr)
         XCTAssertTrue(first.stdout.contains("applied 1 dify_schedule_tables"), first.stdout)
@@ -36,7 +39,8 @@ final class DemoStatusTests: XCTestCase {
         let conn = try PostgresConnection(connInfo: info)
         let zones = try conn.query("SELECT cron_expression, timezone FROM workflow_schedule_plans ORDER BY id").rows
         XCTAssertEqual(zones.map { $0[1] ?? "" }, ["UTC", "Asia/Shanghai"])
-        try conn.query("""
+        try conn.query(
+            """
             UPDATE workflow_schedule_plans SET next_run_at = date_trunc('seconds', now() AT TIME ZONE 'UTC') + interval '2 seconds'
              WHERE id = '00000000-0000-4000-8000-0000000000a1'
             """)
@@ -45,7 +49,8 @@ final class DemoStatusTests: XCTestCase {
         defer { kill(pid, SIGTERM); _ = Binary.wait(pid) }
         // The other demo plan (every five minutes) may fire first; wait for the one moved to now.
         try eventually("the demo plan fired", timeout: 20) {
-            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("plan=00000000-0000-4000-8000-0000000000a1") == true
+            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("plan=00000000-0000-4000-8000-0000000000a1")
+                == true
         }
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         XCTAssertTrue(text.contains("plan=00000000-0000-4000-8000-0000000000a1"), text)

@@ -26,8 +26,10 @@ final class MultiInstanceTests: XCTestCase {
                 for k in keys { if case .string(let b) = k { _ = try? redis.command([Array("DEL".utf8), b]) } }
             }
         }
-        var env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": url, "REDIS_KEY_PREFIX": prefix,
-                   "HERALD_SWEEP_INTERVAL": "1", "HERALD_SCHEDULE_RESEND_AFTER": "2", "HERALD_LOG_LEVEL": "warning"]
+        var env = [
+            "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": url, "REDIS_KEY_PREFIX": prefix,
+            "HERALD_SWEEP_INTERVAL": "1", "HERALD_SCHEDULE_RESEND_AFTER": "2", "HERALD_LOG_LEVEL": "warning",
+        ]
         let migrate = try Binary.run(["migrate"], env: env)
         XCTAssertEqual(migrate.status, 0, migrate.stderr)
 
@@ -36,12 +38,15 @@ final class MultiInstanceTests: XCTestCase {
         try conn.transaction { c in
             let tenant = UUID().uuidString.lowercased()
             try c.query("INSERT INTO tenants (id, name) VALUES ($1, 't')", [tenant])
-            try c.query("INSERT INTO apps (tenant_id, name, mode) SELECT $1, 'a' || g, 'workflow' FROM generate_series(1, $2::int) g",
-                        [tenant, String(n)])
-            try c.query("""
+            try c.query(
+                "INSERT INTO apps (tenant_id, name, mode) SELECT $1, 'a' || g, 'workflow' FROM generate_series(1, $2::int) g",
+                [tenant, String(n)])
+            try c.query(
+                """
                 INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title) SELECT $1, id, 'n', 'trigger-schedule', 's' FROM apps
                 """, [tenant])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_schedule_plans (app_id, node_id, tenant_id, cron_expression, timezone, next_run_at)
                 SELECT id, 'n', $1, '0 0 1 1 *', 'UTC', date_trunc('seconds', now() AT TIME ZONE 'UTC') + interval '4 seconds' FROM apps
                 """, [tenant])
@@ -52,7 +57,8 @@ final class MultiInstanceTests: XCTestCase {
         for i in 0..<3 {
             env["HERALD_INSTANCE_ID"] = "multi-\(i)"
             env["HERALD_METRICS_ADDR"] = "127.0.0.1:\(Binary.freePort())"
-            pids.append(try Binary.spawn(["run"], env: env, log: NSTemporaryDirectory() + "herald-multi-\(i)-\(UUID()).log"))
+            pids.append(
+                try Binary.spawn(["run"], env: env, log: NSTemporaryDirectory() + "herald-multi-\(i)-\(UUID()).log"))
         }
         let queue = prefix + ":schedule_executor"
         // Kill the instance that claims first, as soon as the burst has started.
@@ -71,18 +77,24 @@ final class MultiInstanceTests: XCTestCase {
         }
         let fired = try conn.query("SELECT task_id::text, claimed_by FROM herald.schedule_fires").rows
         XCTAssertEqual(fired.count, n)
-        guard case .array(let items) = try redis.command(["LRANGE", queue, "0", "-1"]) else { return XCTFail("no queue") }
+        guard case .array(let items) = try redis.command(["LRANGE", queue, "0", "-1"]) else {
+            return XCTFail("no queue")
+        }
         let ids: [String] = items.compactMap { v in
             guard case .string(let b) = v, let obj = try? JSONSerialization.jsonObject(with: Data(b)) as? [String: Any],
-                  let headers = obj["headers"] as? [String: Any] else { return nil }
+                let headers = obj["headers"] as? [String: Any]
+            else { return nil }
             return headers["id"] as? String
         }
         XCTAssertEqual(ids.count, n, "exactly one message per fire")
         XCTAssertEqual(Set(ids).count, n, "no duplicate task ids")
         XCTAssertEqual(Set(ids), Set(fired.compactMap { $0[0] }))
         let claimers = Dictionary(grouping: fired.compactMap { $0[1] }, by: { $0 }).mapValues(\.count)
-        print("multi-instance: \(n) fires; killed multi-\(victim) when \(claimedAtKill) were claimed; claims per instance \(claimers)")
-        let plansLeft = try conn.query("SELECT count(*) FROM workflow_schedule_plans WHERE next_run_at < now() AT TIME ZONE 'UTC'")
+        print(
+            "multi-instance: \(n) fires; killed multi-\(victim) when \(claimedAtKill) were claimed; claims per instance \(claimers)"
+        )
+        let plansLeft = try conn.query(
+            "SELECT count(*) FROM workflow_schedule_plans WHERE next_run_at < now() AT TIME ZONE 'UTC'")
         XCTAssertEqual(plansLeft.rows[0][0], "0")
     }
 }

@@ -28,8 +28,10 @@ final class RollingRestartTests: XCTestCase {
             }
         }
         // A long resend delay: a fire left to a peer's sweep would be at least 30 s late.
-        var env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": url, "REDIS_KEY_PREFIX": prefix,
-                   "HERALD_SWEEP_INTERVAL": "5", "HERALD_SCHEDULE_RESEND_AFTER": "30", "HERALD_LOG_LEVEL": "info"]
+        var env = [
+            "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": url, "REDIS_KEY_PREFIX": prefix,
+            "HERALD_SWEEP_INTERVAL": "5", "HERALD_SCHEDULE_RESEND_AFTER": "30", "HERALD_LOG_LEVEL": "info",
+        ]
         let migrate = try Binary.run(["migrate"], env: env)
         XCTAssertEqual(migrate.status, 0, migrate.stderr)
 
@@ -39,12 +41,15 @@ final class RollingRestartTests: XCTestCase {
         try conn.transaction { c in
             let tenant = UUID().uuidString.lowercased()
             try c.query("INSERT INTO tenants (id, name) VALUES ($1, 't')", [tenant])
-            try c.query("INSERT INTO apps (tenant_id, name, mode) SELECT $1, 'a' || g, 'workflow' FROM generate_series(1, $2::int) g",
-                        [tenant, String(seconds * perSecond)])
-            try c.query("""
+            try c.query(
+                "INSERT INTO apps (tenant_id, name, mode) SELECT $1, 'a' || g, 'workflow' FROM generate_series(1, $2::int) g",
+                [tenant, String(seconds * perSecond)])
+            try c.query(
+                """
                 INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title) SELECT $1, id, 'n', 'trigger-schedule', 's' FROM apps
                 """, [tenant])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_schedule_plans (app_id, node_id, tenant_id, cron_expression, timezone, next_run_at)
                 SELECT id, 'n', $1, '0 0 1 1 *', 'UTC',
                        date_trunc('seconds', now() AT TIME ZONE 'UTC') + make_interval(secs => 6 + (row_number() OVER (ORDER BY id) - 1) / $2)
@@ -80,11 +85,13 @@ final class RollingRestartTests: XCTestCase {
             let r = try conn.query("SELECT count(*), count(enqueued_at) FROM herald.schedule_fire_log")
             return r.rows[0][0] == String(total) && r.rows[0][1] == String(total)
         }
-        let lateness = try conn.query("""
+        let lateness = try conn.query(
+            """
             SELECT max(extract(epoch FROM enqueued_at) - extract(epoch FROM scheduled_at)),
                    count(*) FILTER (WHERE extract(epoch FROM enqueued_at) - extract(epoch FROM scheduled_at) > 1)
               FROM herald.schedule_fire_log
-            """).rows[0]
+            """
+        ).rows[0]
         let worst = Double(lateness[0] ?? "") ?? .infinity
         let drained = logs.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }
             .filter { $0.contains("schedules drained") }.count

@@ -15,8 +15,10 @@ final class TaskCommandsTests: XCTestCase {
         let info = database.info
         let topology = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("topology/default.json").path
-        let env = ["HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": database.url,
-                   "HERALD_TOPOLOGY": topology, "HERALD_METRICS_ADDR": "off"]
+        let env = [
+            "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": database.url,
+            "HERALD_TOPOLOGY": topology, "HERALD_METRICS_ADDR": "off",
+        ]
         XCTAssertEqual(try Binary.run(["migrate"], env: env).status, 0)
 
         let tasks = try Binary.run(["tasks"], env: env)
@@ -24,15 +26,18 @@ final class TaskCommandsTests: XCTestCase {
         for name in ["clean_embedding_cache_task", "clean_unused_datasets_task", "mail_clean_document_notify_task"] {
             XCTAssertTrue(tasks.stdout.contains(name), tasks.stdout)
         }
-        XCTAssertTrue(tasks.stdout.contains("ENABLE_CLEAN_EMBEDDING_CACHE_TASK"), "disabled by Dify's default: \(tasks.stdout)")
+        XCTAssertTrue(
+            tasks.stdout.contains("ENABLE_CLEAN_EMBEDDING_CACHE_TASK"), "disabled by Dify's default: \(tasks.stdout)")
 
         // Three expired cache rows and one fresh one.
         let conn = try PostgresConnection(connInfo: info)
-        try conn.query("""
+        try conn.query(
+            """
             INSERT INTO embeddings (id, model_name, hash, embedding, provider_name, created_at)
             SELECT gen_random_uuid(), 'm', md5(g::text), decode('00', 'hex'), 'p', now() - interval '400 days' FROM generate_series(1, 3) g
             """)
-        try conn.query("""
+        try conn.query(
+            """
             INSERT INTO embeddings (id, model_name, hash, embedding, provider_name, created_at)
             VALUES (gen_random_uuid(), 'm', 'fresh', decode('00', 'hex'), 'p', now())
             """)
@@ -42,7 +47,8 @@ final class TaskCommandsTests: XCTestCase {
         let real = try Binary.run(["run-task", "clean_embedding_cache_task"], env: env)
         XCTAssertEqual(real.status, 0, real.stderr + real.stdout)
         XCTAssertTrue(real.stdout.contains("succeeded"), real.stdout)
-        XCTAssertEqual(try conn.query("SELECT count(*) FROM embeddings").rows.first?.first ?? nil, "1", "only the fresh row stays")
+        XCTAssertEqual(
+            try conn.query("SELECT count(*) FROM embeddings").rows.first?.first ?? nil, "1", "only the fresh row stays")
         XCTAssertEqual(try Binary.run(["run-task", "no_such_task"], env: env).status, 2)
 
         // A `celery` entry: run-task enqueues Dify's own task now, on Dify's queue.
@@ -53,12 +59,14 @@ final class TaskCommandsTests: XCTestCase {
         celeryEnv["REDIS_KEY_PREFIX"] = prefix
         let enqueue = try Binary.run(["run-task", "clean_oauth_access_tokens_task"], env: celeryEnv)
         XCTAssertEqual(enqueue.status, 0, enqueue.stderr + enqueue.stdout)
-        guard case .array(let items) = try redis.command(["LRANGE", prefix + ":retention", "0", "-1"]), items.count == 1,
-              case .string(let bytes) = items[0],
-              let envelope = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-              let headers = envelope["headers"] as? [String: Any]
+        guard case .array(let items) = try redis.command(["LRANGE", prefix + ":retention", "0", "-1"]),
+            items.count == 1,
+            case .string(let bytes) = items[0],
+            let envelope = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+            let headers = envelope["headers"] as? [String: Any]
         else { return XCTFail("one message expected on \(prefix):retention") }
-        XCTAssertEqual(headers["task"] as? String, "schedule.clean_oauth_access_tokens_task.clean_oauth_access_tokens_task")
+        XCTAssertEqual(
+            headers["task"] as? String, "schedule.clean_oauth_access_tokens_task.clean_oauth_access_tokens_task")
         // Herald's own run of workflow schedules is continuous: there is nothing to run once.
         let service = try Binary.run(["run-task", "workflow_schedule_task"], env: env)
         XCTAssertEqual(service.status, 2)
@@ -67,7 +75,8 @@ final class TaskCommandsTests: XCTestCase {
         XCTAssertTrue(tasks.stdout.contains("native (service)"), tasks.stdout)
 
         let broken = NSTemporaryDirectory() + "herald-broken-\(UUID()).json"
-        try Data("{\"tasks\": [{\"name\": \"clean_embedding_cache_task\", \"queue\": \"nowhere\"}]}".utf8).write(to: URL(fileURLWithPath: broken))
+        try Data("{\"tasks\": [{\"name\": \"clean_embedding_cache_task\", \"queue\": \"nowhere\"}]}".utf8).write(
+            to: URL(fileURLWithPath: broken))
         defer { try? FileManager.default.removeItem(atPath: broken) }
         let check = try Binary.run(["topology", "check", broken])
         XCTAssertEqual(check.status, 2)

@@ -41,13 +41,15 @@ final class RedisConnectionTests: XCTestCase {
         var count: Int { lock.withLock { messages.count } }
     }
 
-    func subscriber(_ url: String, channel: String, timeouts: Duration = .seconds(5)) throws -> (RedisConnection, Probe) {
+    func subscriber(_ url: String, channel: String, timeouts: Duration = .seconds(5)) throws -> (RedisConnection, Probe)
+    {
         let endpoint = try RedisEndpoint.parse(url)
         let probe = Probe()
         let loop = self.loop!
         let conn = loop.sync { () -> RedisConnection in
-            let c = RedisConnection(name: "test", loop: loop, endpoint: endpoint, connectTimeout: timeouts, commandTimeout: timeouts,
-                                    backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(200)))
+            let c = RedisConnection(
+                name: "test", loop: loop, endpoint: endpoint, connectTimeout: timeouts, commandTimeout: timeouts,
+                backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(200)))
             c.onStateChange = { s, r in probe.state(s, r) }
             if !channel.isEmpty { c.subscribe(channel) { probe.message($0) } }
             c.start()
@@ -104,8 +106,12 @@ final class RedisConnectionTests: XCTestCase {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         XCTAssertEqual(listen(fd, 16), 0)
         let port = UInt16(bigEndian: addr.sin_port)
         let (_, probe) = try subscriber("redis://127.0.0.1:\(port)/0", channel: "", timeouts: .milliseconds(300))

@@ -19,7 +19,10 @@ final class BillingHTTPSourceTests: XCTestCase {
         let portFile = NSTemporaryDirectory() + "herald-billing-\(UUID()).port"
         defer { try? FileManager.default.removeItem(atPath: portFile) }
         var pid: pid_t = 0
-        let argv = [python, script, "--secret", "s3cret", "--plan", "t-pro=professional", "--plan", "t-team=team", "--port-file", portFile]
+        let argv = [
+            python, script, "--secret", "s3cret", "--plan", "t-pro=professional", "--plan", "t-team=team",
+            "--port-file", portFile,
+        ]
         let cArgs = argv.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         XCTAssertEqual(posix_spawn(&pid, python, nil, nil, cArgs, environ), 0)

@@ -21,11 +21,15 @@ final class CeleryBeatTests: XCTestCase {
         guard case .array(let items) = try redis.command(["LRANGE", key, "0", "-1"]) else { return [] }
         return items.reversed().compactMap { item in
             guard case .string(let bytes) = item,
-                  let envelope = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-                  let headers = envelope["headers"] as? [String: Any],
-                  let properties = envelope["properties"] as? [String: Any],
-                  let delivery = properties["delivery_info"] as? [String: Any] else { return nil }
-            return (headers["task"] as? String ?? "", headers["id"] as? String ?? "", delivery["routing_key"] as? String ?? "")
+                let envelope = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+                let headers = envelope["headers"] as? [String: Any],
+                let properties = envelope["properties"] as? [String: Any],
+                let delivery = properties["delivery_info"] as? [String: Any]
+            else { return nil }
+            return (
+                headers["task"] as? String ?? "", headers["id"] as? String ?? "",
+                delivery["routing_key"] as? String ?? ""
+            )
         }
     }
 
@@ -51,7 +55,10 @@ final class CeleryBeatTests: XCTestCase {
         XCTAssertEqual(queued.map(\.2), Array(repeating: "schedule_executor", count: 3))
         XCTAssertEqual(queued[0].1, id)
         XCTAssertEqual(Set(queued.map(\.1)).count, 3)
-        guard case .integer(let ttl) = try redis.command(["TTL", sender.markerKey(task: .humanInputFormTimeout, tick: tick)])
+        guard
+            case .integer(let ttl) = try redis.command([
+                "TTL", sender.markerKey(task: .humanInputFormTimeout, tick: tick),
+            ])
         else { return XCTFail("no marker") }
         XCTAssertGreaterThan(ttl, 86_000, "the marker lasts a day")
     }
@@ -68,12 +75,14 @@ final class CeleryBeatTests: XCTestCase {
         let descriptor = TaskDescriptor(
             name: .humanInputFormTimeout, schedule: .every(minutes: 60, setting: nil), queue: "schedule_executor",
             lock: LockPolicy.none, run: .celery, celery: Self.call)
-        let topology = try Topology.make(queues: [TopologyQueue(name: "schedule_executor", concurrency: 2)],
-                                         tasks: [descriptor])
+        let topology = try Topology.make(
+            queues: [TopologyQueue(name: "schedule_executor", concurrency: 2)],
+            tasks: [descriptor])
         let resolved = try HeraldTaskCatalog.resolve(topology, path: "test")
         XCTAssertEqual(resolved.mode(.humanInputFormTimeout), .celery)
-        let resources = DatasetTaskResources(pool: pool, redis: broker, broker: broker, redisKeyPrefix: fx.keyPrefix,
-                                             origin: "herald@test")
+        let resources = DatasetTaskResources(
+            pool: pool, redis: broker, broker: broker, redisKeyPrefix: fx.keyPrefix,
+            origin: "herald@test")
         let registry = try HeraldTaskCatalog.make(resolved, resources: resources)
         let loop = try EventLoop()
         var logger = Logger(label: "test.beat")
@@ -97,7 +106,8 @@ final class CeleryBeatTests: XCTestCase {
         let (lost, pushed, old) = (now - 120, now - 60, now - 2 * 86_400)
         _ = try sender.send(Self.call, task: .humanInputFormTimeout, tick: pushed)
         for tick in [lost, pushed, old] {
-            try fx.conn.query("""
+            try fx.conn.query(
+                """
                 INSERT INTO herald.task_ticks (task, tick_at, claimed_by, claimed_at, run_mode)
                 VALUES ('human_input_form_timeout', to_timestamp($1::double precision) AT TIME ZONE 'UTC', 'dead',
                         now() - interval '1 minute', 'celery')
@@ -109,9 +119,11 @@ final class CeleryBeatTests: XCTestCase {
         try waitUntil("both recent ticks recorded as enqueued", timeout: 15) {
             loop.sync { executor.resendUnsentTicks(olderThan: 1) }
             Thread.sleep(forTimeInterval: 0.2)
-            return try fx.conn.query("""
+            return try fx.conn.query(
+                """
                 SELECT count(*) FROM herald.task_ticks WHERE enqueued_at IS NOT NULL
-                """).rows[0][0] == "2"
+                """
+            ).rows[0][0] == "2"
         }
         for _ in 0..<3 {  // more sweeps find nothing more to send (checked below)
             loop.sync { executor.resendUnsentTicks(olderThan: 1) }
@@ -119,10 +131,12 @@ final class CeleryBeatTests: XCTestCase {
         }
         let queued = try messages(fx.redis, fx.keyPrefix + ":schedule_executor")
         let ids = queued.map(\.1)
-        XCTAssertEqual(ids.filter { $0 == CeleryBeatSender.taskID(task: .humanInputFormTimeout, tick: ticks[0]) }.count, 1,
-                       "the tick that was never pushed is sent once")
-        XCTAssertEqual(ids.filter { $0 == CeleryBeatSender.taskID(task: .humanInputFormTimeout, tick: ticks[1]) }.count, 1,
-                       "the tick that was pushed is not pushed again")
+        XCTAssertEqual(
+            ids.filter { $0 == CeleryBeatSender.taskID(task: .humanInputFormTimeout, tick: ticks[0]) }.count, 1,
+            "the tick that was never pushed is sent once")
+        XCTAssertEqual(
+            ids.filter { $0 == CeleryBeatSender.taskID(task: .humanInputFormTimeout, tick: ticks[1]) }.count, 1,
+            "the tick that was pushed is not pushed again")
         XCTAssertEqual(ids.count, 2, "the old tick stays unsent")
         let taken = try fx.conn.query("SELECT claimed_by FROM herald.task_ticks WHERE enqueued_at IS NOT NULL").rows
         XCTAssertEqual(Set(taken.compactMap { $0[0] }), ["survivor"])

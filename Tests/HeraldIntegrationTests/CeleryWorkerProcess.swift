@@ -23,8 +23,10 @@ final class CeleryWorkerProcess {
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         logHandle = try FileHandle(forWritingTo: log)
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, "--broker", broker, "--key-prefix", keyPrefix, "--output", output.path,
-                             "--queues", queues.joined(separator: ",")]
+        process.arguments = [
+            script, "--broker", broker, "--key-prefix", keyPrefix, "--output", output.path,
+            "--queues", queues.joined(separator: ","),
+        ]
         process.standardOutput = logHandle
         process.standardError = logHandle
         process.standardInput = FileHandle.nullDevice
@@ -36,7 +38,9 @@ final class CeleryWorkerProcess {
     /// Every record the worker wrote so far (complete lines only).
     func records() -> [[String: Any]] {
         guard let data = try? Data(contentsOf: output) else { return [] }
-        return data.split(separator: 0x0A).compactMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }
+        return data.split(separator: 0x0A).compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
+        }
     }
 
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }

@@ -45,8 +45,9 @@ final class CeleryWorkerTests: XCTestCase {
         let peer = try peer()
         let prefix = CeleryMessage.globalKeyPrefix(redisKeyPrefix: "herald-test-\(CeleryUUID.v4())")
         let output = try scratchFile("records.jsonl")
-        try startWorker(peer, keyPrefix: prefix, output: output,
-                        queues: ["schedule_executor", "trigger_refresh_executor", "plugin"])
+        try startWorker(
+            peer, keyPrefix: prefix, output: output,
+            queues: ["schedule_executor", "trigger_refresh_executor", "plugin"])
 
         var tasks: [CeleryTask] = []
         for i in 0..<120 {
@@ -55,15 +56,17 @@ final class CeleryWorkerTests: XCTestCase {
             tasks.append(DifyCeleryTasks.runScheduleTrigger(scheduleID: plan, taskID: id))
         }
         for i in 0..<60 {
-            tasks.append(DifyCeleryTasks.triggerSubscriptionRefresh(
-                tenantID: "tenant-\(i)-日本語", subscriptionID: "sub-\(i)-\u{1F600}\u{0001}",
-                taskID: CeleryMessage.taskID(scheduleID: "trigger_subscription:\(i)", scheduledAt: Int64(i))))
+            tasks.append(
+                DifyCeleryTasks.triggerSubscriptionRefresh(
+                    tenantID: "tenant-\(i)-日本語", subscriptionID: "sub-\(i)-\u{1F600}\u{0001}",
+                    taskID: CeleryMessage.taskID(scheduleID: "trigger_subscription:\(i)", scheduledAt: Int64(i))))
         }
         for i in 0..<20 {
-            tasks.append(DifyCeleryTasks.processTenantPluginAutoupgradeCheck(
-                tenantID: "tenant-\(i)", strategySetting: "fix_only", upgradeTimeOfDay: Int64(i) * 900,
-                upgradeMode: i % 2 == 0 ? "exclude" : "partial", excludePlugins: ["langgenius/ö\(i)"],
-                includePlugins: i % 2 == 0 ? [] : ["a/b", "c/d"], taskID: CeleryUUID.v4().description))
+            tasks.append(
+                DifyCeleryTasks.processTenantPluginAutoupgradeCheck(
+                    tenantID: "tenant-\(i)", strategySetting: "fix_only", upgradeTimeOfDay: Int64(i) * 900,
+                    upgradeMode: i % 2 == 0 ? "exclude" : "partial", excludePlugins: ["langgenius/ö\(i)"],
+                    includePlugins: i % 2 == 0 ? [] : ["a/b", "c/d"], taskID: CeleryUUID.v4().description))
         }
         XCTAssertEqual(Set(tasks.map(\.id)).count, tasks.count, "ids are distinct")
         try push(peer, tasks, keyPrefix: prefix)
@@ -92,8 +95,9 @@ final class CeleryWorkerTests: XCTestCase {
         let output = try scratchFile("records.jsonl")
         try startWorker(peer, keyPrefix: prefix, output: output, queues: ["schedule_executor"])
 
-        let wrong = CeleryTask(name: DifyCeleryTasks.runScheduleTrigger.name, queue: "schedule_executor",
-                               id: CeleryUUID.v4().description, args: ["a", "b"])
+        let wrong = CeleryTask(
+            name: DifyCeleryTasks.runScheduleTrigger.name, queue: "schedule_executor",
+            id: CeleryUUID.v4().description, args: ["a", "b"])
         let right = DifyCeleryTasks.runScheduleTrigger(scheduleID: "ok", taskID: CeleryUUID.v4().description)
         try push(peer, [wrong, right], keyPrefix: prefix)
 
@@ -112,23 +116,27 @@ final class CeleryWorkerTests: XCTestCase {
         // celery_reference.py does the same, so ignore_result is true throughout.
         let cases: [CeleryTask] = [
             DifyCeleryTasks.runScheduleTrigger(scheduleID: "plan-é😀\"'\n", taskID: CeleryUUID.v4().description),
-            DifyCeleryTasks.triggerSubscriptionRefresh(tenantID: "t-✓", subscriptionID: "s\u{7F}\t",
-                                                       taskID: CeleryUUID.v4().description),
-            CeleryTask(name: "herald.test.mixed", queue: queue, id: CeleryUUID.v4().description,
-                       args: [1, 2.5, 1e-7, true, nil, ["x", ["y": [1, [2, [3]]]]]],
-                       kwargs: [CeleryMember("b", "\u{10FFFF}"), CeleryMember("a", [:])]),
+            DifyCeleryTasks.triggerSubscriptionRefresh(
+                tenantID: "t-✓", subscriptionID: "s\u{7F}\t",
+                taskID: CeleryUUID.v4().description),
+            CeleryTask(
+                name: "herald.test.mixed", queue: queue, id: CeleryUUID.v4().description,
+                args: [1, 2.5, 1e-7, true, nil, ["x", ["y": [1, [2, [3]]]]]],
+                kwargs: [CeleryMember("b", "\u{10FFFF}"), CeleryMember("a", [:])]),
         ]
         for original in cases {
             var task = original
             task.queue = queue
             let tag = CeleryUUID.v4().description
-            let arguments = [peer.referenceScript, "--broker", peer.redisURL, "--key-prefix", prefix,
-                             "--task", task.name, "--queue", queue, "--task-id", task.id,
-                             "--origin", "herald-ref@test", "--delivery-tag", tag,
-                             "--args", jsonText(.array(task.args)), "--kwargs", jsonText(.object(task.kwargs))]
+            let arguments = [
+                peer.referenceScript, "--broker", peer.redisURL, "--key-prefix", prefix,
+                "--task", task.name, "--queue", queue, "--task-id", task.id,
+                "--origin", "herald-ref@test", "--delivery-tag", tag,
+                "--args", jsonText(.array(task.args)), "--kwargs", jsonText(.object(task.kwargs)),
+            ]
             let printed = try run(peer.python, arguments)
             guard let line = try JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: Any],
-                  let key = line["key"] as? String, let element = line["element"] as? String
+                let key = line["key"] as? String, let element = line["element"] as? String
             else { return XCTFail("celery_reference.py printed \(printed)") }
 
             XCTAssertEqual(key, CeleryMessage.listKey(queue: queue, keyPrefix: prefix), "kombu's list key")
@@ -139,11 +147,13 @@ final class CeleryWorkerTests: XCTestCase {
             let ours = CeleryMessage.encode(task, origin: "herald-ref@test", replyTo: replyTo, deliveryTag: tag)
             let decoded = try CeleryEnvelopeDecoder.decode(ours)
             XCTAssertEqual(decoded.envelopeKeys, reference.envelopeKeys)
-            XCTAssertEqual(decoded.headerKeys, reference.headerKeys,
-                           "Celery \(line["celery"] ?? "?") header set changed")
+            XCTAssertEqual(
+                decoded.headerKeys, reference.headerKeys,
+                "Celery \(line["celery"] ?? "?") header set changed")
             XCTAssertEqual(decoded.propertyKeys, reference.propertyKeys)
-            XCTAssertEqual(String(decoding: ours, as: UTF8.self), element,
-                           "Celery \(line["celery"] ?? "?") / kombu \(line["kombu"] ?? "?") wrote other bytes")
+            XCTAssertEqual(
+                String(decoding: ours, as: UTF8.self), element,
+                "Celery \(line["celery"] ?? "?") / kombu \(line["kombu"] ?? "?") wrote other bytes")
         }
     }
 
@@ -174,8 +184,10 @@ final class CeleryWorkerTests: XCTestCase {
         let logHandle = try FileHandle(forWritingTo: log)
         let worker = Process()
         worker.executableURL = URL(fileURLWithPath: peer.python)
-        worker.arguments = [peer.workerScript, "--broker", peer.redisURL, "--key-prefix", keyPrefix,
-                            "--output", output.path, "--queues", queues.joined(separator: ",")]
+        worker.arguments = [
+            peer.workerScript, "--broker", peer.redisURL, "--key-prefix", keyPrefix,
+            "--output", output.path, "--queues", queues.joined(separator: ","),
+        ]
         worker.standardOutput = logHandle
         worker.standardError = logHandle
         worker.standardInput = FileHandle.nullDevice
@@ -208,14 +220,17 @@ final class CeleryWorkerTests: XCTestCase {
         for queue in Set(tasks.map(\.queue)).sorted() {
             var lines: [UInt8] = []
             for task in tasks where task.queue == queue {
-                lines += CeleryMessage.encode(task, origin: origin, replyTo: replyTo,
-                                              deliveryTag: CeleryUUID.v4().description)
+                lines += CeleryMessage.encode(
+                    task, origin: origin, replyTo: replyTo,
+                    deliveryTag: CeleryUUID.v4().description)
                 lines.append(0x0A)
             }
             let key = CeleryMessage.listKey(queue: queue, keyPrefix: keyPrefix)
-            let pushed = try run(peer.python, [peer.workerScript, "--broker", peer.redisURL, "--push", key], stdin: lines)
-            XCTAssertEqual(pushed.trimmingCharacters(in: .whitespacesAndNewlines),
-                           String(tasks.filter { $0.queue == queue }.count))
+            let pushed = try run(
+                peer.python, [peer.workerScript, "--broker", peer.redisURL, "--push", key], stdin: lines)
+            XCTAssertEqual(
+                pushed.trimmingCharacters(in: .whitespacesAndNewlines),
+                String(tasks.filter { $0.queue == queue }.count))
         }
     }
 
@@ -226,10 +241,12 @@ final class CeleryWorkerTests: XCTestCase {
         XCTAssertTrue(bad.isEmpty, "worker reported: \(bad.prefix(3))")
         return events.compactMap { event in
             guard event["event"] as? String == "ran", let id = event["id"] as? String,
-                  let task = event["task"] as? String, let args = event["args"] as? [Any],
-                  let kwargs = event["kwargs"] as? [String: Any] else { return nil }
-            return Record(id: id, task: task, queue: event["routing_key"] as? String ?? "",
-                          args: args.map(Self.value), kwargs: kwargs.mapValues(Self.value))
+                let task = event["task"] as? String, let args = event["args"] as? [Any],
+                let kwargs = event["kwargs"] as? [String: Any]
+            else { return nil }
+            return Record(
+                id: id, task: task, queue: event["routing_key"] as? String ?? "",
+                args: args.map(Self.value), kwargs: kwargs.mapValues(Self.value))
         }
     }
 
@@ -243,7 +260,8 @@ final class CeleryWorkerTests: XCTestCase {
         }
         if !done || events.count < count {
             let log = workerLog.flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? ""
-            XCTFail("worker recorded \(events.count) of \(count) events; running: \(worker?.isRunning ?? false); "
+            XCTFail(
+                "worker recorded \(events.count) of \(count) events; running: \(worker?.isRunning ?? false); "
                     + "log tail: \(log.suffix(2000))")
         }
         return events
@@ -292,7 +310,8 @@ final class CeleryWorkerTests: XCTestCase {
         process.waitUntilExit()
         errDone.wait()
         if process.terminationStatus != 0 {
-            XCTFail("\(arguments.first ?? executable) exited \(process.terminationStatus): "
+            XCTFail(
+                "\(arguments.first ?? executable) exited \(process.terminationStatus): "
                     + String(decoding: errData, as: UTF8.self).suffix(2000))
         }
         return String(decoding: outData, as: UTF8.self)

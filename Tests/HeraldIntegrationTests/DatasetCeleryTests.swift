@@ -74,20 +74,26 @@ final class DatasetCeleryTests: XCTestCase {
         try f.migrate()
         let docs = try staleData(f, perDataset: 20)
 
-        let worker = try CeleryWorkerProcess(python: python, broker: redisURL, keyPrefix: f.keyPrefix + ":", queues: ["dataset"])
+        let worker = try CeleryWorkerProcess(
+            python: python, broker: redisURL, keyPrefix: f.keyPrefix + ":", queues: ["dataset"])
         defer { worker.stop() }
 
-        let report = try UnusedDatasetCleaner(settings: f.settings(dispatchBatch: 16), plans: f.plans(),
-                                              strategy: f.celeryStrategy()).run(f.conn, now: f.now)
+        let report = try UnusedDatasetCleaner(
+            settings: f.settings(dispatchBatch: 16), plans: f.plans(),
+            strategy: f.celeryStrategy()
+        ).run(f.conn, now: f.now)
         XCTAssertEqual(report.indexCleanupsDispatched, docs.count)
 
         func records() -> [[String: Any]] { worker.records() }
-        try waitUntil("the worker ran \(docs.count) tasks", timeout: 60) { records().count >= docs.count || !worker.isRunning }
+        try waitUntil("the worker ran \(docs.count) tasks", timeout: 60) {
+            records().count >= docs.count || !worker.isRunning
+        }
         try waitUntil("the queue drained") { try f.datasetQueue().isEmpty }
         let ran = records()
         let logText = worker.logText
         XCTAssertEqual(ran.count, docs.count, "worker log: \(logText.suffix(1500))")
-        XCTAssertTrue(ran.allSatisfy { $0["event"] as? String == "ran" }, "\(ran.filter { $0["event"] as? String != "ran" })")
+        XCTAssertTrue(
+            ran.allSatisfy { $0["event"] as? String == "ran" }, "\(ran.filter { $0["event"] as? String != "ran" })")
         XCTAssertTrue(ran.allSatisfy { $0["task"] as? String == CeleryIndexCleanup.removeDocumentFromIndex.name })
         XCTAssertTrue(ran.allSatisfy { $0["routing_key"] as? String == "dataset" })
         let args = ran.compactMap { ($0["args"] as? [String])?.first }

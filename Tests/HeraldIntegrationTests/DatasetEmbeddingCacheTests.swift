@@ -14,11 +14,13 @@ final class DatasetEmbeddingCacheTests: XCTestCase {
         defer { f.drop() }
         try f.migrate()
         try f.addEmbeddings(1_234, daysAgo: 45)
-        try f.addEmbeddings(300, daysAgo: 31, sameInstant: true)   // 300 ties on created_at across batch edges
+        try f.addEmbeddings(300, daysAgo: 31, sameInstant: true)  // 300 ties on created_at across batch edges
         try f.addEmbeddings(250, daysAgo: 29)
         try f.addEmbeddings(10, daysAgo: 0.5)
-        let fresh = try f.conn.query("SELECT id::text, row_to_json(e)::text FROM embeddings e WHERE created_at >= \(f.ago(2))",
-                                     [f.nowParam, "30"]).rows.map { "\($0[0]!) \($0[1]!)" }.sorted()
+        let fresh = try f.conn.query(
+            "SELECT id::text, row_to_json(e)::text FROM embeddings e WHERE created_at >= \(f.ago(2))",
+            [f.nowParam, "30"]
+        ).rows.map { "\($0[0]!) \($0[1]!)" }.sorted()
         XCTAssertEqual(fresh.count, 260)
 
         let cleaner = EmbeddingCacheCleaner(settings: f.settings(embeddingBatch: 100))
@@ -61,7 +63,9 @@ final class DatasetEmbeddingCacheTests: XCTestCase {
 
         try f.addEmbeddings(30, daysAgo: 40)
         var asked = 0
-        let stopped = try cleaner.run(f.conn, now: f.now) { asked += 1; return asked <= 2 }
+        let stopped = try cleaner.run(f.conn, now: f.now) {
+            asked += 1; return asked <= 2
+        }
         XCTAssertFalse(stopped.completed)
         XCTAssertEqual(stopped.deleted, 20, "two batches of 10, then stopped")
         XCTAssertEqual(try f.scalar("SELECT count(*) FROM embeddings"), "11")

@@ -57,8 +57,9 @@ final class DatasetFixture {
     }
 
     func drop() {
-        _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                             [database])
+        _ = try? admin.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            [database])
         _ = try? admin.query("DROP DATABASE IF EXISTS \(database)")
         if case .array(let keys)? = try? redis.command(["KEYS", keyPrefix + ":*"]) {
             for k in keys { if case .string(let b) = k { _ = try? redis.command([Array("DEL".utf8), b]) } }
@@ -85,15 +86,19 @@ final class DatasetFixture {
     @discardableResult
     func addOwner(tenant: String, email: String, name: String = "Owner", language: String? = "en-US") throws -> String {
         let id = Self.uuid()
-        try conn.query("INSERT INTO accounts (id, name, email, interface_language) VALUES ($1, $2, $3, $4)", [id, name, email, language])
-        try conn.query("INSERT INTO tenant_account_joins (tenant_id, account_id, role) VALUES ($1, $2, 'owner')", [tenant, id])
+        try conn.query(
+            "INSERT INTO accounts (id, name, email, interface_language) VALUES ($1, $2, $3, $4)",
+            [id, name, email, language])
+        try conn.query(
+            "INSERT INTO tenant_account_joins (tenant_id, account_id, role) VALUES ($1, $2, 'owner')", [tenant, id])
         return id
     }
 
     @discardableResult
     func addDataset(tenant: String, name: String = "kb", createdDaysAgo: Double) throws -> String {
         let id = Self.uuid()
-        try conn.query("""
+        try conn.query(
+            """
             INSERT INTO datasets (id, tenant_id, name, created_by, created_at, updated_at)
             VALUES ($2, $3, $4, $3, \(ago(5)), \(ago(5)))
             """, [nowParam, id, tenant, name, String(createdDaysAgo)])
@@ -101,20 +106,27 @@ final class DatasetFixture {
     }
 
     @discardableResult
-    func addDocument(dataset: String, tenant: String, updatedDaysAgo: Double, status: String = "completed",
-                     enabled: Bool = true, archived: Bool = false) throws -> String {
+    func addDocument(
+        dataset: String, tenant: String, updatedDaysAgo: Double, status: String = "completed",
+        enabled: Bool = true, archived: Bool = false
+    ) throws -> String {
         let id = Self.uuid()
-        try conn.query("""
+        try conn.query(
+            """
             INSERT INTO documents (id, tenant_id, dataset_id, position, data_source_type, batch, name, created_from,
                                    created_by, created_at, updated_at, indexing_status, enabled, archived)
             VALUES ($2, $3, $4, 1, 'upload_file', 'b1', 'doc', 'web', $3, \(ago(5)), \(ago(5)), $6, $7, $8)
-            """, [nowParam, id, tenant, dataset, String(updatedDaysAgo), status, enabled ? "true" : "false",
-                  archived ? "true" : "false"])
+            """,
+            [
+                nowParam, id, tenant, dataset, String(updatedDaysAgo), status, enabled ? "true" : "false",
+                archived ? "true" : "false",
+            ])
         return id
     }
 
     func addQuery(dataset: String, daysAgo: Double) throws {
-        try conn.query("""
+        try conn.query(
+            """
             INSERT INTO dataset_queries (dataset_id, content, source, created_by_role, created_by, created_at)
             VALUES ($2, 'q', 'app', 'account', $2, \(ago(3)))
             """, [nowParam, dataset, String(daysAgo)])
@@ -122,7 +134,8 @@ final class DatasetFixture {
 
     /// `n` cache rows created `daysAgo` days before the reference instant (all at the same instant when `sameInstant`).
     func addEmbeddings(_ n: Int, daysAgo: Double, sameInstant: Bool = false) throws {
-        try conn.query("""
+        try conn.query(
+            """
             INSERT INTO embeddings (model_name, hash, embedding, created_at, provider_name)
             SELECT 'm', md5(random()::text || g::text), '\\x0102'::bytea,
                    \(ago(3)) - CASE WHEN $4::boolean THEN interval '0' ELSE make_interval(secs => g) END, 'p'
@@ -133,7 +146,8 @@ final class DatasetFixture {
     @discardableResult
     func addLog(tenant: String, dataset: String, document: String? = nil, notified: Bool = false) throws -> String {
         let id = Self.uuid()
-        try conn.query("""
+        try conn.query(
+            """
             INSERT INTO dataset_auto_disable_logs (id, tenant_id, dataset_id, document_id, notified) VALUES ($1, $2, $3, $4, $5)
             """, [id, tenant, dataset, document ?? Self.uuid(), notified ? "true" : "false"])
         return id
@@ -149,12 +163,16 @@ final class DatasetFixture {
     /// Snapshots of every table the dataset tasks can touch.
     func snapshotAll() throws -> [String: [String: String]] {
         var out: [String: [String: String]] = [:]
-        for t in ["datasets", "documents", "dataset_queries", "dataset_auto_disable_logs", "embeddings", "tenants",
-                  "accounts", "tenant_account_joins"] {
+        for t in [
+            "datasets", "documents", "dataset_queries", "dataset_auto_disable_logs", "embeddings", "tenants",
+            "accounts", "tenant_account_joins",
+        ] {
             out[t] = try snapshot(t)
         }
-        out["herald.dataset_index_cleanups"] = Dictionary(uniqueKeysWithValues: try conn.query(
-            "SELECT document_id::text, row_to_json(t)::text FROM herald.dataset_index_cleanups t").rows.map { ($0[0]!, $0[1]!) })
+        out["herald.dataset_index_cleanups"] = Dictionary(
+            uniqueKeysWithValues: try conn.query(
+                "SELECT document_id::text, row_to_json(t)::text FROM herald.dataset_index_cleanups t"
+            ).rows.map { ($0[0]!, $0[1]!) })
         return out
     }
 
@@ -167,10 +185,13 @@ final class DatasetFixture {
     }
 
     /// The plan lookup: billing with `plans` (team by default) and this fixture's Redis cache.
-    func plans(_ plans: [String: String] = [:], failing: Set<String> = [], billingEnabled: Bool = true,
-               cache: Bool = true) -> TenantPlanLookup {
-        TenantPlanLookup(billing: billingEnabled ? .enabled(FakeBilling(plans: plans, failing: failing)) : .disabled,
-                         redis: cache ? redis : nil, redisKeyPrefix: keyPrefix)
+    func plans(
+        _ plans: [String: String] = [:], failing: Set<String> = [], billingEnabled: Bool = true,
+        cache: Bool = true
+    ) -> TenantPlanLookup {
+        TenantPlanLookup(
+            billing: billingEnabled ? .enabled(FakeBilling(plans: plans, failing: failing)) : .disabled,
+            redis: cache ? redis : nil, redisKeyPrefix: keyPrefix)
     }
 
     /// Settings with a small page size so paging is exercised.
@@ -184,13 +205,16 @@ final class DatasetFixture {
 
     /// The `celery` strategy on this fixture's prefix (broker and application Redis are the same server here).
     func celeryStrategy() -> CeleryIndexCleanup {
-        CeleryIndexCleanup(broker: redis, redis: redis, redisKeyPrefix: keyPrefix, origin: "herald-test@localhost",
-                           replyTo: CeleryUUID.v4().description)
+        CeleryIndexCleanup(
+            broker: redis, redis: redis, redisKeyPrefix: keyPrefix, origin: "herald-test@localhost",
+            replyTo: CeleryUUID.v4().description)
     }
 
     /// The messages on this fixture's `dataset` list, oldest first.
     func datasetQueue() throws -> [DecodedCeleryMessage] {
-        guard case .array(let items) = try redis.command(["LRANGE", keyPrefix + ":dataset", "0", "-1"]) else { return [] }
+        guard case .array(let items) = try redis.command(["LRANGE", keyPrefix + ":dataset", "0", "-1"]) else {
+            return []
+        }
         return try items.reversed().compactMap { v -> DecodedCeleryMessage? in
             guard case .string(let b) = v else { return nil }
             return try CeleryEnvelopeDecoder.decode(b)

@@ -11,15 +11,19 @@ import XCTest
 final class DatasetMigrationTests: XCTestCase {
     /// Columns (name, type, default, nullability) and indexes of the public schema and Herald's outbox.
     private func catalog(_ f: DatasetFixture) throws -> [String] {
-        let columns = try f.conn.query("""
+        let columns = try f.conn.query(
+            """
             SELECT table_schema || '.' || table_name || '.' || column_name || ' ' || data_type || ' '
                    || coalesce(column_default, '-') || ' ' || is_nullable
               FROM information_schema.columns WHERE table_schema IN ('public', 'herald') ORDER BY 1
-            """).rows.map { $0[0]! }
-        let indexes = try f.conn.query("""
+            """
+        ).rows.map { $0[0]! }
+        let indexes = try f.conn.query(
+            """
             SELECT schemaname || '.' || indexname || ' ' || indexdef FROM pg_indexes
              WHERE schemaname IN ('public', 'herald') ORDER BY 1
-            """).rows.map { $0[0]! }
+            """
+        ).rows.map { $0[0]! }
         return columns + indexes
     }
 
@@ -29,20 +33,27 @@ final class DatasetMigrationTests: XCTestCase {
         let first = try Migrator.migrate(f.conn)
         XCTAssertTrue(first.applied.contains("4 dify_dataset_tables"), "\(first.applied)")
         let before = try catalog(f)
-        let indexes = Set(try f.conn.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'").rows.map { $0[0]! })
-        for name in ["dataset_pkey", "dataset_tenant_idx", "document_pkey", "document_dataset_id_idx", "document_tenant_idx",
-                     "dataset_query_pkey", "dataset_query_dataset_id_idx", "dataset_auto_disable_log_pkey",
-                     "dataset_auto_disable_log_created_atx", "dataset_auto_disable_log_dataset_idx",
-                     "dataset_auto_disable_log_tenant_idx", "embedding_pkey", "embedding_hash_idx", "created_at_idx"] {
+        let indexes = Set(
+            try f.conn.query("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'").rows.map { $0[0]! })
+        for name in [
+            "dataset_pkey", "dataset_tenant_idx", "document_pkey", "document_dataset_id_idx", "document_tenant_idx",
+            "dataset_query_pkey", "dataset_query_dataset_id_idx", "dataset_auto_disable_log_pkey",
+            "dataset_auto_disable_log_created_atx", "dataset_auto_disable_log_dataset_idx",
+            "dataset_auto_disable_log_tenant_idx", "embedding_pkey", "embedding_hash_idx", "created_at_idx",
+        ] {
             XCTAssertTrue(indexes.contains(name), "missing Dify index \(name)")
         }
-        XCTAssertEqual(try f.scalar("""
-            SELECT column_default FROM information_schema.columns WHERE table_name = 'documents' AND column_name = 'indexing_status'
-            """), "'waiting'::character varying")
-        XCTAssertEqual(try f.scalar("""
-            SELECT column_default FROM information_schema.columns
-             WHERE table_name = 'dataset_auto_disable_logs' AND column_name = 'notified'
-            """), "false")
+        XCTAssertEqual(
+            try f.scalar(
+                """
+                SELECT column_default FROM information_schema.columns WHERE table_name = 'documents' AND column_name = 'indexing_status'
+                """), "'waiting'::character varying")
+        XCTAssertEqual(
+            try f.scalar(
+                """
+                SELECT column_default FROM information_schema.columns
+                 WHERE table_name = 'dataset_auto_disable_logs' AND column_name = 'notified'
+                """), "false")
 
         let second = try Migrator.migrate(f.conn)
         XCTAssertEqual(second.applied, [])
@@ -56,21 +67,28 @@ final class DatasetMigrationTests: XCTestCase {
         let f = try DatasetFixture()
         defer { f.drop() }
         // An older Dify's datasets table: no `maintainer` column, so Dify's newer index could not exist.
-        try f.conn.execute(script: """
-            CREATE TABLE datasets (id uuid PRIMARY KEY, tenant_id uuid NOT NULL, name varchar(255) NOT NULL,
-                                   created_by uuid NOT NULL, created_at timestamp NOT NULL DEFAULT now());
-            """)
-        let columnsBefore = try f.conn.query("""
+        try f.conn.execute(
+            script: """
+                CREATE TABLE datasets (id uuid PRIMARY KEY, tenant_id uuid NOT NULL, name varchar(255) NOT NULL,
+                                       created_by uuid NOT NULL, created_at timestamp NOT NULL DEFAULT now());
+                """)
+        let columnsBefore = try f.conn.query(
+            """
             SELECT column_name FROM information_schema.columns WHERE table_name = 'datasets' ORDER BY 1
-            """).rows.map { $0[0]! }
+            """
+        ).rows.map { $0[0]! }
         try f.migrate()
-        let columnsAfter = try f.conn.query("""
+        let columnsAfter = try f.conn.query(
+            """
             SELECT column_name FROM information_schema.columns WHERE table_name = 'datasets' ORDER BY 1
-            """).rows.map { $0[0]! }
+            """
+        ).rows.map { $0[0]! }
         XCTAssertEqual(columnsAfter, columnsBefore)
-        XCTAssertEqual(try f.scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'datasets'"), "1",
-                       "only the table's own primary key")
-        XCTAssertEqual(try f.scalar("SELECT to_regclass('documents') IS NOT NULL"), "t", "absent tables are still created")
+        XCTAssertEqual(
+            try f.scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'datasets'"), "1",
+            "only the table's own primary key")
+        XCTAssertEqual(
+            try f.scalar("SELECT to_regclass('documents') IS NOT NULL"), "t", "absent tables are still created")
     }
 
     func testSettingsDefaultsAndValidation() throws {
@@ -93,9 +111,11 @@ final class DatasetMigrationTests: XCTestCase {
         XCTAssertEqual(s.indexCleanup, IndexCleanupMode.none)
         XCTAssertEqual(s.embeddingCleanBatchSize, 250)
 
-        for (key, value) in [("PLAN_PRO_CLEAN_DAY_SETTING", "0"), ("PLAN_SANDBOX_CLEAN_DAY_SETTING", "-3"),
-                             ("PLAN_SANDBOX_CLEAN_DAY_SETTING", "7d"), ("BILLING_ENABLED", "maybe"),
-                             ("HERALD_DATASET_INDEX_CLEANUP", "vector"), ("HERALD_UNUSED_DATASETS_PAGE_SIZE", "0")] {
+        for (key, value) in [
+            ("PLAN_PRO_CLEAN_DAY_SETTING", "0"), ("PLAN_SANDBOX_CLEAN_DAY_SETTING", "-3"),
+            ("PLAN_SANDBOX_CLEAN_DAY_SETTING", "7d"), ("BILLING_ENABLED", "maybe"),
+            ("HERALD_DATASET_INDEX_CLEANUP", "vector"), ("HERALD_UNUSED_DATASETS_PAGE_SIZE", "0"),
+        ] {
             XCTAssertThrowsError(try DatasetTaskSettings.load(from: [key: value]), "\(key)=\(value)") { error in
                 XCTAssertEqual((error as? TaskSettingsError)?.key, key)
             }

@@ -10,8 +10,11 @@ import XCTest
 
 final class DatasetNotificationTests: XCTestCase {
     /// Every pending notification, page by page; also returns the number of non-empty pages.
-    private func allPending(_ notes: DocumentCleanNotifications, _ conn: PostgresConnection) throws
-        -> (notifications: [TenantNotification], pages: Int) {
+    private func allPending(
+        _ notes: DocumentCleanNotifications, _ conn: PostgresConnection
+    ) throws
+        -> (notifications: [TenantNotification], pages: Int)
+    {
         var all: [TenantNotification] = []
         var cursor: String?
         var pages = 0
@@ -37,7 +40,7 @@ final class DatasetNotificationTests: XCTestCase {
         var paidLogs: Set<String> = []
         for _ in 0..<3 { paidLogs.insert(try f.addLog(tenant: paid, dataset: alpha)) }
         paidLogs.insert(try f.addLog(tenant: paid, dataset: beta))
-        paidLogs.insert(try f.addLog(tenant: paid, dataset: DatasetFixture.uuid()))   // dataset deleted
+        paidLogs.insert(try f.addLog(tenant: paid, dataset: DatasetFixture.uuid()))  // dataset deleted
         let alreadyNotified = try f.addLog(tenant: paid, dataset: alpha, notified: true)
         // sandbox: logs marked without a mail.
         let sandbox = try f.addTenant(name: "sandbox")
@@ -68,7 +71,8 @@ final class DatasetNotificationTests: XCTestCase {
         let p = byTenant[paid]!
         XCTAssertEqual(p.disposition, .mail)
         XCTAssertEqual(p.plan, DifyPlan.team)
-        XCTAssertEqual(p.owner, .init(accountID: owner, email: "owner@example.com", name: "Olga", interfaceLanguage: "zh-Hans"))
+        XCTAssertEqual(
+            p.owner, .init(accountID: owner, email: "owner@example.com", name: "Olga", interfaceLanguage: "zh-Hans"))
         XCTAssertEqual(p.userName, "owner@example.com", "Dify greets the owner by e-mail address")
         XCTAssertEqual(p.knowledgeDetails, ["Knowledge base Alpha: 3 documents", "Knowledge base Beta: 1 documents"])
         XCTAssertEqual(Set(p.logIDs), paidLogs, "the deleted dataset's log is covered too; the notified one is not")
@@ -90,11 +94,13 @@ final class DatasetNotificationTests: XCTestCase {
         XCTAssertEqual(Set(retry.logIDs), paidLogs.union([late]))
         // The send succeeded: exactly the logs of the notification that was mailed.
         XCTAssertEqual(try notes.markNotified(f.conn, p), paidLogs.count)
-        XCTAssertEqual(try f.scalar("SELECT notified::text FROM dataset_auto_disable_logs WHERE id = $1", [late]), "false")
+        XCTAssertEqual(
+            try f.scalar("SELECT notified::text FROM dataset_auto_disable_logs WHERE id = $1", [late]), "false")
         XCTAssertEqual(try notes.markNotified(f.conn, p), 0, "marking again changes nothing")
         XCTAssertEqual(try notes.markNotified(f.conn, byTenant[noOwner]!), 0, "a skipped tenant is never marked")
         XCTAssertEqual(try notes.markNotified(f.conn, byTenant[sandbox]!), 1)
-        XCTAssertEqual(try f.scalar("SELECT notified::text FROM dataset_auto_disable_logs WHERE id = $1", [sandboxLog]), "true")
+        XCTAssertEqual(
+            try f.scalar("SELECT notified::text FROM dataset_auto_disable_logs WHERE id = $1", [sandboxLog]), "true")
 
         let remaining = try allPending(notes, f.conn).notifications
         XCTAssertEqual(Set(remaining.map(\.tenantID)), [paid, noOwner, gone, billingDown, orphaned])

@@ -69,16 +69,20 @@ final class DatasetUnusedCleanerTests: XCTestCase {
         e.disabled.formUnion([live, archived, indexing])
         e.logs.formUnion([[t, k9, live], [t, k9, indexing]])
         e.queued.insert(live)
-        for (id, name) in [(k1, "stale40"), (k2, "stale10"), (k3, "fresh"), (k4, "queried5"), (k5, "queried20"),
-                           (k6, "young"), (k7, "mixed"), (k8, "nolive"), (k9, "partial")] {
+        for (id, name) in [
+            (k1, "stale40"), (k2, "stale10"), (k3, "fresh"), (k4, "queried5"), (k5, "queried20"),
+            (k6, "young"), (k7, "mixed"), (k8, "nolive"), (k9, "partial"),
+        ] {
             e.datasets[id] = name
         }
     }
 
     /// Before/after of the documents: expected ones differ only in `enabled` (now false) and
     /// `updated_at`; every other row is identical.
-    private func checkDocuments(before: [String: String], after: [String: String], disabled: Set<String>,
-                                file: StaticString = #filePath, line: UInt = #line) throws {
+    private func checkDocuments(
+        before: [String: String], after: [String: String], disabled: Set<String>,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         XCTAssertEqual(Set(after.keys), Set(before.keys), file: file, line: line)
         for (id, old) in before {
             if disabled.contains(id) {
@@ -87,8 +91,9 @@ final class DatasetUnusedCleanerTests: XCTestCase {
                 XCTAssertEqual(n["enabled"] as? Bool, false, "document \(id) disabled", file: file, line: line)
                 XCTAssertNotEqual(n["updated_at"] as? String, o["updated_at"] as? String, file: file, line: line)
                 for k in ["enabled", "updated_at"] { o[k] = nil; n[k] = nil }
-                XCTAssertEqual(NSDictionary(dictionary: o), NSDictionary(dictionary: n), "only enabled/updated_at change",
-                               file: file, line: line)
+                XCTAssertEqual(
+                    NSDictionary(dictionary: o), NSDictionary(dictionary: n), "only enabled/updated_at change",
+                    file: file, line: line)
             } else {
                 XCTAssertEqual(after[id], old, "document \(id) outside the rules is untouched", file: file, line: line)
             }
@@ -126,9 +131,11 @@ final class DatasetUnusedCleanerTests: XCTestCase {
         for t in ["datasets", "dataset_queries", "embeddings", "tenants", "accounts", "tenant_account_joins"] {
             XCTAssertEqual(after[t], before[t], "\(t) untouched")
         }
-        let logs = try f.conn.query("""
+        let logs = try f.conn.query(
+            """
             SELECT tenant_id::text, dataset_id::text, document_id::text, notified FROM dataset_auto_disable_logs
-            """).rows
+            """
+        ).rows
         XCTAssertEqual(Set(logs.map { [$0[0]!, $0[1]!, $0[2]!] }), e.logs)
         XCTAssertEqual(logs.count, e.logs.count, "one log per document")
         XCTAssertTrue(logs.allSatisfy { $0[3] == "f" })
@@ -145,10 +152,15 @@ final class DatasetUnusedCleanerTests: XCTestCase {
         XCTAssertEqual(p1.datasetsExamined, 36, "every dataset examined once")
         XCTAssertEqual(p1.pages, 18, "paged two at a time")
         for (d, r) in zip(dry.passes, report.passes) {
-            XCTAssertEqual([d.candidates, d.skippedRecentQuery, d.skippedPlan, d.cleanedDatasets, d.disabledDocuments,
-                            d.logsWritten, d.indexCleanupsQueued],
-                           [r.candidates, r.skippedRecentQuery, r.skippedPlan, r.cleanedDatasets, r.disabledDocuments,
-                            r.logsWritten, r.indexCleanupsQueued], "the dry run predicted pass \(r.pass.name)")
+            XCTAssertEqual(
+                [
+                    d.candidates, d.skippedRecentQuery, d.skippedPlan, d.cleanedDatasets, d.disabledDocuments,
+                    d.logsWritten, d.indexCleanupsQueued,
+                ],
+                [
+                    r.candidates, r.skippedRecentQuery, r.skippedPlan, r.cleanedDatasets, r.disabledDocuments,
+                    r.logsWritten, r.indexCleanupsQueued,
+                ], "the dry run predicted pass \(r.pass.name)")
         }
 
         // The plan cache: misses were filled with Dify's 600 s TTL; existing entries kept.
@@ -172,8 +184,9 @@ final class DatasetUnusedCleanerTests: XCTestCase {
         var e = Expected()
         for _ in 0..<3 { try generate(f, tenant: try f.addTenant(), sandbox: true, into: &e) }
         let before = try f.snapshot("documents")
-        let cleaner = UnusedDatasetCleaner(settings: f.settings(pageSize: 4), plans: f.plans(billingEnabled: false),
-                                           strategy: NoIndexCleanup())
+        let cleaner = UnusedDatasetCleaner(
+            settings: f.settings(pageSize: 4), plans: f.plans(billingEnabled: false),
+            strategy: NoIndexCleanup())
         let report = try cleaner.run(f.conn, now: f.now)
         try checkDocuments(before: before, after: try f.snapshot("documents"), disabled: e.disabled)
         XCTAssertEqual(report.passes[1].skippedPlan, 0)
@@ -189,12 +202,14 @@ final class DatasetUnusedCleanerTests: XCTestCase {
         var ok = Expected(), down = Expected()
         let good = try f.addTenant(), bad = try f.addTenant()
         try generate(f, tenant: good, sandbox: true, into: &ok)
-        try generate(f, tenant: bad, sandbox: false, into: &down)   // pass 1 still applies, pass 2 cannot
+        try generate(f, tenant: bad, sandbox: false, into: &down)  // pass 1 still applies, pass 2 cannot
         let before = try f.snapshot("documents")
-        let cleaner = UnusedDatasetCleaner(settings: f.settings(), plans: f.plans([good: DifyPlan.sandbox], failing: [bad]),
-                                           strategy: NoIndexCleanup())
+        let cleaner = UnusedDatasetCleaner(
+            settings: f.settings(), plans: f.plans([good: DifyPlan.sandbox], failing: [bad]),
+            strategy: NoIndexCleanup())
         let report = try cleaner.run(f.conn, now: f.now)
-        try checkDocuments(before: before, after: try f.snapshot("documents"), disabled: ok.disabled.union(down.disabled))
+        try checkDocuments(
+            before: before, after: try f.snapshot("documents"), disabled: ok.disabled.union(down.disabled))
         XCTAssertEqual(report.passes[1].skippedPlanUnavailable, 2, "stale10 and queried20 of the failing tenant")
         XCTAssertEqual(report.passes[1].cleanedDatasets, 2)
         XCTAssertNotNil(report.passes[1].lastPlanError)
@@ -206,7 +221,8 @@ final class DatasetUnusedCleanerTests: XCTestCase {
         var cleaned: [String] = []
         var page = 1
         while true {
-            let rows = try f.conn.query("""
+            let rows = try f.conn.query(
+                """
                 SELECT d.id::text FROM datasets d
                   LEFT JOIN (SELECT dataset_id, count(id) c FROM documents WHERE indexing_status = 'completed' AND enabled
                               AND NOT archived AND updated_at > $1::timestamp GROUP BY dataset_id) n ON d.id = n.dataset_id
@@ -214,12 +230,14 @@ final class DatasetUnusedCleanerTests: XCTestCase {
                               AND NOT archived AND updated_at < $1::timestamp GROUP BY dataset_id) o ON d.id = o.dataset_id
                  WHERE d.created_at < $1::timestamp AND coalesce(n.c, 0) = 0 AND coalesce(o.c, 0) > 0
                  ORDER BY d.created_at DESC LIMIT $2 OFFSET $3
-                """, [cutoff, String(perPage), String((page - 1) * perPage)]).rows
+                """, [cutoff, String(perPage), String((page - 1) * perPage)]
+            ).rows
             if rows.isEmpty { break }
             for r in rows {
                 let id = r[0]!
-                let recent = try f.scalar("SELECT count(*) FROM dataset_queries WHERE dataset_id = $1 AND created_at > $2::timestamp",
-                                          [id, cutoff])
+                let recent = try f.scalar(
+                    "SELECT count(*) FROM dataset_queries WHERE dataset_id = $1 AND created_at > $2::timestamp",
+                    [id, cutoff])
                 if recent == "0" {
                     try f.conn.query("UPDATE documents SET enabled = false WHERE dataset_id = $1", [id])
                     cleaned.append(id)
@@ -240,7 +258,7 @@ final class DatasetUnusedCleanerTests: XCTestCase {
                 let d = try f.addDataset(tenant: t, name: "kb\(i)", createdDaysAgo: 60 + Double(i))
                 try f.addDocument(dataset: d, tenant: t, updatedDaysAgo: 40)
                 cleanable.append(d)
-                if i % 4 == 1 {   // a candidate that stays (queried), interleaved
+                if i % 4 == 1 {  // a candidate that stays (queried), interleaved
                     let q = try f.addDataset(tenant: t, name: "q\(i)", createdDaysAgo: 60.5 + Double(i))
                     try f.addDocument(dataset: q, tenant: t, updatedDaysAgo: 40)
                     try f.addQuery(dataset: q, daysAgo: 1)
@@ -256,11 +274,13 @@ final class DatasetUnusedCleanerTests: XCTestCase {
         let f = try DatasetFixture()
         defer { f.drop() }
         _ = try build(f)
-        let cutoff = try f.scalar("SELECT ((to_timestamp($1::float8) AT TIME ZONE 'UTC') - interval '30 days')::text", [f.nowParam])!
+        let cutoff = try f.scalar(
+            "SELECT ((to_timestamp($1::float8) AT TIME ZONE 'UTC') - interval '30 days')::text", [f.nowParam])!
         let byDify = try difyOffsetRun(f, cutoff: cutoff, perPage: 3)
         let skippedByDify = Set(cleanable).subtracting(byDify)
         XCTAssertFalse(skippedByDify.isEmpty, "Dify's OFFSET paging skips candidates that dropped out of earlier pages")
-        let herald = UnusedDatasetCleaner(settings: settings, plans: f.plans(), strategy: NoIndexCleanup(), passes: onePass)
+        let herald = UnusedDatasetCleaner(
+            settings: settings, plans: f.plans(), strategy: NoIndexCleanup(), passes: onePass)
         let report = try herald.run(f.conn, now: f.now)
         XCTAssertEqual(report.passes[0].cleanedDatasets, skippedByDify.count)
         for d in cleanable { XCTAssertEqual(try f.enabledDocuments(d), 0, "dataset \(d) cleaned") }
@@ -269,8 +289,10 @@ final class DatasetUnusedCleanerTests: XCTestCase {
         let g = try DatasetFixture()
         defer { g.drop() }
         _ = try build(g)
-        let alone = try UnusedDatasetCleaner(settings: settings, plans: g.plans(), strategy: NoIndexCleanup(), passes: onePass)
-            .run(g.conn, now: g.now)
+        let alone = try UnusedDatasetCleaner(
+            settings: settings, plans: g.plans(), strategy: NoIndexCleanup(), passes: onePass
+        )
+        .run(g.conn, now: g.now)
         XCTAssertEqual(alone.passes[0].cleanedDatasets, 10)
         XCTAssertEqual(alone.passes[0].skippedRecentQuery, 3)
         for d in cleanable { XCTAssertEqual(try g.enabledDocuments(d), 0) }
@@ -286,10 +308,12 @@ final class DatasetUnusedCleanerTests: XCTestCase {
         strategy.failing = true
         let cleaner = UnusedDatasetCleaner(settings: f.settings(), plans: f.plans(), strategy: strategy)
         XCTAssertThrowsError(try cleaner.run(f.conn, now: f.now)) { error in
-            XCTAssertEqual(error as? DatasetTaskError, .redis(operation: "LPUSH dataset", underlying: .notConnected("redis")))
+            XCTAssertEqual(
+                error as? DatasetTaskError, .redis(operation: "LPUSH dataset", underlying: .notConnected("redis")))
         }
-        XCTAssertEqual(try f.scalar("SELECT count(*) FROM herald.dataset_index_cleanups"), String(e.queued.count),
-                       "the documents are disabled and their cleanups wait in the outbox")
+        XCTAssertEqual(
+            try f.scalar("SELECT count(*) FROM herald.dataset_index_cleanups"), String(e.queued.count),
+            "the documents are disabled and their cleanups wait in the outbox")
         strategy.failing = false
         let report = try cleaner.run(f.conn, now: f.now)
         XCTAssertEqual(report.indexCleanupsDispatched, e.queued.count, "sent by the next run")

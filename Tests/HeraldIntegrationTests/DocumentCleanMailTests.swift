@@ -30,7 +30,8 @@ final class DocumentCleanMailTests: XCTestCase {
         XCTAssertTrue(en.text.contains("Knowledge base FAQ: 1 document\n"), en.text)
         XCTAssertTrue(en.text.contains("https://console.example.com/datasets"), en.text)
         XCTAssertTrue(en.text.contains("30 days"), en.text)
-        XCTAssertTrue(en.html.contains("<li style=\"margin:0 0 4px 0;\">Knowledge base Product docs: 3 documents</li>"), en.html)
+        XCTAssertTrue(
+            en.html.contains("<li style=\"margin:0 0 4px 0;\">Knowledge base Product docs: 3 documents</li>"), en.html)
         XCTAssertTrue(en.html.contains("href=\"https://console.example.com/datasets\""), en.html)
         XCTAssertTrue(en.html.contains("<html lang=\"en-US\">"))
 
@@ -61,8 +62,9 @@ final class DocumentCleanMailTests: XCTestCase {
     }
 
     func testConsoleURLWithoutDoubledSlash() {
-        XCTAssertEqual(DocumentCleanMail.Fields(userName: "u", datasets: [], consoleWebURL: "https://c.example.com/").url,
-                       "https://c.example.com/datasets")
+        XCTAssertEqual(
+            DocumentCleanMail.Fields(userName: "u", datasets: [], consoleWebURL: "https://c.example.com/").url,
+            "https://c.example.com/datasets")
         XCTAssertEqual(DocumentCleanMail.Fields(userName: "u", datasets: [], consoleWebURL: "").url, "/datasets")
     }
 
@@ -70,15 +72,19 @@ final class DocumentCleanMailTests: XCTestCase {
     func testBothLanguagesArriveIntact() throws {
         let sink = try SMTPSink()
         addTeardownBlock { sink.stop() }
-        let env = ["MAIL_TYPE": "smtp", "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": "\(sink.port)",
-                   "MAIL_DEFAULT_SEND_FROM": "Dify <no-reply@example.com>"]
-        let transport = try XCTUnwrap(MailSettings.load(from: env).transport(requiredBy: "mail_clean_document_notify_task"))
+        let env = [
+            "MAIL_TYPE": "smtp", "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": "\(sink.port)",
+            "MAIL_DEFAULT_SEND_FROM": "Dify <no-reply@example.com>",
+        ]
+        let transport = try XCTUnwrap(
+            MailSettings.load(from: env).transport(requiredBy: "mail_clean_document_notify_task"))
         var fields = self.fields
         fields.datasets.append(.init(name: "Ünïcode 知识库 & <tags>", disabledDocuments: 7))
         for language in DocumentCleanMail.Language.allCases {
             let content = DocumentCleanMail.render(language, fields)
-            let message = try SMTPMessage(from: transport.from, to: [SMTPMessage.Address(fields.userName)],
-                                          subject: content.subject, text: content.text, html: content.html)
+            let message = try SMTPMessage(
+                from: transport.from, to: [SMTPMessage.Address(fields.userName)],
+                subject: content.subject, text: content.text, html: content.html)
             try transport.client.send(message)
         }
         let got = try sink.messages()
@@ -155,8 +161,10 @@ final class MailSettingsTests: XCTestCase {
     }
 
     func testThePasswordIsNeverShown() throws {
-        let s = try load(["MAIL_TYPE": "smtp", "SMTP_SERVER": "mail.example.com", "SMTP_USERNAME": "u",
-                          "SMTP_PASSWORD": "hunter2-secret", "MAIL_DEFAULT_SEND_FROM": "Dify <a@example.com>"])
+        let s = try load([
+            "MAIL_TYPE": "smtp", "SMTP_SERVER": "mail.example.com", "SMTP_USERNAME": "u",
+            "SMTP_PASSWORD": "hunter2-secret", "MAIL_DEFAULT_SEND_FROM": "Dify <a@example.com>",
+        ])
         XCTAssertEqual(s.smtp?.logsIn, true)
         let summary = s.redactedSummary.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
         XCTAssertFalse(summary.contains("hunter2"), summary)

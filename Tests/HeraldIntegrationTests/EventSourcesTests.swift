@@ -28,12 +28,15 @@ final class EventSourcesTests: XCTestCase {
         let pg = try TestServers.postgres()
         let id1 = uuid(), id2 = uuid(), id3 = uuid()
         try redis.command(["PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(id1)\",\"run_now\":true}"])
-        try pg.query("SELECT pg_notify($1, $2)", [Channels.postgresEvents, "{\"table\":\"workflow_schedule_plans\",\"op\":\"UPDATE\",\"id\":\"\(id2)\"}"])
+        try pg.query(
+            "SELECT pg_notify($1, $2)",
+            [Channels.postgresEvents, "{\"table\":\"workflow_schedule_plans\",\"op\":\"UPDATE\",\"id\":\"\(id2)\"}"])
         try redis.command(["SET", "herald:expiry:test:\(id3)", "1", "PX", "30"])
         try waitUntil("three events") { harness.sourceEvents.count >= 3 }
         let events = harness.sourceEvents
         XCTAssertTrue(events.contains(.scheduleChanged(scheduleID: id1, runNow: true)))
-        XCTAssertTrue(events.contains(.tableChanged(TableChange(table: "workflow_schedule_plans", operation: .update, id: id2))))
+        XCTAssertTrue(
+            events.contains(.tableChanged(TableChange(table: "workflow_schedule_plans", operation: .update, id: id2))))
         XCTAssertTrue(events.contains(.keyExpired(name: "test:\(id3)")))
         XCTAssertEqual(harness.metric("herald_events_total", ["source": "redis_pubsub", "outcome": "accepted"]), 1)
         XCTAssertEqual(harness.metric("herald_events_total", ["source": "postgres_notify", "outcome": "accepted"]), 1)
@@ -64,14 +67,18 @@ final class EventSourcesTests: XCTestCase {
             try pg.query("SELECT pg_notify($1, $2)", [Channels.postgresEvents, payload])
         }
         let notifyID = uuid()
-        try pg.query("SELECT pg_notify($1, $2)", [Channels.postgresEvents, "{\"table\":\"app_triggers\",\"op\":\"DELETE\",\"id\":\"\(notifyID)\"}"])
+        try pg.query(
+            "SELECT pg_notify($1, $2)",
+            [Channels.postgresEvents, "{\"table\":\"app_triggers\",\"op\":\"DELETE\",\"id\":\"\(notifyID)\"}"])
 
         try waitUntil("all valid events") { harness.sourceEvents.count >= good.count + 1 }
         let seen = harness.sourceEvents
         for id in good { XCTAssertTrue(seen.contains(.scheduleChanged(scheduleID: id, runNow: false)), id) }
-        XCTAssertTrue(seen.contains(.tableChanged(TableChange(table: "app_triggers", operation: .delete, id: notifyID))))
+        XCTAssertTrue(
+            seen.contains(.tableChanged(TableChange(table: "app_triggers", operation: .delete, id: notifyID))))
         try waitUntil("rejections counted") {
-            harness.metric("herald_events_total", ["source": "redis_pubsub", "outcome": "rejected"]) == Double(bad.count)
+            harness.metric("herald_events_total", ["source": "redis_pubsub", "outcome": "rejected"])
+                == Double(bad.count)
                 && harness.metric("herald_events_total", ["source": "postgres_notify", "outcome": "rejected"]) == 3
         }
         XCTAssertTrue(harness.allUp, "no bad payload may take a source down")
@@ -86,7 +93,9 @@ final class EventSourcesTests: XCTestCase {
             harness.transitions.contains { $0 == ("redis_subscriber", "disconnected") } && harness.allUp
         }
         XCTAssertEqual(harness.metric("herald_source_up", ["source": "redis_subscriber"]), 1)
-        try waitUntil("a reconnect sweep") { harness.metric("herald_sweeps_total", ["reason": "reconnect"]) > sweepsBefore }
+        try waitUntil("a reconnect sweep") {
+            harness.metric("herald_sweeps_total", ["reason": "reconnect"]) > sweepsBefore
+        }
         let id = uuid()
         try waitUntil("events flow again") {
             try redis.command(["PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(id)\"}"])
@@ -113,11 +122,16 @@ final class EventSourcesTests: XCTestCase {
             harness.transitions.contains { $0 == ("postgres_listener", "disconnected") } && harness.allUp
         }
         XCTAssertNotEqual(harness.listenerPID, pid)
-        try waitUntil("a reconnect sweep") { harness.metric("herald_sweeps_total", ["reason": "reconnect"]) > sweepsBefore }
+        try waitUntil("a reconnect sweep") {
+            harness.metric("herald_sweeps_total", ["reason": "reconnect"]) > sweepsBefore
+        }
         let id = uuid()
         try waitUntil("notifications flow again") {
-            try pg.query("SELECT pg_notify($1, $2)", [Channels.postgresEvents, "{\"table\":\"app_triggers\",\"op\":\"INSERT\",\"id\":\"\(id)\"}"])
-            return harness.sourceEvents.contains(.tableChanged(TableChange(table: "app_triggers", operation: .insert, id: id)))
+            try pg.query(
+                "SELECT pg_notify($1, $2)",
+                [Channels.postgresEvents, "{\"table\":\"app_triggers\",\"op\":\"INSERT\",\"id\":\"\(id)\"}"])
+            return harness.sourceEvents.contains(
+                .tableChanged(TableChange(table: "app_triggers", operation: .insert, id: id)))
         }
     }
 
@@ -129,7 +143,9 @@ final class EventSourcesTests: XCTestCase {
         // The restarted server has default notify-keyspace-events: the daemon must set it again.
         try waitUntil("keyspace events re-enabled") {
             let r = try TestServers.redis().command(["CONFIG", "GET", "notify-keyspace-events"])
-            if case .array(let items) = r, items.count == 2, let v = items[1].text { return v.contains("E") && v.contains("x") }
+            if case .array(let items) = r, items.count == 2, let v = items[1].text {
+                return v.contains("E") && v.contains("x")
+            }
             return false
         }
         let redis = try TestServers.redis()

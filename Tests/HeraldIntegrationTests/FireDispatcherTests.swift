@@ -23,8 +23,9 @@ final class FireDispatcherTests: XCTestCase {
     private func makeFires(_ n: Int, at: Int64) -> [ClaimedFire] {
         (0..<n).map { _ in
             let plan = PlanID(UUID().uuidString)!
-            return ClaimedFire(plan: plan, scheduledAt: at, kind: .cron,
-                               taskID: CeleryMessage.taskID(scheduleID: plan.description, scheduledAt: at / 1_000_000))
+            return ClaimedFire(
+                plan: plan, scheduledAt: at, kind: .cron,
+                taskID: CeleryMessage.taskID(scheduleID: plan.description, scheduledAt: at / 1_000_000))
         }
     }
 
@@ -55,8 +56,9 @@ final class FireDispatcherTests: XCTestCase {
 
     func testChunksAreTheSameInAnyOrderAndEachIsQueuedOnce() throws {
         fixture = try ScheduleFixture()
-        let dispatcher = FireDispatcher(broker: try RedisEndpoint.parse(TestServers.require().redis), redisKeyPrefix: fixture.keyPrefix,
-                                        instanceID: "test")
+        let dispatcher = FireDispatcher(
+            broker: try RedisEndpoint.parse(TestServers.require().redis), redisKeyPrefix: fixture.keyPrefix,
+            instanceID: "test")
         let t1: Int64 = 1_767_225_600_000_000, t2 = t1 + 60_000_000
         let all = makeFires(1_200, at: t1) + makeFires(3, at: t2)
         let chunks = dispatcher.chunks(claim: 42, fires: all)
@@ -64,14 +66,16 @@ final class FireDispatcherTests: XCTestCase {
         XCTAssertEqual(chunks.map(\.scheduledAt), [t1, t1, t1, t2])
         XCTAssertEqual(Set(chunks.flatMap(\.fires).map(\.taskID)), Set(all.map(\.taskID)))
         let again = dispatcher.chunks(claim: 42, fires: all.shuffled())
-        XCTAssertEqual(again.map { $0.fires.map(\.taskID) }, chunks.map { $0.fires.map(\.taskID) }, "same chunks in any order")
+        XCTAssertEqual(
+            again.map { $0.fires.map(\.taskID) }, chunks.map { $0.fires.map(\.taskID) }, "same chunks in any order")
 
         XCTAssertEqual(try dispatcher.push(chunks), [true, true, true, true])
         XCTAssertEqual(try fixture.queued().count, 1_203)
         let redis = try TestServers.redis()
         for c in chunks {
             XCTAssertTrue(c.marker.hasPrefix(fixture.keyPrefix + ":herald:sent:42:"), c.marker)
-            XCTAssertGreaterThan(try redis.command(["TTL", c.marker]).integer ?? 0, 6 * 86_400, "a week until the claim is recorded")
+            XCTAssertGreaterThan(
+                try redis.command(["TTL", c.marker]).integer ?? 0, 6 * 86_400, "a week until the claim is recorded")
         }
         try dispatcher.settle(markers: chunks.map(\.marker))
         for c in chunks {
@@ -92,7 +96,8 @@ final class FireDispatcherTests: XCTestCase {
         let queued = try fixture.queued()
         XCTAssertEqual(queued.count, 1_212)
         XCTAssertEqual(Set(queued.map(\.id)).count, 1_210, "only claim 43 repeated two task ids")
-        XCTAssertTrue(queued.allSatisfy { $0.task == DifyCeleryTasks.runScheduleTrigger.name && $0.queue == "schedule_executor" })
+        XCTAssertTrue(
+            queued.allSatisfy { $0.task == DifyCeleryTasks.runScheduleTrigger.name && $0.queue == "schedule_executor" })
     }
 
     func testPruneDropsOnlyOldEnqueuedClaimsAndTheirFires() throws {
@@ -102,16 +107,19 @@ final class FireDispatcherTests: XCTestCase {
         let cases: [(days: Int, enqueued: Bool)] = [(10, true), (10, false), (1, true)]
         var claims: [Int64] = []
         for (i, c) in cases.enumerated() {
-            let k = try XCTUnwrap(Int64(try fixture.conn.query("SELECT nextval('herald.schedule_claim_seq')").rows[0][0] ?? ""))
+            let k = try XCTUnwrap(
+                Int64(try fixture.conn.query("SELECT nextval('herald.schedule_claim_seq')").rows[0][0] ?? ""))
             claims.append(k)
             let slot = at + Int64(i) * 60_000_000
-            try fixture.conn.query("""
+            try fixture.conn.query(
+                """
                 INSERT INTO herald.schedule_claims (id, via, claimed_by, claimed_at, release_at, fires, enqueued_at)
                 VALUES ($1, 'timer', 'test', now() - make_interval(days => $2::int), to_timestamp($3::bigint / 1000000.0) AT TIME ZONE 'UTC',
                         2, CASE WHEN $4::bool THEN now() - make_interval(days => $2::int) END)
                 """, [String(k), String(c.days), String(slot), c.enqueued ? "true" : "false"])
             for f in makeFires(2, at: slot) {
-                try fixture.conn.query("""
+                try fixture.conn.query(
+                    """
                     INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, claim_id)
                     VALUES ($1, to_timestamp($2::bigint / 1000000.0) AT TIME ZONE 'UTC', 'cron', $3, 'timer', 'test', $4)
                     """, [f.plan.description, String(f.scheduledAt), f.taskID, String(k)])
@@ -119,8 +127,9 @@ final class FireDispatcherTests: XCTestCase {
         }
         let store = PlanStore(instanceID: "test")
         XCTAssertEqual(try store.pruneFires(fixture.conn, olderThanDays: 7), 2)
-        XCTAssertEqual(try fixture.conn.query("SELECT id FROM herald.schedule_claims ORDER BY id").rows.map { $0[0] ?? "" },
-                       [String(claims[1]), String(claims[2])], "the open claim stays until it is sent")
+        XCTAssertEqual(
+            try fixture.conn.query("SELECT id FROM herald.schedule_claims ORDER BY id").rows.map { $0[0] ?? "" },
+            [String(claims[1]), String(claims[2])], "the open claim stays until it is sent")
         XCTAssertEqual(try fixture.fires().count, 4)
         XCTAssertEqual(try store.pruneFires(fixture.conn, olderThanDays: 7), 0)
     }
@@ -131,7 +140,8 @@ final class FireDispatcherTests: XCTestCase {
         let enqueued = makeFires(3, at: at), open = makeFires(2, at: at)
         for (list, done) in [(enqueued, true), (open, false)] {
             for f in list {
-                try fixture.conn.query("""
+                try fixture.conn.query(
+                    """
                     INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, enqueued_at)
                     VALUES ($1, to_timestamp($2::bigint / 1000000.0) AT TIME ZONE 'UTC', 'cron', $3, 'timer', 'old', \(done ? "now()" : "NULL"))
                     """, [f.plan.description, String(f.scheduledAt), f.taskID])
@@ -142,17 +152,24 @@ final class FireDispatcherTests: XCTestCase {
         let fires = try fixture.fires()
         XCTAssertEqual(fires.count, 5)
         XCTAssertEqual(Set(fires.filter(\.enqueued).map(\.plan)), Set(enqueued.map(\.plan.description)))
-        XCTAssertEqual(try fixture.conn.query("""
-            SELECT count(*) FILTER (WHERE enqueued_at IS NULL), count(*) FILTER (WHERE enqueued_at IS NOT NULL), sum(fires)
-              FROM herald.schedule_claims
-            """).rows[0], ["1", "1", "5"])
+        XCTAssertEqual(
+            try fixture.conn.query(
+                """
+                SELECT count(*) FILTER (WHERE enqueued_at IS NULL), count(*) FILTER (WHERE enqueued_at IS NOT NULL), sum(fires)
+                  FROM herald.schedule_claims
+                """
+            ).rows[0], ["1", "1", "5"])
         let store = PlanStore(instanceID: "test")
         let stale = try store.openClaims(fixture.conn, olderThanSeconds: 0, limit: 10)
         XCTAssertEqual(stale.count, 1)
-        XCTAssertEqual(Set(stale[0].fires.map(\.taskID)), Set(open.map(\.taskID)), "the unsent ones are re-sent by the sweep")
-        XCTAssertEqual(try fixture.conn.query("""
-            SELECT count(*) FROM pg_indexes WHERE schemaname = 'herald' AND tablename = 'schedule_fires'
-            """).rows[0][0], "2", "the primary key and the claim index")
+        XCTAssertEqual(
+            Set(stale[0].fires.map(\.taskID)), Set(open.map(\.taskID)), "the unsent ones are re-sent by the sweep")
+        XCTAssertEqual(
+            try fixture.conn.query(
+                """
+                SELECT count(*) FROM pg_indexes WHERE schemaname = 'herald' AND tablename = 'schedule_fires'
+                """
+            ).rows[0][0], "2", "the primary key and the claim index")
         XCTAssertEqual(try Migrator.migrate(fixture.conn).applied, [], "a second run changes nothing")
     }
 }

@@ -13,7 +13,8 @@ final class PostgresPreparedTests: XCTestCase {
         XCTAssertEqual(try c.queryPrepared("p", "SELECT $1::int + 1", ["41"]).rows[0][0], "42")
         XCTAssertEqual(try c.queryPrepared("p", "SELECT $1::int + 1", ["1"]).rows[0][0], "2")
         XCTAssertEqual(try preparedCount(), "1", "one statement, prepared once")
-        XCTAssertEqual(try c.queryPrepared("p", "SELECT $1::int * 10", ["4"]).rows[0][0], "40", "new text under the name")
+        XCTAssertEqual(
+            try c.queryPrepared("p", "SELECT $1::int * 10", ["4"]).rows[0][0], "40", "new text under the name")
         XCTAssertEqual(try preparedCount(), "1", "the old one was deallocated")
 
         // The session dies; after the reconnect the statement is prepared again.

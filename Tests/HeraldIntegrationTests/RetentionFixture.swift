@@ -53,13 +53,17 @@ final class FakeBillingServer {
     static func python() throws -> String {
         let env = ProcessInfo.processInfo.environment
         guard let py = env["HERALD_TEST_PYTHON"], FileManager.default.isExecutableFile(atPath: py) else {
-            if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" { XCTFail("HERALD_TEST_PYTHON is missing although HERALD_TEST_REQUIRE_SERVERS=1") }
+            if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" {
+                XCTFail("HERALD_TEST_PYTHON is missing although HERALD_TEST_REQUIRE_SERVERS=1")
+            }
             throw XCTSkip("HERALD_TEST_PYTHON not set (run through make test)")
         }
         return py
     }
 
-    init(plans: [String: String], expirations: [String: Int], whitelist: [String], unknown: [String], secret: String) throws {
+    init(
+        plans: [String: String], expirations: [String: Int], whitelist: [String], unknown: [String], secret: String
+    ) throws {
         let python = try Self.python()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Support/fake_billing.py").path
@@ -80,7 +84,9 @@ final class FakeBillingServer {
         let deadline = Date().addingTimeInterval(15)
         var port = ""
         while port.isEmpty && Date() < deadline {
-            port = (try? String(contentsOfFile: portFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            port =
+                (try? String(contentsOfFile: portFile, encoding: .utf8))?.trimmingCharacters(
+                    in: .whitespacesAndNewlines) ?? ""
             if port.isEmpty { usleep(10_000) }
         }
         url = "http://127.0.0.1:\(port)"
@@ -111,9 +117,11 @@ final class FakeBillingServer {
 final class RetentionFixture {
     /// Every table the two retention cleanups read or delete, in snapshot() order.
     static let tables = [
-        "messages", "message_feedbacks", "message_annotations", "message_chains", "message_agent_thoughts", "message_files",
+        "messages", "message_feedbacks", "message_annotations", "message_chains", "message_agent_thoughts",
+        "message_files",
         "saved_messages", "app_annotation_hit_histories", "dataset_retriever_resources", "conversations",
-        "workflow_conversation_variables", "workflow_runs", "workflow_node_executions", "workflow_node_execution_offload",
+        "workflow_conversation_variables", "workflow_runs", "workflow_node_executions",
+        "workflow_node_execution_offload",
         "workflow_app_logs", "workflow_pauses", "workflow_pause_reasons", "workflow_trigger_logs",
     ]
 
@@ -171,10 +179,12 @@ final class RetentionFixture {
     @discardableResult
     func addApp(tenant: String, mode: String = "chat", name: String = "app") throws -> String {
         let id = DatasetFixture.uuid()
-        try conn.query("""
+        try conn.query(
+            """
             INSERT INTO apps (id, tenant_id, name, mode, workflow_id) VALUES ($1, $2, $3, $4, gen_random_uuid())
             """, [id, tenant, name, mode])
-        try conn.query("""
+        try conn.query(
+            """
             INSERT INTO message_annotations (app_id, question, content, account_id, created_at, updated_at)
             VALUES ($1, 'manual question', 'manual answer', gen_random_uuid(), now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
             """, [id])
@@ -183,7 +193,9 @@ final class RetentionFixture {
 
     /// The app's tenant, mode and workflow id.
     private func appInfo(_ app: String) throws -> (tenant: String, mode: String, workflow: String) {
-        guard let r = try conn.query("SELECT tenant_id::text, mode, workflow_id::text FROM apps WHERE id = $1", [app]).rows.first
+        guard
+            let r = try conn.query("SELECT tenant_id::text, mode, workflow_id::text FROM apps WHERE id = $1", [app])
+                .rows.first
         else { throw RetentionFixtureError("no app \(app)") }
         return (r[0]!, r[1]!, r[2] ?? DatasetFixture.uuid())
     }
@@ -205,13 +217,15 @@ final class RetentionFixture {
         let tag = nextTag("m")
         let info = try appInfo(app)
         try conn.transaction { c in
-            try c.query("""
+            try c.query(
+                """
                 CREATE TEMP TABLE _hc ON COMMIT DROP AS
                 SELECT gen_random_uuid() AS id, k, gen_random_uuid() AS end_user_id, NULL::uuid AS workflow_run_id,
                        date_trunc('second', \(ago(2))) - make_interval(secs => (least(5 * k + 4, $3::int - 1) / 3)) AS created_at
                   FROM generate_series(0, ($3::int + 4) / 5 - 1) k
                 """, [nowParam, String(createdDaysAgo), String(count)])
-            try c.query("""
+            try c.query(
+                """
                 CREATE TEMP TABLE _hm ON COMMIT DROP AS
                 SELECT gen_random_uuid() AS id, g, c.id AS conversation_id, c.end_user_id, NULL::uuid AS workflow_run_id,
                        date_trunc('second', \(ago(2))) - make_interval(secs => g / 3) AS created_at
@@ -223,9 +237,12 @@ final class RetentionFixture {
     }
 
     /// Inserts _hc as conversations and _hm as messages (plus children); both temp tables must exist.
-    private func insertConversationsAndMessages(_ c: PostgresConnection, app: String, mode: String, tag: String,
-                                                withChildren: Bool) throws {
-        try c.query("""
+    private func insertConversationsAndMessages(
+        _ c: PostgresConnection, app: String, mode: String, tag: String,
+        withChildren: Bool
+    ) throws {
+        try c.query(
+            """
             INSERT INTO conversations (id, app_id, mode, name, inputs, status, invoke_from, from_source, from_end_user_id,
                                        dialogue_count, created_at, updated_at)
             SELECT h.id, $1, $2, $3, '{}', 'normal', 'service-api', 'api', h.end_user_id, coalesce(n.n, 0),
@@ -233,7 +250,8 @@ final class RetentionFixture {
               FROM _hc h LEFT JOIN (SELECT conversation_id, count(*) AS n FROM _hm GROUP BY conversation_id) n
                 ON n.conversation_id = h.id
             """, [app, mode, tag])
-        try c.query("""
+        try c.query(
+            """
             INSERT INTO messages (id, app_id, model_provider, model_id, conversation_id, inputs, query, message, message_tokens,
                                   answer, answer_tokens, provider_response_latency, total_price, currency, status, invoke_from,
                                   from_source, from_end_user_id, created_at, updated_at, agent_based, workflow_run_id, app_mode)
@@ -244,14 +262,16 @@ final class RetentionFixture {
               FROM _hm m
             """, [app, mode, tag])
         guard withChildren else { return }
-        try c.query("""
+        try c.query(
+            """
             INSERT INTO message_feedbacks (app_id, conversation_id, message_id, rating, content, from_source, from_end_user_id,
                                            created_at, updated_at)
             SELECT $1, m.conversation_id, m.id, CASE WHEN m.g % 2 = 0 THEN 'like' ELSE 'dislike' END, 'feedback', 'user',
                    m.end_user_id, m.created_at, m.created_at
               FROM _hm m
             """, [app])
-        try c.query("""
+        try c.query(
+            """
             WITH a AS (
                 INSERT INTO message_annotations (app_id, conversation_id, message_id, question, content, hit_count, account_id,
                                                  created_at, updated_at)
@@ -263,7 +283,8 @@ final class RetentionFixture {
                                                       message_id, annotation_question, annotation_content)
             SELECT $1, a.id, 'api', a.question, a.account_id, a.created_at, 0.93, a.message_id, a.question, a.content FROM a
             """, [app])
-        try c.query("""
+        try c.query(
+            """
             WITH ch AS (
                 INSERT INTO message_chains (message_id, type, input, output, created_at)
                 SELECT m.id, 'system', '{"input": 1}', '{"output": 1}', m.created_at FROM _hm m
@@ -275,17 +296,20 @@ final class RetentionFixture {
                    ch.created_at
               FROM ch JOIN _hm m ON m.id = ch.message_id CROSS JOIN generate_series(1, 2) p
             """)
-        try c.query("""
+        try c.query(
+            """
             INSERT INTO message_files (message_id, type, transfer_method, url, belongs_to, upload_file_id, created_by_role,
                                        created_by, created_at)
             SELECT m.id, 'image', 'local_file', NULL, b, gen_random_uuid(), 'end_user', m.end_user_id, m.created_at
               FROM _hm m CROSS JOIN (VALUES ('user'), ('assistant')) AS f(b)
             """)
-        try c.query("""
+        try c.query(
+            """
             INSERT INTO saved_messages (app_id, message_id, created_by_role, created_by, created_at)
             SELECT $1, m.id, 'end_user', m.end_user_id, m.created_at FROM _hm m
             """, [app])
-        try c.query("""
+        try c.query(
+            """
             INSERT INTO dataset_retriever_resources (message_id, position, dataset_id, dataset_name, document_id, document_name,
                                                      data_source_type, segment_id, score, content, hit_count, word_count,
                                                      segment_position, retriever_from, created_by, created_at)
@@ -307,22 +331,26 @@ final class RetentionFixture {
     /// of `workflowID` (default: the app's `apps.workflow_id`), each with the rows described in the header.
     /// Returns the batch tag, stored in `workflow_runs.version` (and `messages.query` when `withMessages`).
     @discardableResult
-    func addWorkflowRuns(app: String, count: Int, createdDaysAgo: Double, status: String = "succeeded",
-                         workflowID: String? = nil, withMessages: Bool = false,
-                         triggeredFrom: String = "app-run") throws -> String {
+    func addWorkflowRuns(
+        app: String, count: Int, createdDaysAgo: Double, status: String = "succeeded",
+        workflowID: String? = nil, withMessages: Bool = false,
+        triggeredFrom: String = "app-run"
+    ) throws -> String {
         precondition(count >= 0)
         let tag = nextTag("r")
         let info = try appInfo(app)
         let workflow = workflowID ?? info.workflow
         let ended = Self.endedStatuses.contains(status)
         try conn.transaction { c in
-            try c.query("""
+            try c.query(
+                """
                 CREATE TEMP TABLE _hr ON COMMIT DROP AS
                 SELECT gen_random_uuid() AS id, g, gen_random_uuid() AS conversation_id, gen_random_uuid() AS end_user_id,
                        date_trunc('second', \(ago(2))) - make_interval(secs => g / 3) AS created_at
                   FROM generate_series(0, $3::int - 1) g
                 """, [nowParam, String(createdDaysAgo), String(count)])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_runs (id, tenant_id, app_id, workflow_id, type, triggered_from, version, graph, inputs, status,
                                            outputs, error, elapsed_time, total_tokens, total_steps, created_by_role, created_by,
                                            created_at, finished_at, exceptions_count)
@@ -330,15 +358,20 @@ final class RetentionFixture {
                        CASE WHEN $7::text = 'failed' THEN 'boom' END, 5.0, 42, 3, 'end_user', r.end_user_id, r.created_at,
                        CASE WHEN $8::boolean THEN r.created_at + interval '5 seconds' END, 0
                   FROM _hr r
-                """, [info.tenant, app, workflow, withMessages ? "chat" : "workflow", triggeredFrom, tag, status,
-                      ended ? "true" : "false"])
-            try c.query("""
+                """,
+                [
+                    info.tenant, app, workflow, withMessages ? "chat" : "workflow", triggeredFrom, tag, status,
+                    ended ? "true" : "false",
+                ])
+            try c.query(
+                """
                 CREATE TEMP TABLE _hn ON COMMIT DROP AS
                 SELECT gen_random_uuid() AS id, r.id AS run_id, r.g, r.end_user_id, n.idx, n.node_type,
                        r.created_at + make_interval(secs => n.idx) AS created_at
                   FROM _hr r CROSS JOIN (VALUES (1, 'start'), (2, 'llm'), (3, 'end')) AS n(idx, node_type)
                 """)
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_node_executions (id, tenant_id, app_id, workflow_id, triggered_from, workflow_run_id, index,
                                                       predecessor_node_id, node_execution_id, node_id, node_type, title, inputs,
                                                       process_data, outputs, status, elapsed_time, execution_metadata,
@@ -351,18 +384,21 @@ final class RetentionFixture {
                        CASE WHEN $4::boolean OR n.idx < 3 THEN n.created_at + interval '1 second' END
                   FROM _hn n
                 """, [info.tenant, app, workflow, ended ? "true" : "false"])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_node_execution_offload (created_at, tenant_id, app_id, node_execution_id, type, file_id)
                 SELECT n.created_at, $1, $2, n.id, t, gen_random_uuid()
                   FROM _hn n CROSS JOIN (VALUES ('inputs'), ('outputs')) AS o(t)
                  WHERE n.g % 2 = 0 AND n.idx = 2
                 """, [info.tenant, app])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_app_logs (tenant_id, app_id, workflow_id, workflow_run_id, created_from, created_by_role,
                                                created_by, created_at)
                 SELECT $1, $2, $3, r.id, 'service-api', 'end_user', r.end_user_id, r.created_at FROM _hr r
                 """, [info.tenant, app, workflow])
-            try c.query("""
+            try c.query(
+                """
                 WITH p AS (
                     INSERT INTO workflow_pauses (workflow_id, workflow_run_id, resumed_at, state_object_key, created_at, updated_at)
                     SELECT $1, r.id, CASE WHEN $2::text <> 'paused' THEN r.created_at + interval '2 seconds' END,
@@ -375,7 +411,8 @@ final class RetentionFixture {
                 SELECT p.id, t, gen_random_uuid()::text, 'waiting', 'node-2', p.created_at, p.created_at
                   FROM p CROSS JOIN (VALUES ('human_input_required'), ('scheduling_pause')) AS x(t)
                 """, [workflow, status])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_trigger_logs (tenant_id, app_id, workflow_id, workflow_run_id, root_node_id, trigger_metadata,
                                                    trigger_type, trigger_data, inputs, outputs, status, queue_name, celery_task_id,
                                                    created_by_role, created_by, created_at, triggered_at, finished_at)
@@ -386,17 +423,20 @@ final class RetentionFixture {
                   FROM _hr r
                 """, [info.tenant, app, workflow, ended ? "true" : "false"])
             guard withMessages else { return }
-            try c.query("""
+            try c.query(
+                """
                 CREATE TEMP TABLE _hc ON COMMIT DROP AS
                 SELECT r.conversation_id AS id, r.g AS k, r.end_user_id, r.id AS workflow_run_id, r.created_at FROM _hr r
                 """)
-            try c.query("""
+            try c.query(
+                """
                 CREATE TEMP TABLE _hm ON COMMIT DROP AS
                 SELECT gen_random_uuid() AS id, r.g, r.conversation_id, r.end_user_id, r.id AS workflow_run_id, r.created_at
                   FROM _hr r
                 """)
             try insertConversationsAndMessages(c, app: app, mode: "advanced-chat", tag: tag, withChildren: true)
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_conversation_variables (id, conversation_id, app_id, data, created_at, updated_at)
                 SELECT gen_random_uuid(), h.id, $1, json_build_object('name', 'var' || v, 'value', v)::text, h.created_at, h.created_at
                   FROM _hc h CROSS JOIN generate_series(1, 2) v
@@ -416,7 +456,8 @@ final class RetentionFixture {
     func snapshot() throws -> [String: Set<String>] {
         var out: [String: Set<String>] = [:]
         for t in Self.tables {
-            out[t] = t == "workflow_conversation_variables"
+            out[t] =
+                t == "workflow_conversation_variables"
                 ? try ids("SELECT id::text || '/' || conversation_id::text FROM workflow_conversation_variables")
                 : try ids("SELECT id FROM \(t)")
         }
@@ -438,10 +479,19 @@ final class RetentionFixture {
         messageChildren.map { ("\($0).message_id", $0, "message_id", "messages") } + [
             ("messages.conversation_id", "messages", "conversation_id", "conversations"),
             ("messages.workflow_run_id", "messages", "workflow_run_id", "workflow_runs"),
-            ("workflow_conversation_variables.conversation_id", "workflow_conversation_variables", "conversation_id", "conversations"),
-            ("workflow_node_executions.workflow_run_id", "workflow_node_executions", "workflow_run_id", "workflow_runs"),
-            ("workflow_node_execution_offload.node_execution_id", "workflow_node_execution_offload", "node_execution_id",
-             "workflow_node_executions"),
+            (
+                "workflow_conversation_variables.conversation_id", "workflow_conversation_variables", "conversation_id",
+                "conversations"
+            ),
+            (
+                "workflow_node_executions.workflow_run_id", "workflow_node_executions", "workflow_run_id",
+                "workflow_runs"
+            ),
+            (
+                "workflow_node_execution_offload.node_execution_id", "workflow_node_execution_offload",
+                "node_execution_id",
+                "workflow_node_executions"
+            ),
             ("workflow_app_logs.workflow_run_id", "workflow_app_logs", "workflow_run_id", "workflow_runs"),
             ("workflow_pauses.workflow_run_id", "workflow_pauses", "workflow_run_id", "workflow_runs"),
             ("workflow_pause_reasons.pause_id", "workflow_pause_reasons", "pause_id", "workflow_pauses"),
@@ -452,10 +502,13 @@ final class RetentionFixture {
     func orphans() throws -> [String: Int] {
         var out: [String: Int] = [:]
         for r in Self.references {
-            out[r.key] = Int(try scalar("""
-                SELECT count(*) FROM \(r.child) c
-                 WHERE c.\(r.column) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM \(r.parent) p WHERE p.id = c.\(r.column))
-                """) ?? "0") ?? -1
+            out[r.key] =
+                Int(
+                    try scalar(
+                        """
+                        SELECT count(*) FROM \(r.child) c
+                         WHERE c.\(r.column) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM \(r.parent) p WHERE p.id = c.\(r.column))
+                        """) ?? "0") ?? -1
         }
         return out
     }
@@ -469,10 +522,13 @@ final class RetentionFixture {
 
     /// Starts Tests/Support/fake_billing.py: `plans` (default sandbox), `expirations` in unix seconds (default -1),
     /// whitelisted tenants, and tenants the batch endpoint leaves out of `data`. Stopped by `drop()`.
-    func startBilling(plans: [String: String] = [:], expirations: [String: Int] = [:], whitelist: [String] = [],
-                      unknown: [String] = [], secret: String = "retention-test-secret") throws -> FakeBillingServer {
-        let server = try FakeBillingServer(plans: plans, expirations: expirations, whitelist: whitelist, unknown: unknown,
-                                           secret: secret)
+    func startBilling(
+        plans: [String: String] = [:], expirations: [String: Int] = [:], whitelist: [String] = [],
+        unknown: [String] = [], secret: String = "retention-test-secret"
+    ) throws -> FakeBillingServer {
+        let server = try FakeBillingServer(
+            plans: plans, expirations: expirations, whitelist: whitelist, unknown: unknown,
+            secret: secret)
         billing.append(server)
         return server
     }

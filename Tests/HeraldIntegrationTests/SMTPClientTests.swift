@@ -49,7 +49,9 @@ final class SMTPSink {
         let env = ProcessInfo.processInfo.environment
         guard let py = env["HERALD_TEST_PYTHON"], FileManager.default.isExecutableFile(atPath: py) else {
             if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" {
-                XCTFail("HERALD_TEST_PYTHON (the venv Python with aiosmtpd) is missing although HERALD_TEST_REQUIRE_SERVERS=1")
+                XCTFail(
+                    "HERALD_TEST_PYTHON (the venv Python with aiosmtpd) is missing although HERALD_TEST_REQUIRE_SERVERS=1"
+                )
             }
             throw XCTSkip("HERALD_TEST_PYTHON not set (run through make test, or export it to .run/venv/bin/python)")
         }
@@ -62,8 +64,10 @@ final class SMTPSink {
             .appendingPathComponent("../Support/smtp_sink.py").standardizedFileURL.path
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("herald-smtp-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        var argv = [python, script, "--out", dir.appendingPathComponent("messages.jsonl").path,
-                    "--ready", dir.appendingPathComponent("ready.json").path, "--tls", tls.rawValue, "--tls-dir", dir.path]
+        var argv = [
+            python, script, "--out", dir.appendingPathComponent("messages.jsonl").path,
+            "--ready", dir.appendingPathComponent("ready.json").path, "--tls", tls.rawValue, "--tls-dir", dir.path,
+        ]
         if let user { argv += ["--user", user, "--password", password ?? ""] }
         for r in refuse { argv += ["--refuse", r] }
 
@@ -76,7 +80,8 @@ final class SMTPSink {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
-        posix_spawn_file_actions_addopen(&actions, 1, dir.appendingPathComponent("sink.log").path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(
+            &actions, 1, dir.appendingPathComponent("sink.log").path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         var child: pid_t = 0
         let cArgs = argv.map { strdup($0) } + [nil]
@@ -94,7 +99,8 @@ final class SMTPSink {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline, found == nil {
             if let data = try? Data(contentsOf: dir.appendingPathComponent("ready.json")),
-               let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            {
                 found = obj["port"] as? Int
                 break
             }
@@ -129,7 +135,9 @@ final class SMTPSink {
 
     /// Every message stored so far (the sink writes before it answers 250, so no wait is needed).
     func messages() throws -> [Received] {
-        guard let text = try? String(contentsOf: dir.appendingPathComponent("messages.jsonl"), encoding: .utf8) else { return [] }
+        guard let text = try? String(contentsOf: dir.appendingPathComponent("messages.jsonl"), encoding: .utf8) else {
+            return []
+        }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         return try text.split(separator: "\n").map { try decoder.decode(Received.self, from: Data($0.utf8)) }
@@ -160,7 +168,9 @@ final class SMTPSink {
 final class SMTPClientTests: XCTestCase {
     let from = "Herald Test <herald@example.com>"
 
-    func sink(user: String? = nil, password: String? = nil, refuse: [String] = [], tls: SMTPSink.TLS = .none) throws -> SMTPSink {
+    func sink(
+        user: String? = nil, password: String? = nil, refuse: [String] = [], tls: SMTPSink.TLS = .none
+    ) throws -> SMTPSink {
         let s = try SMTPSink(user: user, password: password, refuse: refuse, tls: tls)
         addTeardownBlock { s.stop() }
         return s
@@ -168,19 +178,26 @@ final class SMTPClientTests: XCTestCase {
 
     /// The transport MailSettings builds from Dify's variables for `sink`.
     func transport(_ sink: SMTPSink, _ extra: [String: String] = [:]) throws -> MailSettings.Transport {
-        var env = ["MAIL_TYPE": "smtp", "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": "\(sink.port)",
-                   "MAIL_DEFAULT_SEND_FROM": from, "HERALD_SMTP_CA_FILE": sink.caFile]
+        var env = [
+            "MAIL_TYPE": "smtp", "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": "\(sink.port)",
+            "MAIL_DEFAULT_SEND_FROM": from, "HERALD_SMTP_CA_FILE": sink.caFile,
+        ]
         env.merge(extra) { _, new in new }
         return try XCTUnwrap(MailSettings.load(from: env).transport(requiredBy: "test"))
     }
 
-    func message(_ t: MailSettings.Transport, to: [String] = ["owner@example.com"], subject: String = "Hello",
-                 text: String = "text body", html: String = "<p>html body</p>") throws -> SMTPMessage {
-        try SMTPMessage(from: t.from, to: to.map { try SMTPMessage.Address.parse($0) }, subject: subject, text: text, html: html)
+    func message(
+        _ t: MailSettings.Transport, to: [String] = ["owner@example.com"], subject: String = "Hello",
+        text: String = "text body", html: String = "<p>html body</p>"
+    ) throws -> SMTPMessage {
+        try SMTPMessage(
+            from: t.from, to: to.map { try SMTPMessage.Address.parse($0) }, subject: subject, text: text, html: html)
     }
 
-    func assertError(_ kind: SMTPError.Kind, code: Int? = nil, _ body: () throws -> Void,
-                     file: StaticString = #filePath, line: UInt = #line) -> SMTPError? {
+    func assertError(
+        _ kind: SMTPError.Kind, code: Int? = nil, _ body: () throws -> Void,
+        file: StaticString = #filePath, line: UInt = #line
+    ) -> SMTPError? {
         do {
             try body()
             XCTFail("expected an SMTPError \(kind), but the send succeeded", file: file, line: line)
@@ -199,9 +216,11 @@ final class SMTPClientTests: XCTestCase {
         let t = try transport(sink, ["SMTP_LOCAL_HOSTNAME": "herald.test"])
         XCTAssertEqual(t.client.configuration.security, .none)
         let subject = "Dify 知识库自动禁用通知 — ünïcödé 🚀 and a tail long enough to need more than one encoded word"
-        let text = "Hello,\n.\n..two dots\ntrailing space \nline with = sign and a very long tail that has to be soft-wrapped by quoted-printable because it exceeds 76\nend"
+        let text =
+            "Hello,\n.\n..two dots\ntrailing space \nline with = sign and a very long tail that has to be soft-wrapped by quoted-printable because it exceeds 76\nend"
         let html = "<p>知识库 <b>Docs</b>: 3 个文档 &amp; more</p>\n<p>" + String(repeating: "é", count: 60) + "</p>"
-        let msg = try message(t, to: ["Zoë Owner <owner@example.com>", "second@example.com"], subject: subject, text: text, html: html)
+        let msg = try message(
+            t, to: ["Zoë Owner <owner@example.com>", "second@example.com"], subject: subject, text: text, html: html)
         let receipt = try t.client.send(msg)
         XCTAssertEqual(receipt.responseCode, 250)
         XCTAssertTrue(receipt.serverReply.contains("queued as sink-1"), receipt.serverReply)
@@ -216,7 +235,8 @@ final class SMTPClientTests: XCTestCase {
         XCTAssertEqual(got.headers["From"], from)
         XCTAssertEqual(got.headers["To"], "Zoë Owner <owner@example.com>, second@example.com")
         XCTAssertEqual(got.headers["MIME-Version"], "1.0")
-        XCTAssertNotNil(got.headers["Date"].flatMap { Self.rfc5322.date(from: $0) }, "Date: \(got.headers["Date"] ?? "-")")
+        XCTAssertNotNil(
+            got.headers["Date"].flatMap { Self.rfc5322.date(from: $0) }, "Date: \(got.headers["Date"] ?? "-")")
         let id = try XCTUnwrap(got.headers["Message-ID"])
         XCTAssertTrue(id.hasPrefix("<") && id.hasSuffix("@example.com>"), id)
         XCTAssertEqual(got.contentType, "multipart/alternative")
@@ -270,7 +290,9 @@ final class SMTPClientTests: XCTestCase {
 
     func testStartTLSUpgradesBeforeLoginAndVerifiesTheCertificate() throws {
         let sink = try sink(user: "mailer", password: "pw", tls: .starttls)
-        let tlsEnv = ["SMTP_USE_TLS": "true", "SMTP_OPPORTUNISTIC_TLS": "true", "SMTP_USERNAME": "mailer", "SMTP_PASSWORD": "pw"]
+        let tlsEnv = [
+            "SMTP_USE_TLS": "true", "SMTP_OPPORTUNISTIC_TLS": "true", "SMTP_USERNAME": "mailer", "SMTP_PASSWORD": "pw",
+        ]
         let t = try transport(sink, tlsEnv)
         XCTAssertEqual(t.client.configuration.security, .startTLS)
         XCTAssertTrue(t.client.configuration.url.hasPrefix("smtp://"))
@@ -311,15 +333,18 @@ final class SMTPClientTests: XCTestCase {
         let closed = try Self.listeningSocket()
         close(closed.fd)
         let from = try SMTPMessage.Address.parse(from)
-        let msg = try SMTPMessage(from: from, to: [SMTPMessage.Address("a@example.com")], subject: "s", text: "t", html: "h")
-        let refused = SMTPClient(.init(host: "127.0.0.1", port: closed.port, connectTimeout: .seconds(2), timeout: .seconds(3)))
+        let msg = try SMTPMessage(
+            from: from, to: [SMTPMessage.Address("a@example.com")], subject: "s", text: "t", html: "h")
+        let refused = SMTPClient(
+            .init(host: "127.0.0.1", port: closed.port, connectTimeout: .seconds(2), timeout: .seconds(3)))
         _ = assertError(.connect) { try refused.send(msg) }
 
         // A server that accepts the connection and never greets: the timeout ends it.
         let silent = try Self.listeningSocket()
         defer { close(silent.fd) }
         let started = Date()
-        let mute = SMTPClient(.init(host: "127.0.0.1", port: silent.port, connectTimeout: .seconds(1), timeout: .milliseconds(800)))
+        let mute = SMTPClient(
+            .init(host: "127.0.0.1", port: silent.port, connectTimeout: .seconds(1), timeout: .milliseconds(800)))
         _ = assertError(.timeout) { try mute.send(msg) }
         XCTAssertLessThan(Date().timeIntervalSince(started), 10)
     }

@@ -17,8 +17,9 @@ final class ScheduleCeleryTests: XCTestCase {
         let (redisURL, _) = try TestServers.require()
         let fixture = try ScheduleFixture()
         defer { fixture.drop() }
-        let worker = try CeleryWorkerProcess(python: python, broker: redisURL, keyPrefix: fixture.keyPrefix + ":",
-                                             queues: ["schedule_executor"])
+        let worker = try CeleryWorkerProcess(
+            python: python, broker: redisURL, keyPrefix: fixture.keyPrefix + ":",
+            queues: ["schedule_executor"])
         defer { worker.stop() }
 
         let plans = try fixture.addPlans(25, dueIn: 2)
@@ -28,7 +29,9 @@ final class ScheduleCeleryTests: XCTestCase {
         let h = try DaemonHarness(env: denv)
         defer { h.stop() }
         try waitUntil("sources up and schedules running") { h.allUp && (h.status.scheduleWindowLoads ?? 0) >= 1 }
-        try TestServers.redis().command(["PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(once)\",\"run_now\":true}"])
+        try TestServers.redis().command([
+            "PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(once)\",\"run_now\":true}",
+        ])
 
         func records() -> [[String: Any]] { worker.records() }
         try waitUntil("the worker ran 26 tasks", timeout: 60) { records().count >= 26 || !worker.isRunning }
@@ -37,14 +40,16 @@ final class ScheduleCeleryTests: XCTestCase {
         let ran = records()
         let logText = worker.logText
         XCTAssertEqual(ran.count, 26, "worker log: \(logText.suffix(1500))")
-        XCTAssertTrue(ran.allSatisfy { $0["event"] as? String == "ran" }, "\(ran.filter { $0["event"] as? String != "ran" })")
+        XCTAssertTrue(
+            ran.allSatisfy { $0["event"] as? String == "ran" }, "\(ran.filter { $0["event"] as? String != "ran" })")
         XCTAssertTrue(ran.allSatisfy { $0["task"] as? String == "tasks.workflow_schedule_tasks.run_schedule_trigger" })
         XCTAssertTrue(ran.allSatisfy { $0["routing_key"] as? String == "schedule_executor" })
 
         let fires = try fixture.conn.query("SELECT plan_id::text, task_id::text FROM herald.schedule_fires").rows
         let recorded = Dictionary(uniqueKeysWithValues: fires.map { ($0[1]!, $0[0]!) })
         XCTAssertEqual(recorded.count, 26)
-        XCTAssertEqual(Set(ran.compactMap { $0["id"] as? String }), Set(recorded.keys), "ids the worker saw are the ones claimed")
+        XCTAssertEqual(
+            Set(ran.compactMap { $0["id"] as? String }), Set(recorded.keys), "ids the worker saw are the ones claimed")
         for r in ran {
             let id = r["id"] as? String ?? ""
             XCTAssertEqual(r["args"] as? [String], [recorded[id] ?? "?"], "args are [schedule_id]")

@@ -34,7 +34,9 @@ final class ScheduleFixture {
     }
 
     func drop() {
-        _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [database])
+        _ = try? admin.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            [database])
         _ = try? admin.query("DROP DATABASE IF EXISTS \(database)")
         if let redis = try? TestServers.redis() {
             if case .array(let keys)? = try? redis.command(["KEYS", keyPrefix + ":*"]) {
@@ -45,18 +47,23 @@ final class ScheduleFixture {
 
     /// Adds a plan with its app and trigger; `dueIn` seconds from the database clock.
     @discardableResult
-    func addPlan(cron: String = "0 0 1 1 *", zone: String = "UTC", dueIn: Double, triggerStatus: String = "enabled",
-                 notify: Bool = true) throws -> PlanID {
+    func addPlan(
+        cron: String = "0 0 1 1 *", zone: String = "UTC", dueIn: Double, triggerStatus: String = "enabled",
+        notify: Bool = true
+    ) throws -> PlanID {
         let app = UUID().uuidString.lowercased()
         let plan = UUID().uuidString.lowercased()
         try conn.transaction { c in
             if !notify { try c.query("SET LOCAL session_replication_role = replica") }
-            try c.query("INSERT INTO apps (id, tenant_id, name, mode) VALUES ($1, $2, 'app', 'workflow')", [app, tenant])
-            try c.query("""
+            try c.query(
+                "INSERT INTO apps (id, tenant_id, name, mode) VALUES ($1, $2, 'app', 'workflow')", [app, tenant])
+            try c.query(
+                """
                 INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status)
                 VALUES ($1, $2, 'node', 'trigger-schedule', 'Schedule', $3)
                 """, [tenant, app, triggerStatus])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_schedule_plans (id, app_id, node_id, tenant_id, cron_expression, timezone, next_run_at)
                 VALUES ($1, $2, 'node', $3, $4, $5, date_trunc('milliseconds', now() AT TIME ZONE 'UTC') + make_interval(secs => $6::float8))
                 """, [plan, app, tenant, cron, zone, String(dueIn)])
@@ -68,7 +75,8 @@ final class ScheduleFixture {
     func addPlans(_ n: Int, cron: String = "0 0 1 1 *", dueIn: Double) throws -> [PlanID] {
         let r = try conn.transaction { c -> PostgresRows in
             try c.query("SET LOCAL session_replication_role = replica")
-            return try c.query("""
+            return try c.query(
+                """
                 WITH a AS (
                     INSERT INTO apps (tenant_id, name, mode)
                     SELECT $1, 'bulk ' || g, 'workflow' FROM generate_series(1, $2::int) g RETURNING id
@@ -86,22 +94,28 @@ final class ScheduleFixture {
     }
 
     func nextRunAt(_ plan: PlanID) throws -> Int64? {
-        try conn.query("SELECT (extract(epoch from next_run_at) * 1000000)::bigint FROM workflow_schedule_plans WHERE id = $1",
-                       [plan.description]).rows.first?[0].flatMap { Int64($0) }
+        try conn.query(
+            "SELECT (extract(epoch from next_run_at) * 1000000)::bigint FROM workflow_schedule_plans WHERE id = $1",
+            [plan.description]
+        ).rows.first?[0].flatMap { Int64($0) }
     }
 
     /// Fire records: (plan, scheduled µs, kind, via, enqueued).
     func fires() throws -> [(plan: String, at: Int64, kind: String, via: String, enqueued: Bool)] {
-        try conn.query("""
+        try conn.query(
+            """
             SELECT plan_id::text, (extract(epoch from scheduled_at) * 1000000)::bigint, kind, via, enqueued_at IS NOT NULL
               FROM herald.schedule_fire_log ORDER BY scheduled_at
-            """).rows.map { ($0[0]!, Int64($0[1]!)!, $0[2]!, $0[3]!, $0[4] == "t") }
+            """
+        ).rows.map { ($0[0]!, Int64($0[1]!)!, $0[2]!, $0[3]!, $0[4] == "t") }
     }
 
     /// The messages on this test's schedule_executor list, decoded.
     func queued() throws -> [DecodedCeleryMessage] {
         let redis = try TestServers.redis()
-        guard case .array(let items) = try redis.command(["LRANGE", keyPrefix + ":schedule_executor", "0", "-1"]) else { return [] }
+        guard case .array(let items) = try redis.command(["LRANGE", keyPrefix + ":schedule_executor", "0", "-1"]) else {
+            return []
+        }
         return try items.compactMap { v -> DecodedCeleryMessage? in
             guard case .string(let b) = v else { return nil }
             return try CeleryEnvelopeDecoder.decode(b)

@@ -30,7 +30,9 @@ final class ScheduleTests: XCTestCase {
         env.merge(extra) { _, new in new }
         let h = try DaemonHarness(env: env)
         harness = h
-        try waitUntil("all sources up and the first schedule window loaded") { h.allUp && (h.status.scheduleWindowLoads ?? 0) >= 1 }
+        try waitUntil("all sources up and the first schedule window loaded") {
+            h.allUp && (h.status.scheduleWindowLoads ?? 0) >= 1
+        }
         return h
     }
 
@@ -66,9 +68,13 @@ final class ScheduleTests: XCTestCase {
         // One marker per chunk in the broker, shortened to minutes once the claim is recorded as enqueued.
         let redis = try TestServers.redis()
         try waitUntil("markers settled") {
-            guard case .array(let keys) = try redis.command(["KEYS", fixture.keyPrefix + ":herald:sent:*"]), !keys.isEmpty else { return false }
+            guard case .array(let keys) = try redis.command(["KEYS", fixture.keyPrefix + ":herald:sent:*"]),
+                !keys.isEmpty
+            else { return false }
             return try keys.allSatisfy { k in
-                guard case .string(let b) = k, let ttl = try redis.command([Array("TTL".utf8), b]).integer else { return false }
+                guard case .string(let b) = k, let ttl = try redis.command([Array("TTL".utf8), b]).integer else {
+                    return false
+                }
                 return ttl > 0 && ttl <= 900
             }
         }
@@ -110,8 +116,9 @@ final class ScheduleTests: XCTestCase {
 
         // A writer moves next_run_at to one second from now: the NOTIFY trigger announces it, Herald
         // claims it ahead (within HERALD_SCHEDULE_LEAD) and releases it at its time, not before.
-        try fixture.conn.query("UPDATE workflow_schedule_plans SET next_run_at = (now() AT TIME ZONE 'UTC') + interval '1 second' WHERE id = $1",
-                               [plan.description])
+        try fixture.conn.query(
+            "UPDATE workflow_schedule_plans SET next_run_at = (now() AT TIME ZONE 'UTC') + interval '1 second' WHERE id = $1",
+            [plan.description])
         var arrival = Date.distantPast
         try waitUntil("fired after the update", timeout: 15) {
             arrival = Date()
@@ -119,8 +126,12 @@ final class ScheduleTests: XCTestCase {
         }
         let fire = try XCTUnwrap(try fixture.fires().first)
         XCTAssertEqual(fire.via, "event")
-        XCTAssertGreaterThanOrEqual(arrival.timeIntervalSince1970 * 1e6, Double(fire.at) - 5_000, "never pushed before its time")
-        XCTAssertTrue(h.sourceEvents.contains { if case .tableChanged(let c) = $0 { return c.id == plan.description } else { return false } })
+        XCTAssertGreaterThanOrEqual(
+            arrival.timeIntervalSince1970 * 1e6, Double(fire.at) - 5_000, "never pushed before its time")
+        XCTAssertTrue(
+            h.sourceEvents.contains {
+                if case .tableChanged(let c) = $0 { return c.id == plan.description } else { return false }
+            })
     }
 
     func testTriggersAnnounceIDsAndBulkStatementsOnce() throws {
@@ -128,11 +139,14 @@ final class ScheduleTests: XCTestCase {
         _ = try fixture.addPlans(150, dueIn: 7200)
         let h = try startDaemon()
         func tableEvents() -> [TableChange] {
-            h.sourceEvents.compactMap { if case .tableChanged(let c) = $0, c.table == "workflow_schedule_plans" { return c } else { return nil } }
+            h.sourceEvents.compactMap {
+                if case .tableChanged(let c) = $0, c.table == "workflow_schedule_plans" { return c } else { return nil }
+            }
         }
         // A statement touching three rows: one notification per id.
-        try fixture.conn.query("UPDATE workflow_schedule_plans SET updated_at = now() WHERE id = ANY($1::uuid[])",
-                               ["{" + few.map(\.description).joined(separator: ",") + "}"])
+        try fixture.conn.query(
+            "UPDATE workflow_schedule_plans SET updated_at = now() WHERE id = ANY($1::uuid[])",
+            ["{" + few.map(\.description).joined(separator: ",") + "}"])
         try waitUntil("three id notifications") { tableEvents().count == 3 }
         XCTAssertEqual(Set(tableEvents().compactMap(\.id)), Set(few.map(\.description)))
         // A statement touching 153 rows: a single bulk notice.
@@ -140,10 +154,17 @@ final class ScheduleTests: XCTestCase {
         try waitUntil("one bulk notice") { tableEvents().count == 4 }
         XCTAssertEqual(tableEvents().last, TableChange(table: "workflow_schedule_plans", operation: .update, id: nil))
         // app_triggers are announced too.
-        try fixture.conn.query("UPDATE app_triggers SET status = 'disabled' WHERE app_id = (SELECT app_id FROM workflow_schedule_plans WHERE id = $1)",
-                               [few[0].description])
+        try fixture.conn.query(
+            "UPDATE app_triggers SET status = 'disabled' WHERE app_id = (SELECT app_id FROM workflow_schedule_plans WHERE id = $1)",
+            [few[0].description])
         try waitUntil("trigger change announced") {
-            h.sourceEvents.contains { if case .tableChanged(let c) = $0 { return c.table == "app_triggers" && c.id != nil } else { return false } }
+            h.sourceEvents.contains {
+                if case .tableChanged(let c) = $0 {
+                    return c.table == "app_triggers" && c.id != nil
+                } else {
+                    return false
+                }
+            }
         }
         XCTAssertEqual(h.metric("herald_events_total", ["source": "postgres_notify", "outcome": "rejected"]), 0)
     }
@@ -154,7 +175,9 @@ final class ScheduleTests: XCTestCase {
         let redis = try TestServers.redis()
         let n = 3000
         var batch: [[[UInt8]]] = []
-        for _ in 0..<n { batch.append(["PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(plan)\"}"].map { Array($0.utf8) }) }
+        for _ in 0..<n {
+            batch.append(["PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(plan)\"}"].map { Array($0.utf8) })
+        }
         _ = try redis.pipeline(batch)
         try waitUntil("all events consumed") {
             h.metric("herald_events_total", ["source": "redis_pubsub", "outcome": "accepted"]) == Double(n)
@@ -170,7 +193,9 @@ final class ScheduleTests: XCTestCase {
     func testRunNowAddsOneImmediateFire() throws {
         let plan = try fixture.addPlan(dueIn: 3600)
         _ = try startDaemon()
-        try TestServers.redis().command(["PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(plan)\",\"run_now\":true}"])
+        try TestServers.redis().command([
+            "PUBLISH", Channels.scheduleEvents, "{\"schedule_id\":\"\(plan)\",\"run_now\":true}",
+        ])
         try waitUntil("run_now queued") { try fixture.queued().count == 1 }
         let fires = try fixture.fires()
         XCTAssertEqual(fires.map(\.kind), ["run_now"])
@@ -183,7 +208,9 @@ final class ScheduleTests: XCTestCase {
         let plan = try fixture.addPlan(dueIn: -600, notify: false)  // inserted with triggers off: nobody is told
         try waitUntil("sweep fired it", timeout: 15) { try fixture.queued().count == 1 }
         XCTAssertEqual(try fixture.fires().first?.via, "sweep")
-        try waitUntil("counted as found by the sweep") { h.metric("herald_sweep_found_total", ["kind": "schedule"]) >= 1 }
+        try waitUntil("counted as found by the sweep") {
+            h.metric("herald_sweep_found_total", ["kind": "schedule"]) >= 1
+        }
         // Overdue by ten minutes: fired once, next_run_at moved to the next future slot.
         let next = try XCTUnwrap(try fixture.nextRunAt(plan))
         XCTAssertGreaterThan(next, try fixture.fires()[0].at + 600_000_000)
@@ -198,20 +225,30 @@ final class ScheduleTests: XCTestCase {
         let at: Int64 = 1_767_225_600_000_000
         var claims: [PlanID: Int64] = [:]
         for p in [lost, pushed] {
-            let k = try XCTUnwrap(Int64(try fixture.conn.query("SELECT nextval('herald.schedule_claim_seq')").rows[0][0] ?? ""))
+            let k = try XCTUnwrap(
+                Int64(try fixture.conn.query("SELECT nextval('herald.schedule_claim_seq')").rows[0][0] ?? ""))
             claims[p] = k
-            try fixture.conn.query("""
+            try fixture.conn.query(
+                """
                 INSERT INTO herald.schedule_claims (id, via, claimed_by, claimed_at, release_at, fires)
                 VALUES ($1, 'timer', 'dead', now() - interval '1 minute', to_timestamp($2::bigint / 1000000.0) AT TIME ZONE 'UTC', 1)
                 """, [String(k), String(at)])
-            try fixture.conn.query("""
+            try fixture.conn.query(
+                """
                 INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, claimed_at, claim_id)
                 VALUES ($1, to_timestamp($2::bigint / 1000000.0) AT TIME ZONE 'UTC', 'cron', $3, 'timer', 'dead', now() - interval '1 minute', $4)
-                """, [p.description, String(at), CeleryMessage.taskID(scheduleID: p.description, scheduledAt: at / 1_000_000), String(k)])
+                """,
+                [
+                    p.description, String(at),
+                    CeleryMessage.taskID(scheduleID: p.description, scheduledAt: at / 1_000_000), String(k),
+                ])
         }
-        let dispatcher = FireDispatcher(broker: try RedisEndpoint.parse(TestServers.require().redis), redisKeyPrefix: fixture.keyPrefix, instanceID: "dead")
-        let pushedFire = ClaimedFire(plan: pushed, scheduledAt: at, kind: .cron,
-                                     taskID: CeleryMessage.taskID(scheduleID: pushed.description, scheduledAt: at / 1_000_000))
+        let dispatcher = FireDispatcher(
+            broker: try RedisEndpoint.parse(TestServers.require().redis), redisKeyPrefix: fixture.keyPrefix,
+            instanceID: "dead")
+        let pushedFire = ClaimedFire(
+            plan: pushed, scheduledAt: at, kind: .cron,
+            taskID: CeleryMessage.taskID(scheduleID: pushed.description, scheduledAt: at / 1_000_000))
         XCTAssertEqual(try dispatcher.push(dispatcher.chunks(claim: claims[pushed]!, fires: [pushedFire])), [true])
         XCTAssertEqual(try fixture.queued().count, 1)
 
@@ -235,16 +272,24 @@ final class ScheduleTests: XCTestCase {
         try waitUntil("both bad plans quarantined") {
             try fixture.conn.query("SELECT count(*) FROM herald.schedule_quarantine").rows[0][0] == "2"
         }
-        XCTAssertEqual(Set(try fixture.queued().compactMap { if case .string(let s)? = $0.args.first { return s } else { return nil } }),
-                       Set(good.map(\.description)))
+        XCTAssertEqual(
+            Set(
+                try fixture.queued().compactMap {
+                    if case .string(let s)? = $0.args.first { return s } else { return nil }
+                }),
+            Set(good.map(\.description)))
         try waitUntil("quarantines counted") { h.metric("herald_schedule_quarantined_total") == 2 }
         // Quarantined plans stay untouched and are not retried on every sweep.
         let sweeps = h.metric("herald_sweeps_total")
         try waitUntil("two more sweeps") { h.metric("herald_sweeps_total") >= sweeps + 2 }
-        XCTAssertEqual(try fixture.conn.query("SELECT occurrences FROM herald.schedule_quarantine WHERE plan_id = $1",
-                                              [badCron.description]).rows[0][0], "1")
+        XCTAssertEqual(
+            try fixture.conn.query(
+                "SELECT occurrences FROM herald.schedule_quarantine WHERE plan_id = $1",
+                [badCron.description]
+            ).rows[0][0], "1")
         // Fixing the expression releases it.
-        try fixture.conn.query("UPDATE workflow_schedule_plans SET cron_expression = '* * * * *' WHERE id = $1", [badCron.description])
+        try fixture.conn.query(
+            "UPDATE workflow_schedule_plans SET cron_expression = '* * * * *' WHERE id = $1", [badCron.description])
         try waitUntil("fixed plan fires", timeout: 15) { try fixture.queued().count == 6 }
         XCTAssertTrue(h.allUp)
         _ = badZone
@@ -263,7 +308,8 @@ final class ScheduleTests: XCTestCase {
 
     func testCatchUpPolicyAllBackfillsMissedSlots() throws {
         let plan = try fixture.addPlan(cron: "*/10 * * * *", dueIn: -3600, notify: false)
-        try fixture.conn.query("INSERT INTO herald.schedule_policies (plan_id, catch_up) VALUES ($1, 'all')", [plan.description])
+        try fixture.conn.query(
+            "INSERT INTO herald.schedule_policies (plan_id, catch_up) VALUES ($1, 'all')", [plan.description])
         _ = try startDaemon()
         try waitUntil("backfilled", timeout: 15) { try fixture.queued().count >= 6 }
         let fires = try fixture.fires()
@@ -275,13 +321,16 @@ final class ScheduleTests: XCTestCase {
         _ = try fixture.addPlans(30, dueIn: -5)
         let h = try startDaemon(["WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK": "10"])
         try waitUntil("all 30 fired eventually", timeout: 20) { try fixture.queued().count == 30 }
-        let perSecond = try fixture.conn.query("""
+        let perSecond = try fixture.conn.query(
+            """
             SELECT count(*) FROM herald.schedule_fires GROUP BY date_trunc('second', claimed_at)
-            """).rows.compactMap { $0[0].flatMap { Int($0) } }
+            """
+        ).rows.compactMap { $0[0].flatMap { Int($0) } }
         // The budget is kept on the local clock and claimed_at is the database's: a claim decided in
         // the last instant of a second may be stamped in the next, so one second can hold two budgets.
         XCTAssertTrue(perSecond.allSatisfy { $0 <= 20 }, "claims per second: \(perSecond)")
-        XCTAssertGreaterThanOrEqual(perSecond.count, 3, "30 fires at 10 per second need at least 3 seconds: \(perSecond)")
+        XCTAssertGreaterThanOrEqual(
+            perSecond.count, 3, "30 fires at 10 per second need at least 3 seconds: \(perSecond)")
         try waitUntil("dispatches counted") { h.metric("herald_dispatch_total") == 30 }
     }
 }

@@ -35,8 +35,10 @@ final class ExecutorHarness: @unchecked Sendable {
         TaskDescriptor(name: .mailCleanDocumentNotify, dependencies: [.cleanUnusedDatasets], queue: "dataset"),
     ]
 
-    init(_ fx: DatasetFixture, env: [String: String], instance: String = "exec", billing: (any BillingPlanSource)? = nil,
-         tasks: [TaskDescriptor] = ExecutorHarness.defaultTasks) throws {
+    init(
+        _ fx: DatasetFixture, env: [String: String], instance: String = "exec", billing: (any BillingPlanSource)? = nil,
+        tasks: [TaskDescriptor] = ExecutorHarness.defaultTasks
+    ) throws {
         let (r, d) = try TestServers.require()
         var info = try PostgresConnInfo(d)
         info["dbname"] = fx.database
@@ -44,8 +46,9 @@ final class ExecutorHarness: @unchecked Sendable {
         let redis = try RedisEndpoint.parse(r)
         let topology = try Topology.make(
             queues: [TopologyQueue(name: "dataset", concurrency: 1)], tasks: tasks)
-        let resources = DatasetTaskResources(pool: pool, redis: redis, broker: redis, redisKeyPrefix: fx.keyPrefix,
-                                             origin: "herald@test", billing: billing)
+        let resources = DatasetTaskResources(
+            pool: pool, redis: redis, broker: redis, redisKeyPrefix: fx.keyPrefix,
+            origin: "herald@test", billing: billing)
         let resolved = try HeraldTaskCatalog.resolve(topology, path: "test")
         XCTAssertEqual(Set(resolved.modes.values), [.native])
         let registry = try HeraldTaskCatalog.make(resolved, resources: resources)
@@ -88,9 +91,11 @@ final class TaskExecutorTests: XCTestCase {
         return fx
     }
 
-    func harness(_ fx: DatasetFixture, env: [String: String] = [:], instance: String = "exec",
-                 billing: (any BillingPlanSource)? = nil,
-                 tasks: [TaskDescriptor] = ExecutorHarness.defaultTasks) throws -> ExecutorHarness {
+    func harness(
+        _ fx: DatasetFixture, env: [String: String] = [:], instance: String = "exec",
+        billing: (any BillingPlanSource)? = nil,
+        tasks: [TaskDescriptor] = ExecutorHarness.defaultTasks
+    ) throws -> ExecutorHarness {
         let h = try ExecutorHarness(fx, env: env, instance: instance, billing: billing, tasks: tasks)
         addTeardownBlock { h.stop() }
         return h
@@ -134,11 +139,15 @@ final class TaskExecutorTests: XCTestCase {
         XCTAssertEqual(try runs(fx).map(\.0), ExecutorHarness.chain.map(\.rawValue))
         XCTAssertEqual(try runs(fx).map(\.1), ["succeeded", "succeeded", "succeeded"])
         XCTAssertEqual(try fx.scalar("SELECT count(*) FROM embeddings"), "3", "expired cache rows deleted")
-        XCTAssertEqual(try fx.scalar("""
-            SELECT (report->'counts'->>'deleted') FROM herald.task_runs WHERE task = 'clean_embedding_cache_task'
-            """), "5")
-        XCTAssertEqual(try fx.scalar("SELECT report->>'note' FROM herald.task_runs WHERE task = $1",
-                                     ["mail_clean_document_notify_task"]), "mail disabled: MAIL_TYPE unset")
+        XCTAssertEqual(
+            try fx.scalar(
+                """
+                SELECT (report->'counts'->>'deleted') FROM herald.task_runs WHERE task = 'clean_embedding_cache_task'
+                """), "5")
+        XCTAssertEqual(
+            try fx.scalar(
+                "SELECT report->>'note' FROM herald.task_runs WHERE task = $1",
+                ["mail_clean_document_notify_task"]), "mail disabled: MAIL_TYPE unset")
         for task in ExecutorHarness.chain {
             XCTAssertEqual(h.recorder.statuses(task), [.queued, .running, .succeeded], "\(task)")
         }
@@ -151,8 +160,9 @@ final class TaskExecutorTests: XCTestCase {
         try waitUntil("9 status events on Redis") { payloads.withLock { $0.count } >= 9 }
         let events = try payloads.withLock { $0 }.map { try JSONReader.parse(Array($0.utf8)) }
         let finals = events.filter { $0["status"] == .string("succeeded") }
-        XCTAssertEqual(finals.compactMap { if case .string(let t)? = $0["task"] { t } else { nil } },
-                       ExecutorHarness.chain.map(\.rawValue))
+        XCTAssertEqual(
+            finals.compactMap { if case .string(let t)? = $0["task"] { t } else { nil } },
+            ExecutorHarness.chain.map(\.rawValue))
         for e in events {
             XCTAssertNotNil(e["run_id"])
             XCTAssertNotNil(e["at"])
@@ -174,7 +184,8 @@ final class TaskExecutorTests: XCTestCase {
         XCTAssertEqual(try fx.scalar("SELECT count(*) FROM herald.task_ticks"), "1")
         let winner = try XCTUnwrap(try fx.scalar("SELECT claimed_by FROM herald.task_ticks"))
         XCTAssertTrue(["exec-a", "exec-b"].contains(winner))
-        XCTAssertEqual(try fx.scalar("SELECT count(*) FROM herald.task_runs WHERE run_id LIKE $1", [winner + "-%"]), "1")
+        XCTAssertEqual(
+            try fx.scalar("SELECT count(*) FROM herald.task_runs WHERE run_id LIKE $1", [winner + "-%"]), "1")
         // A second tick at the same time is claimed already: nothing runs.
         a.loop.execute { a.executor.tick(.cleanEmbeddingCache, scheduledAt: tickAt) }
         Thread.sleep(forTimeInterval: 0.5)
@@ -190,9 +201,12 @@ final class TaskExecutorTests: XCTestCase {
         XCTAssertTrue(reason.contains("clean_embedding_cache_task failed"), reason)
         // Skipped runs are recorded off the loop; the chain's answer may come first.
         try waitUntil("three run rows") { try runs(fx).count == 3 }
-        XCTAssertEqual(try runs(fx).map { "\($0.0):\($0.1)" }, [
-            "clean_embedding_cache_task:failed", "clean_unused_datasets_task:skipped", "mail_clean_document_notify_task:skipped",
-        ])
+        XCTAssertEqual(
+            try runs(fx).map { "\($0.0):\($0.1)" },
+            [
+                "clean_embedding_cache_task:failed", "clean_unused_datasets_task:skipped",
+                "mail_clean_document_notify_task:skipped",
+            ])
         XCTAssertEqual(h.recorder.statuses(.cleanEmbeddingCache), [.queued, .running, .failed])
         XCTAssertEqual(h.recorder.statuses(.cleanUnusedDatasets), [.queued, .skipped])
         XCTAssertEqual(h.recorder.statuses(.mailCleanDocumentNotify), [.queued, .skipped])
@@ -208,9 +222,11 @@ final class TaskExecutorTests: XCTestCase {
     }
 
     func mailEnv(port: Int, caFile: String? = nil) -> [String: String] {
-        var env = ["MAIL_TYPE": "smtp", "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": "\(port)",
-                   "MAIL_DEFAULT_SEND_FROM": "Herald <herald@example.com>", "BILLING_ENABLED": "true",
-                   "CONSOLE_WEB_URL": "https://console.example.com"]
+        var env = [
+            "MAIL_TYPE": "smtp", "SMTP_SERVER": "127.0.0.1", "SMTP_PORT": "\(port)",
+            "MAIL_DEFAULT_SEND_FROM": "Herald <herald@example.com>", "BILLING_ENABLED": "true",
+            "CONSOLE_WEB_URL": "https://console.example.com",
+        ]
         if let caFile { env["HERALD_SMTP_CA_FILE"] = caFile }
         return env
     }
@@ -225,7 +241,8 @@ final class TaskExecutorTests: XCTestCase {
             return XCTFail("the mail task must fail")
         }
         XCTAssertTrue(reason.contains("mail failed for 1 of 1"), reason)
-        XCTAssertEqual(try fx.scalar("SELECT notified::text FROM dataset_auto_disable_logs WHERE id = $1", [log]), "false")
+        XCTAssertEqual(
+            try fx.scalar("SELECT notified::text FROM dataset_auto_disable_logs WHERE id = $1", [log]), "false")
     }
 
     func testMailSentMarksLogsNotified() throws {
@@ -235,7 +252,8 @@ final class TaskExecutorTests: XCTestCase {
         addTeardownBlock { sink.stop() }
         let h = try harness(fx, env: mailEnv(port: sink.port, caFile: sink.caFile), billing: FakeBilling(plans: [:]))
         XCTAssertEqual(try h.request(.mailCleanDocumentNotify), .finished(.succeeded))
-        XCTAssertEqual(try fx.scalar("SELECT notified::text FROM dataset_auto_disable_logs WHERE id = $1", [log]), "true")
+        XCTAssertEqual(
+            try fx.scalar("SELECT notified::text FROM dataset_auto_disable_logs WHERE id = $1", [log]), "true")
         let messages = try sink.messages()
         XCTAssertEqual(messages.count, 1)
         XCTAssertEqual(messages.first?.headers["To"], "owner@example.com")
@@ -273,8 +291,11 @@ final class TaskExecutorTests: XCTestCase {
 
     func testMissedTickRunsOnceAtStart() throws {
         let fx = try fixture()
-        let tasks = [TaskDescriptor(name: .cleanEmbeddingCache, schedule: .cron("* * * * *"), queue: "dataset",
-                                    missedRuns: .runOnce)]
+        let tasks = [
+            TaskDescriptor(
+                name: .cleanEmbeddingCache, schedule: .cron("* * * * *"), queue: "dataset",
+                missedRuns: .runOnce)
+        ]
         let a = try harness(fx, instance: "exec-a", tasks: tasks)
         try waitUntil("the missed tick ran") {
             try fx.scalar("SELECT count(*) FROM herald.task_runs WHERE status = 'succeeded' AND cause = 'tick'") == "1"
@@ -289,7 +310,8 @@ final class TaskExecutorTests: XCTestCase {
         // is a different tick, so b's events must match exactly the ticks b claimed.)
         let b = try harness(fx, instance: "exec-b", tasks: tasks)
         Thread.sleep(forTimeInterval: 0.5)
-        let bClaims = Int(try fx.scalar("SELECT count(*) FROM herald.task_ticks WHERE claimed_by = 'exec-b'") ?? "") ?? -1
+        let bClaims =
+            Int(try fx.scalar("SELECT count(*) FROM herald.task_ticks WHERE claimed_by = 'exec-b'") ?? "") ?? -1
         try waitUntil("b's events match its claimed ticks") { b.recorder.all.count == 3 * bClaims }
         let ticks = try fx.scalar("SELECT count(*) FROM herald.task_ticks")
         let runCount = try fx.scalar("SELECT count(*) FROM herald.task_runs")
@@ -298,9 +320,12 @@ final class TaskExecutorTests: XCTestCase {
 
     func testDisabledTaskIsNotArmedAndRequestRunsIt() throws {
         let fx = try fixture()
-        let tasks = [TaskDescriptor(name: .cleanEmbeddingCache, schedule: .cron("* * * * *"), queue: "dataset",
-                                    enabledBy: [EnableSetting("ENABLE_CLEAN_EMBEDDING_CACHE_TASK", default: false)],
-                                    missedRuns: .runOnce)]
+        let tasks = [
+            TaskDescriptor(
+                name: .cleanEmbeddingCache, schedule: .cron("* * * * *"), queue: "dataset",
+                enabledBy: [EnableSetting("ENABLE_CLEAN_EMBEDDING_CACHE_TASK", default: false)],
+                missedRuns: .runOnce)
+        ]
         let h = try harness(fx, tasks: tasks)
         Thread.sleep(forTimeInterval: 0.3)
         XCTAssertEqual(try fx.scalar("SELECT count(*) FROM herald.task_ticks"), "0", "a disabled task claims no tick")
@@ -319,7 +344,8 @@ final class TaskMigrationTests: XCTestCase {
         let again = try Migrator.migrate(fx.conn)
         XCTAssertEqual(again.applied, [])
         // A tick is claimed once: the second insert of the same (task, tick_at) changes nothing.
-        let claim = "INSERT INTO herald.task_ticks (task, tick_at, claimed_by) VALUES ('t', '2026-01-01 00:00', $1) ON CONFLICT DO NOTHING"
+        let claim =
+            "INSERT INTO herald.task_ticks (task, tick_at, claimed_by) VALUES ('t', '2026-01-01 00:00', $1) ON CONFLICT DO NOTHING"
         XCTAssertEqual(try fx.conn.query(claim, ["a"]).affected, 1)
         XCTAssertEqual(try fx.conn.query(claim, ["b"]).affected, 0)
     }
@@ -334,7 +360,9 @@ final class DaemonTasksTests: XCTestCase {
             env: ["HERALD_TOPOLOGY": repoTopology, "REDIS_KEY_PREFIX": "daemon-tasks-\(getpid())"], quietBeat: false)
         defer { withTasks.stop() }
         let d = withTasks.daemon
-        let names: [TaskName]? = withTasks.loop.sync { d.tasks.map { $0.activeRuns.map(\.task) + Array($0.disabledTasks) } }
+        let names: [TaskName]? = withTasks.loop.sync {
+            d.tasks.map { $0.activeRuns.map(\.task) + Array($0.disabledTasks) }
+        }
         // Every beat entry whose Dify flag defaults to false is disabled; nothing runs at start.
         let offByDefault: Set<TaskName> = [
             .queueMonitor, .cleanMessages, .cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify,
@@ -343,7 +371,8 @@ final class DaemonTasksTests: XCTestCase {
         XCTAssertEqual(Set(try XCTUnwrap(names)), offByDefault)
         let modes = withTasks.loop.sync { d.topology?.modes }
         XCTAssertEqual(modes?.count, 15, "every Dify beat entry is in the default topology")
-        XCTAssertEqual(Set(try XCTUnwrap(modes).filter { $0.value == .native }.keys), Set(HeraldTaskCatalog.implemented))
+        XCTAssertEqual(
+            Set(try XCTUnwrap(modes).filter { $0.value == .native }.keys), Set(HeraldTaskCatalog.implemented))
 
         let missing = try DaemonHarness(env: ["HERALD_TOPOLOGY": "/nonexistent/topology.json"])
         defer { missing.stop() }

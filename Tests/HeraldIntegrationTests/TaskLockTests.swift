@@ -12,8 +12,10 @@ final class TaskLockTests: XCTestCase {
     private func clients(prefix: String = "") throws -> (TaskLockClient, TaskLockClient, RedisClient) {
         let (r, _) = try TestServers.require()
         let endpoint = try RedisEndpoint.parse(r)
-        return (TaskLockClient(endpoint: endpoint, keyPrefix: prefix),
-                TaskLockClient(endpoint: endpoint, keyPrefix: prefix), try TestServers.redis())
+        return (
+            TaskLockClient(endpoint: endpoint, keyPrefix: prefix),
+            TaskLockClient(endpoint: endpoint, keyPrefix: prefix), try TestServers.redis()
+        )
     }
 
     private func uniqueLock(ttl: Int = 30) -> TaskLock {
@@ -34,7 +36,8 @@ final class TaskLockTests: XCTestCase {
         let (a, b, redis) = try clients()
         let lock = uniqueLock()
         let owned = try XCTUnwrap(try a.acquire(lock))
-        let forged = TaskLockHandle(key: owned.key, token: TaskLockClient.makeToken(), ttlMilliseconds: owned.ttlMilliseconds)
+        let forged = TaskLockHandle(
+            key: owned.key, token: TaskLockClient.makeToken(), ttlMilliseconds: owned.ttlMilliseconds)
         XCTAssertFalse(try b.release(forged))
         XCTAssertFalse(try b.renew(forged))
         XCTAssertEqual(try redis.command(["GET", owned.key]).text, owned.token, "lock survives a foreign release")

@@ -17,7 +17,8 @@ enum TestServers {
     static func require() throws -> (redis: String, database: String) {
         guard let r = env["HERALD_TEST_REDIS_URL"], let d = env["HERALD_TEST_DATABASE_URL"] else {
             if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" {
-                XCTFail("HERALD_TEST_REDIS_URL/HERALD_TEST_DATABASE_URL missing although the harness should have set them")
+                XCTFail(
+                    "HERALD_TEST_REDIS_URL/HERALD_TEST_DATABASE_URL missing although the harness should have set them")
             }
             throw XCTSkip("no test servers (run through `make test`)")
         }
@@ -55,8 +56,10 @@ func spawnAndWait(_ argv: [String]) -> Int32 {
 }
 
 /// Polls `condition` until it holds or `timeout` passes.
-func waitUntil(_ what: String, timeout: Double = 10, file: StaticString = #filePath, line: UInt = #line,
-               _ condition: () throws -> Bool) throws {
+func waitUntil(
+    _ what: String, timeout: Double = 10, file: StaticString = #filePath, line: UInt = #line,
+    _ condition: () throws -> Bool
+) throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try condition() { return }
@@ -84,8 +87,10 @@ final class DaemonHarness: @unchecked Sendable {
     /// A daemon on the test servers; `env` adds settings, which the tasks read too.
     init(env extra: [String: String] = [:], quietBeat: Bool = true) throws {
         let (r, d) = try TestServers.require()
-        var env = ["HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": d, "HERALD_METRICS_ADDR": "127.0.0.1:0",
-                   "HERALD_SWEEP_INTERVAL": "30", "HERALD_INSTANCE_ID": "test"]
+        var env = [
+            "HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": d, "HERALD_METRICS_ADDR": "127.0.0.1:0",
+            "HERALD_SWEEP_INTERVAL": "30", "HERALD_INSTANCE_ID": "test",
+        ]
         if quietBeat { env.merge(Self.quietBeat) { _, new in new } }
         env.merge(extra) { _, new in new }
         let settings = try Settings.load(from: env)

@@ -25,8 +25,10 @@ final class SettingsTests: XCTestCase {
 
     func testDifyNamesHonoured() throws {
         let s = try Settings.load(from: [
-            "DB_HOST": "db", "DB_PORT": "5433", "DB_USERNAME": "dify", "DB_PASSWORD": "it's secret", "DB_DATABASE": "app",
-            "CELERY_BROKER_URL": "redis://:difyai123456@redis:6379/1", "REDIS_KEY_PREFIX": "p:", "LOG_TZ": "Asia/Shanghai",
+            "DB_HOST": "db", "DB_PORT": "5433", "DB_USERNAME": "dify", "DB_PASSWORD": "it's secret",
+            "DB_DATABASE": "app",
+            "CELERY_BROKER_URL": "redis://:difyai123456@redis:6379/1", "REDIS_KEY_PREFIX": "p:",
+            "LOG_TZ": "Asia/Shanghai",
             "WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK": "500",
         ])
         XCTAssertEqual(s.database["host"], "db")
@@ -65,7 +67,8 @@ final class SettingsTests: XCTestCase {
 
     func testBadValuesNameTheKey() {
         let cases: [(String, String)] = [
-            ("HERALD_REDIS_URL", "http://nope"), ("CELERY_BROKER_URL", "redis://h:0"), ("HERALD_METRICS_ADDR", "nohost"),
+            ("HERALD_REDIS_URL", "http://nope"), ("CELERY_BROKER_URL", "redis://h:0"),
+            ("HERALD_METRICS_ADDR", "nohost"),
             ("HERALD_LOG_FORMAT", "xml"), ("HERALD_LOG_LEVEL", "loud"), ("HERALD_SWEEP_INTERVAL", "-1"),
             ("HERALD_SWEEP_INTERVAL", "soon"), ("HERALD_DATABASE_URL", "postgresql://h:notaport/x?bogus=1"),
             ("WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK", "-5"), ("HERALD_INSTANCE_ID", "has space"),
@@ -83,7 +86,8 @@ final class SettingsTests: XCTestCase {
     }
 
     func testSecretsAreNotEchoedInErrors() {
-        XCTAssertThrowsError(try Settings.load(from: ["HERALD_DATABASE_URL": "postgresql://u:hunter2@h/d?bogus=1"])) { error in
+        XCTAssertThrowsError(try Settings.load(from: ["HERALD_DATABASE_URL": "postgresql://u:hunter2@h/d?bogus=1"])) {
+            error in
             XCTAssertFalse("\(error)".contains("hunter2"))
         }
     }
@@ -92,9 +96,12 @@ final class SettingsTests: XCTestCase {
 final class LogFormatTests: XCTestCase {
     func testLogfmtAndJSONEscaping() {
         let meta: Logger.Metadata = ["source": "redis_subscriber", "reason": "a \"quoted\"\nline"]
-        let l = HeraldLogHandler.render(format: .logfmt, level: .warning, message: "event rejected", metadata: meta, timestamp: "T")
-        XCTAssertEqual(l, "ts=T level=warning msg=\"event rejected\" reason=\"a \\\"quoted\\\"\\nline\" source=redis_subscriber")
-        let j = HeraldLogHandler.render(format: .json, level: .info, message: "x\u{1}", metadata: ["k": "v"], timestamp: "T")
+        let l = HeraldLogHandler.render(
+            format: .logfmt, level: .warning, message: "event rejected", metadata: meta, timestamp: "T")
+        XCTAssertEqual(
+            l, "ts=T level=warning msg=\"event rejected\" reason=\"a \\\"quoted\\\"\\nline\" source=redis_subscriber")
+        let j = HeraldLogHandler.render(
+            format: .json, level: .info, message: "x\u{1}", metadata: ["k": "v"], timestamp: "T")
         XCTAssertEqual(j, "{\"ts\":\"T\",\"level\":\"info\",\"msg\":\"x\\u0001\",\"k\":\"v\"}")
     }
 }

@@ -34,41 +34,56 @@ final class TaskCatalogTests: XCTestCase {
     }
 
     private func topology(tasks: String, routes: String = "[]") throws -> Topology {
-        try Topology.load(json: Array("""
-            {"version": 1, "queues": [{"name": "q", "concurrency": 1}],
-             "sources": [{"name": "expiry", "kind": "redis_expiry"}], "routes": \(routes), "tasks": [\(tasks)]}
-            """.utf8))
+        try Topology.load(
+            json: Array(
+                """
+                {"version": 1, "queues": [{"name": "q", "concurrency": 1}],
+                 "sources": [{"name": "expiry", "kind": "redis_expiry"}], "routes": \(routes), "tasks": [\(tasks)]}
+                """.utf8))
     }
 
     func testATaskOrRouteWithoutHandlerIsRefusedNamingTheFile() throws {
         let unimplemented = #"{"name": "human_input_form_timeout", "queue": "q"}"#
         XCTAssertThrowsError(try HeraldTaskCatalog.resolve(try topology(tasks: unimplemented), path: "f.json")) {
-            XCTAssertEqual("\($0)", "f.json: task 'human_input_form_timeout': this build has no implementation of it and no"
-                + " 'celery' object names Dify's task (add one, or set run to 'off')")
+            XCTAssertEqual(
+                "\($0)",
+                "f.json: task 'human_input_form_timeout': this build has no implementation of it and no"
+                    + " 'celery' object names Dify's task (add one, or set run to 'off')")
         }
-        let native = #"{"name": "human_input_form_timeout", "queue": "q", "run": "native", "celery": {"task": "a.b", "queue": "q"}}"#
+        let native =
+            #"{"name": "human_input_form_timeout", "queue": "q", "run": "native", "celery": {"task": "a.b", "queue": "q"}}"#
         XCTAssertThrowsError(try HeraldTaskCatalog.resolve(try topology(tasks: native), path: "f.json")) {
-            XCTAssertEqual("\($0)", "f.json: task 'human_input_form_timeout': run is 'native' but this build has no"
-                + " implementation of it (use 'celery' or 'off')")
+            XCTAssertEqual(
+                "\($0)",
+                "f.json: task 'human_input_form_timeout': run is 'native' but this build has no"
+                    + " implementation of it (use 'celery' or 'off')")
         }
         let route = #"[{"name": "r", "source": "expiry", "event": "key_expired", "task": "human_input_form_timeout"}]"#
-        XCTAssertThrowsError(try HeraldTaskCatalog.resolve(try topology(tasks: unimplemented, routes: route), path: "f.json")) {
-            XCTAssertTrue("\($0)".hasPrefix("f.json: route 'r': task 'human_input_form_timeout' has no handler: "), "\($0)")
+        XCTAssertThrowsError(
+            try HeraldTaskCatalog.resolve(try topology(tasks: unimplemented, routes: route), path: "f.json")
+        ) {
+            XCTAssertTrue(
+                "\($0)".hasPrefix("f.json: route 'r': task 'human_input_form_timeout' has no handler: "), "\($0)")
         }
         // Off needs no handler; a disabled route to an unrunnable task is not an error either.
         let off = #"{"name": "human_input_form_timeout", "queue": "q", "run": "off"}"#
-        XCTAssertEqual(try HeraldTaskCatalog.resolve(try topology(tasks: off, routes: route), path: "f").mode(.humanInputFormTimeout), .off)
+        XCTAssertEqual(
+            try HeraldTaskCatalog.resolve(try topology(tasks: off, routes: route), path: "f").mode(
+                .humanInputFormTimeout), .off)
     }
 
     func testRoutingTableNamesSourceMatchTaskAndHandler() throws {
         let resolved = try load("topology/default.json")
         let table = resolved.routingTable
-        XCTAssertEqual(table.first, [
-            "schedule-events", "schedule_events (redis_pubsub task_schedule_events)", "schedule_changed",
-            "workflow_schedule_task", "native (schedule service)",
-        ])
+        XCTAssertEqual(
+            table.first,
+            [
+                "schedule-events", "schedule_events (redis_pubsub task_schedule_events)", "schedule_changed",
+                "workflow_schedule_task", "native (schedule service)",
+            ])
         XCTAssertTrue(table.contains { $0[0] == "credential-expiry" && $0[4] == "disabled route" })
-        XCTAssertEqual(resolved.handling(.humanInputFormTimeout),
-                       "celery (human_input_form_timeout.check_and_resume on schedule_executor)")
+        XCTAssertEqual(
+            resolved.handling(.humanInputFormTimeout),
+            "celery (human_input_form_timeout.check_and_resume on schedule_executor)")
     }
 }

@@ -50,8 +50,9 @@ struct ConsumerRun: Sendable {
     }
 
     static func failed(_ message: String) -> ConsumerRun {
-        ConsumerRun(arrivals: [], accepted: 0, rejected: 0, duplicates: 0, firstNs: 0, lastNs: 0, disconnects: 0,
-                    error: message, note: nil)
+        ConsumerRun(
+            arrivals: [], accepted: 0, rejected: 0, duplicates: 0, firstNs: 0, lastNs: 0, disconnects: 0,
+            error: message, note: nil)
     }
 }
 

@@ -15,7 +15,9 @@ protocol BenchDatabases {
 extension BenchDatabases {
     /// Ends every other session on database `name`.
     func endSessions(_ name: String) {
-        _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [name])
+        _ = try? admin.query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            [name])
     }
 
     /// Drops `name` if it exists, ending its sessions first.
@@ -26,7 +28,9 @@ extension BenchDatabases {
 
     /// Drops every database a previous (interrupted) run may have left.
     func dropLeftovers() {
-        let rows = (try? admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", [Self.databasePrefix + "%"]))?.rows ?? []
+        let rows =
+            (try? admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", [Self.databasePrefix + "%"]))?
+            .rows ?? []
         for r in rows { if let n = r[0] { drop(n) } }
     }
 }

@@ -101,8 +101,9 @@ struct BenchEnvironment: Sendable {
         let cpus = ProcessInfo.processInfo.activeProcessorCount
         var model = "unknown"
         if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
-           let colon = line.firstIndex(of: ":") {
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+            let colon = line.firstIndex(of: ":")
+        {
             model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         var u = utsname()

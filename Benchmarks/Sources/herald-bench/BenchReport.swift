@@ -4,8 +4,8 @@
 // --json file without touching the other scenarios' objects.
 
 import Foundation
-import HeraldRuntime
 import HeraldCore
+import HeraldRuntime
 
 /// One table of figures, printed as an aligned Markdown table (paste-ready for docs/benchmarks.md).
 struct BenchTable: Sendable {
@@ -31,9 +31,12 @@ struct BenchTable: Sendable {
             return "| " + parts.joined(separator: " | ") + " |"
         }
         var out = "### " + title + "\n\n" + line(columns) + "\n"
-        out += "|" + widths.enumerated().map { i, w in
-            i == 0 ? " " + String(repeating: "-", count: w) + " " : " " + String(repeating: "-", count: w - 1) + ": "
-        }.joined(separator: "|") + "|\n"
+        out +=
+            "|"
+            + widths.enumerated().map { i, w in
+                i == 0
+                    ? " " + String(repeating: "-", count: w) + " " : " " + String(repeating: "-", count: w - 1) + ": "
+            }.joined(separator: "|") + "|\n"
         for r in rows { out += line(r) + "\n" }
         for n in notes { out += "\n" + n }
         if !notes.isEmpty { out += "\n" }
@@ -58,8 +61,10 @@ struct TargetCheck: Sendable {
     }
 
     var json: BenchJSON {
-        .object([("name", .string(name)), ("required", .string(required)), ("measured", .string(measured)),
-                 ("met", met.map(BenchJSON.bool) ?? .null)])
+        .object([
+            ("name", .string(name)), ("required", .string(required)), ("measured", .string(measured)),
+            ("met", met.map(BenchJSON.bool) ?? .null),
+        ])
     }
 }
 
@@ -120,7 +125,8 @@ indirect enum BenchJSON: Sendable {
             return "[\n" + items.map { inner + $0.render(indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
         case .object(let members):
             if members.isEmpty { return "{}" }
-            return "{\n" + members.map { inner + Self.quote($0.0) + ": " + $0.1.render(indent: inner) }
+            return "{\n"
+                + members.map { inner + Self.quote($0.0) + ": " + $0.1.render(indent: inner) }
                 .joined(separator: ",\n") + "\n" + indent + "}"
         }
     }
@@ -151,8 +157,9 @@ indirect enum BenchJSON: Sendable {
     static func merge(_ value: BenchJSON, as name: String, into path: String) throws {
         var members: [(String, BenchJSON)] = []
         if let data = FileManager.default.contents(atPath: path), !data.isEmpty,
-           let parsed = try? JSONReader.parse([UInt8](data), maxDepth: 64),
-           case .object(let existing) = BenchJSON(parsed) {
+            let parsed = try? JSONReader.parse([UInt8](data), maxDepth: 64),
+            case .object(let existing) = BenchJSON(parsed)
+        {
             members = existing
         }
         if let i = members.firstIndex(where: { $0.0 == name }) {

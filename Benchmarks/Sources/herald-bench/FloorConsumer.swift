@@ -38,7 +38,9 @@ final class FloorConsumer: BenchConsumer {
             redis = loop.sync {
                 let c = RedisConnection(name: "bench_floor", loop: loop, endpoint: endpoint)
                 let offset = BenchPayload.scheduleSeqOffset
-                c.subscribe(Channels.scheduleEvents) { bytes in recorder.record(BenchPayload.seq(bytes: bytes, at: offset)) }
+                c.subscribe(Channels.scheduleEvents) { bytes in
+                    recorder.record(BenchPayload.seq(bytes: bytes, at: offset))
+                }
                 c.onStateChange = { state, _ in flag.set(ready: state == .ready) }
                 c.start()
                 return c
@@ -46,7 +48,8 @@ final class FloorConsumer: BenchConsumer {
         case .postgres:
             let info = environment.database
             listener = loop.sync {
-                let l = PostgresListener(name: "bench_floor", loop: loop, connInfo: info, channels: [Channels.postgresEvents])
+                let l = PostgresListener(
+                    name: "bench_floor", loop: loop, connInfo: info, channels: [Channels.postgresEvents])
                 let offset = BenchPayload.tableSeqOffset
                 l.onNotify = { _, bytes in recorder.record(BenchPayload.seq(bytes: bytes, at: offset)) }
                 l.onStateChange = { state, _ in flag.set(ready: state == .ready) }

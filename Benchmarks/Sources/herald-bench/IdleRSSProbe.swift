@@ -32,7 +32,8 @@ struct IdleRSSProbe {
         var json: BenchJSON {
             .object([
                 ("rss_kib", rssKiB.map(BenchJSON.int) ?? .null), ("hwm_kib", hwmKiB.map(BenchJSON.int) ?? .null),
-                ("rss_anon_kib", anonKiB.map(BenchJSON.int) ?? .null), ("rss_file_kib", fileKiB.map(BenchJSON.int) ?? .null),
+                ("rss_anon_kib", anonKiB.map(BenchJSON.int) ?? .null),
+                ("rss_file_kib", fileKiB.map(BenchJSON.int) ?? .null),
                 ("pss_kib", pssKiB.map(BenchJSON.int) ?? .null),
                 ("ready_ns", readyNs.map(BenchJSON.int) ?? .null),
                 ("exit_status", exitStatus.map { .int(Int64($0)) } ?? .null),
@@ -136,7 +137,8 @@ struct IdleRSSProbe {
             try migrate.run()
             migrate.waitUntilExit()
         } catch {
-            result.database = "benchmark database, schedules waiting for a migration (cannot run `herald migrate`: \(error))"
+            result.database =
+                "benchmark database, schedules waiting for a migration (cannot run `herald migrate`: \(error))"
             return environment.databaseURL
         }
         guard migrate.terminationReason == .exit, migrate.terminationStatus == 0 else {

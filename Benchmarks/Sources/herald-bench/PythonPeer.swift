@@ -34,8 +34,10 @@ final class PythonPeer: BenchConsumer {
         self.mode = mode
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
-        var args = [script, "--channel", source == .redis ? Channels.scheduleEvents : Channels.postgresEvents,
-                    "--expect", String(expected), "--mode", mode.rawValue, "--idle", String(idleSeconds)]
+        var args = [
+            script, "--channel", source == .redis ? Channels.scheduleEvents : Channels.postgresEvents,
+            "--expect", String(expected), "--mode", mode.rawValue, "--idle", String(idleSeconds),
+        ]
         args += source == .redis ? ["--url", environment.redisURL] : ["--postgres", environment.databaseURL]
         if paused { args.append("--pause") }
         p.arguments = args
@@ -71,7 +73,7 @@ final class PythonPeer: BenchConsumer {
         let text = r.rest()
         p.waitUntilExit()
         guard let line = text.split(separator: "\n").last,
-              let value = try? JSONReader.parse(Array(line.utf8), maxDepth: 8)
+            let value = try? JSONReader.parse(Array(line.utf8), maxDepth: 8)
         else { return .failed("python peer printed no result (exit \(p.terminationStatus))") }
         return convert(value)
     }
@@ -83,7 +85,8 @@ final class PythonPeer: BenchConsumer {
         }
         var run = ConsumerRun(
             arrivals: [], accepted: Int(int("accepted")), rejected: Int(int("rejected")), duplicates: 0,
-            firstNs: int("first_ns"), lastNs: int("last_ns"), disconnects: Int(int("disconnects")), error: nil, note: nil)
+            firstNs: int("first_ns"), lastNs: int("last_ns"), disconnects: Int(int("disconnects")), error: nil,
+            note: nil)
         if case .string(let e)? = v["error"] { run.error = e }
         if case .string(let client)? = v["client"], case .string(let parser)? = v["parser"] {
             run.note = "\(client), \(parser) parser"

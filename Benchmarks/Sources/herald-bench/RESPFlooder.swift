@@ -30,8 +30,10 @@ struct RESPFlooder {
             let range = (c * per)..<min(count, (c + 1) * per)
             guard !range.isEmpty else { continue }
             let fd = try Self.connect(endpoint)
-            workers.append(FloodWorker(fd: fd, commands: range.map { Self.publish(channel, BenchPayload.schedule($0)) },
-                                       pipeline: pipeline))
+            workers.append(
+                FloodWorker(
+                    fd: fd, commands: range.map { Self.publish(channel, BenchPayload.schedule($0)) },
+                    pipeline: pipeline))
         }
         let go = DispatchSemaphore(value: 0)
         let done = DispatchGroup()
@@ -49,8 +51,9 @@ struct RESPFlooder {
         done.wait()
         let end = BenchClock.monotonicNs()
         for w in workers { close(w.fd) }
-        return Result(published: workers.reduce(0) { $0 + $1.commands.count }, durationNs: end - start,
-                      delivered: workers.reduce(0) { $0 + $1.delivered }, error: workers.compactMap(\.error).first)
+        return Result(
+            published: workers.reduce(0) { $0 + $1.commands.count }, durationNs: end - start,
+            delivered: workers.reduce(0) { $0 + $1.delivered }, error: workers.compactMap(\.error).first)
     }
 
     /// `*3 $7 PUBLISH $n channel $n payload` in RESP.
@@ -78,7 +81,9 @@ struct RESPFlooder {
                 for (i, b) in path.utf8.prefix(buf.count - 1).enumerated() { buf[i] = b }
             }
             let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
             guard rc == 0 else { throw BenchFailure("connect \(path): \(String(cString: strerror(errno)))") }
         case .tcp(let host, let port):
@@ -86,7 +91,8 @@ struct RESPFlooder {
             hints.ai_family = AF_INET
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             var res: UnsafeMutablePointer<addrinfo>?
-            guard getaddrinfo(host == "localhost" ? "127.0.0.1" : host, String(port), &hints, &res) == 0, let a = res else {
+            guard getaddrinfo(host == "localhost" ? "127.0.0.1" : host, String(port), &hints, &res) == 0, let a = res
+            else {
                 throw BenchFailure("cannot resolve \(host)")
             }
             defer { freeaddrinfo(res) }

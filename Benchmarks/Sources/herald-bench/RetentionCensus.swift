@@ -16,10 +16,14 @@ extension RetentionBenchData {
         let c = "'\(cutoff)'::timestamp"
         var out = [("messages", "SELECT count(*), count(*) FILTER (WHERE created_at >= \(c)) FROM messages")]
         for t in messageChildren {
-            out.append((t, """
-                SELECT (SELECT count(*) FROM \(t)),
-                       (SELECT count(*) FROM \(t) x JOIN messages m ON m.id = x.message_id WHERE m.created_at >= \(c))
-                """))
+            out.append(
+                (
+                    t,
+                    """
+                    SELECT (SELECT count(*) FROM \(t)),
+                           (SELECT count(*) FROM \(t) x JOIN messages m ON m.id = x.message_id WHERE m.created_at >= \(c))
+                    """
+                ))
         }
         return out
     }
@@ -30,10 +34,13 @@ extension RetentionBenchData {
         let c = "'\(cutoff)'::timestamp"
         let keptRun = "NOT (r.created_at < \(c) AND r.status IN \(ended))"
         func byRun(_ t: String, _ column: String = "workflow_run_id") -> (String, String) {
-            (t, """
+            (
+                t,
+                """
                 SELECT (SELECT count(*) FROM \(t)),
                        (SELECT count(*) FROM \(t) x JOIN workflow_runs r ON r.id = x.\(column) WHERE \(keptRun))
-                """)
+                """
+            )
         }
         let keptConversation = """
             EXISTS (SELECT 1 FROM messages m JOIN workflow_runs r ON r.id = m.workflow_run_id
@@ -41,34 +48,53 @@ extension RetentionBenchData {
             """
         var out = [
             ("workflow_runs", "SELECT count(*), count(*) FILTER (WHERE \(keptRun)) FROM workflow_runs r"),
-            byRun("workflow_node_executions"), byRun("workflow_app_logs"), byRun("workflow_pauses"), byRun("workflow_trigger_logs"),
-            ("workflow_node_execution_offload", """
+            byRun("workflow_node_executions"), byRun("workflow_app_logs"), byRun("workflow_pauses"),
+            byRun("workflow_trigger_logs"),
+            (
+                "workflow_node_execution_offload",
+                """
                 SELECT (SELECT count(*) FROM workflow_node_execution_offload),
                        (SELECT count(*) FROM workflow_node_execution_offload o JOIN workflow_node_executions n ON n.id = o.node_execution_id
                           JOIN workflow_runs r ON r.id = n.workflow_run_id WHERE \(keptRun))
-                """),
-            ("workflow_pause_reasons", """
+                """
+            ),
+            (
+                "workflow_pause_reasons",
+                """
                 SELECT (SELECT count(*) FROM workflow_pause_reasons),
                        (SELECT count(*) FROM workflow_pause_reasons pr JOIN workflow_pauses p ON p.id = pr.pause_id
                           JOIN workflow_runs r ON r.id = p.workflow_run_id WHERE \(keptRun))
-                """),
+                """
+            ),
             byRun("messages"),
         ]
         for t in messageChildren {
-            out.append((t, """
-                SELECT (SELECT count(*) FROM \(t)),
-                       (SELECT count(*) FROM \(t) x JOIN messages m ON m.id = x.message_id
-                          JOIN workflow_runs r ON r.id = m.workflow_run_id WHERE \(keptRun))
-                """))
+            out.append(
+                (
+                    t,
+                    """
+                    SELECT (SELECT count(*) FROM \(t)),
+                           (SELECT count(*) FROM \(t) x JOIN messages m ON m.id = x.message_id
+                              JOIN workflow_runs r ON r.id = m.workflow_run_id WHERE \(keptRun))
+                    """
+                ))
         }
-        out.append(("conversations", """
-            SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM conversations cv WHERE \(keptConversation))
-            """))
-        out.append(("workflow_conversation_variables", """
-            SELECT (SELECT count(*) FROM workflow_conversation_variables),
-                   (SELECT count(*) FROM workflow_conversation_variables v JOIN conversations cv ON cv.id = v.conversation_id
-                     WHERE \(keptConversation))
-            """))
+        out.append(
+            (
+                "conversations",
+                """
+                SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM conversations cv WHERE \(keptConversation))
+                """
+            ))
+        out.append(
+            (
+                "workflow_conversation_variables",
+                """
+                SELECT (SELECT count(*) FROM workflow_conversation_variables),
+                       (SELECT count(*) FROM workflow_conversation_variables v JOIN conversations cv ON cv.id = v.conversation_id
+                         WHERE \(keptConversation))
+                """
+            ))
         return out
     }
 
@@ -78,8 +104,9 @@ extension RetentionBenchData {
         var out: [String: Count] = [:]
         for (table, q) in sql {
             let row = try c.query(q).rows.first ?? []
-            out[table] = Count(total: row.first.flatMap { $0.flatMap { Int($0) } } ?? -1,
-                               kept: row.count > 1 ? row[1].flatMap { Int($0) } ?? -1 : -1)
+            out[table] = Count(
+                total: row.first.flatMap { $0.flatMap { Int($0) } } ?? -1,
+                kept: row.count > 1 ? row[1].flatMap { Int($0) } ?? -1 : -1)
         }
         return out
     }
@@ -110,7 +137,9 @@ struct RetentionVerification: Sendable {
         var out: [String] = []
         for (name, before, after) in tables {
             if after.kept < before.kept {
-                out.append("\(name): \(Fmt.grouped(before.kept - after.kept)) of \(Fmt.grouped(before.kept)) rows that must stay are gone")
+                out.append(
+                    "\(name): \(Fmt.grouped(before.kept - after.kept)) of \(Fmt.grouped(before.kept)) rows that must stay are gone"
+                )
             }
             if after.total > after.kept {
                 out.append("\(name): \(Fmt.grouped(after.total - after.kept)) expired rows left")
@@ -125,9 +154,19 @@ struct RetentionVerification: Sendable {
         .object([
             ("ok", .bool(ok)), ("issues", .array(issues.map(BenchJSON.string))),
             ("deleted_rows", .int(deletedRows)), ("deleted_\(parent)", .int(deletedParents)),
-            ("tables", .object(tables.map { name, b, a in
-                (name, .object([("before", .int(b.total)), ("to_keep", .int(b.kept)), ("after", .int(a.total)), ("kept", .int(a.kept))]))
-            })),
+            (
+                "tables",
+                .object(
+                    tables.map { name, b, a in
+                        (
+                            name,
+                            .object([
+                                ("before", .int(b.total)), ("to_keep", .int(b.kept)), ("after", .int(a.total)),
+                                ("kept", .int(a.kept)),
+                            ])
+                        )
+                    })
+            ),
         ])
     }
 }

@@ -37,8 +37,10 @@ enum ChildProcess {
 
     /// Runs `executable` with `arguments` and exactly `environment`, stdin from /dev/null, stdout and
     /// stderr into temporary files read back at the end. Killed (SIGKILL) after `limit`.
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String],
-                    limit: Duration = .seconds(1800)) throws -> ChildResult {
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String],
+        limit: Duration = .seconds(1800)
+    ) throws -> ChildResult {
         let base = NSTemporaryDirectory() + "herald-bench-retention-\(getpid())-\(BenchClock.monotonicNs())"
         let outPath = base + ".out", errPath = base + ".err"
         defer {
@@ -101,8 +103,9 @@ enum ChildProcess {
     /// `VmHWM` of a live process, in KiB; nil once it is gone.
     static func vmHWMKiB(_ pid: pid_t) -> Int? {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/status"),
-              let text = String(data: data, encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+            let text = String(data: data, encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
         // "VmHWM:\t   31234 kB"
         return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
     }

@@ -38,9 +38,12 @@ struct RetentionConfig: Sendable {
 
     var json: BenchJSON {
         .object([
-            ("messages", .int(messages)), ("recent_messages", .int(keptMessages)), ("paused_messages", .int(pausedMessages)),
-            ("recent_paused_messages", .int(keptPausedMessages)), ("runs", .int(runs)), ("recent_runs", .int(keptRecentRuns)),
-            ("unfinished_runs", .int(keptUnfinishedRuns)), ("message_batch", .int(messageBatch)), ("run_batch", .int(runBatch)),
+            ("messages", .int(messages)), ("recent_messages", .int(keptMessages)),
+            ("paused_messages", .int(pausedMessages)),
+            ("recent_paused_messages", .int(keptPausedMessages)), ("runs", .int(runs)),
+            ("recent_runs", .int(keptRecentRuns)),
+            ("unfinished_runs", .int(keptUnfinishedRuns)), ("message_batch", .int(messageBatch)),
+            ("run_batch", .int(runBatch)),
             ("pause_max_interval_ms", .int(pauseMaxIntervalMs)), ("retention_days", .int(retentionDays)),
             ("tenants", .int(tenants)), ("apps", .int(apps)),
         ])
@@ -70,7 +73,9 @@ struct RetentionBench: ParsableCommand {
     @Option(name: .long, help: "Recent ended runs that must stay (default: --runs / 10).")
     var recentRuns: Int?
 
-    @Option(name: .long, help: "Old runs that are not ended (running, paused, scheduled) and must stay (default: --runs / 20).")
+    @Option(
+        name: .long,
+        help: "Old runs that are not ended (running, paused, scheduled) and must stay (default: --runs / 20).")
     var unfinishedRuns: Int?
 
     @Option(name: .long, help: "Messages per batch (SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_SIZE) for every column.")
@@ -95,13 +100,16 @@ struct RetentionBench: ParsableCommand {
     var onlyRuns = false
 
     func validate() throws {
-        guard messages >= 1, runs >= 1, pausedMessages >= 1, messageBatch >= 1, runBatch >= 1, pauseMaxInterval >= 0 else {
+        guard messages >= 1, runs >= 1, pausedMessages >= 1, messageBatch >= 1, runBatch >= 1, pauseMaxInterval >= 0
+        else {
             throw ValidationError("sizes and batches must be positive, --pause-max-interval at least 0")
         }
         for v in [recentMessages, recentRuns, unfinishedRuns] {
             if let v, v < 0 { throw ValidationError("kept counts must be at least 0") }
         }
-        guard !(onlyMessages && onlyRuns) else { throw ValidationError("--only-messages and --only-runs exclude each other") }
+        guard !(onlyMessages && onlyRuns) else {
+            throw ValidationError("--only-messages and --only-runs exclude each other")
+        }
     }
 
     func run() throws {

@@ -27,10 +27,12 @@ struct RetentionBenchData: BenchDatabases {
         "saved_messages", "app_annotation_hit_histories", "dataset_retriever_resources",
     ]
     static let messageTables = ["conversations", "messages"] + messageChildren
-    static let runTables = messageTables + [
-        "workflow_conversation_variables", "workflow_runs", "workflow_node_executions", "workflow_node_execution_offload",
-        "workflow_app_logs", "workflow_pauses", "workflow_pause_reasons", "workflow_trigger_logs",
-    ]
+    static let runTables =
+        messageTables + [
+            "workflow_conversation_variables", "workflow_runs", "workflow_node_executions",
+            "workflow_node_execution_offload",
+            "workflow_app_logs", "workflow_pauses", "workflow_pause_reasons", "workflow_trigger_logs",
+        ]
 
     let environment: BenchEnvironment
     let admin: PostgresConnection
@@ -89,14 +91,16 @@ struct RetentionBenchData: BenchDatabases {
     func load(_ name: String, tables: [String], statements: [String]) throws {
         let c = try PostgresConnection(connInfo: info(name))
         try c.query("SET maintenance_work_mem = '256MB'")
-        let defs = try c.query("""
+        let defs = try c.query(
+            """
             SELECT t.relname, ic.relname, pg_get_indexdef(i.indexrelid), con.conname, pg_get_constraintdef(con.oid)
               FROM pg_index i
               JOIN pg_class t ON t.oid = i.indrelid
               JOIN pg_class ic ON ic.oid = i.indexrelid
               LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = t.oid
              WHERE t.relnamespace = 'public'::regnamespace AND t.relname = ANY($1::text[])
-            """, ["{" + tables.joined(separator: ",") + "}"]).rows
+            """, ["{" + tables.joined(separator: ",") + "}"]
+        ).rows
         for d in defs {
             guard let table = d[0], let index = d[1] else { continue }
             if let constraint = d[3] {
@@ -136,19 +140,24 @@ struct RetentionBenchData: BenchDatabases {
             "(SELECT g, \(ts("g")) AS ts FROM generate_series(0, \(m - 1)) g\(condition.map { " WHERE " + $0 } ?? "")) s"
         }
         var out = tenantsAndApps(config: config, mode: "chat")
-        out.append("""
+        out.append(
+            """
             INSERT INTO conversations (id, app_id, mode, name, from_source, from_end_user_id, dialogue_count, created_at, updated_at)
             SELECT md5('ret-conv-' || c)::uuid, md5('ret-app-' || (c % \(a)))::uuid, 'chat', 'conversation ' || c, 'api',
                    md5('ret-user-' || (c % 1000))::uuid, 10, ts, ts
               FROM (SELECT c, \(ts("c * 10")) AS ts FROM generate_series(0, \((m - 1) / 10)) c) s
             """)
-        out.append(Self.messagesInsert(id: "md5('ret-msg-' || g)::uuid", app: "md5('ret-app-' || ((g / 10) % \(a)))::uuid",
-                                       conversation: "md5('ret-conv-' || (g / 10))::uuid", workflowRun: "NULL", mode: "chat",
-                                       source: source(nil)))
-        out += Self.messageChildInserts(message: "md5('ret-msg-' || g)::uuid", app: "md5('ret-app-' || ((g / 10) % \(a)))::uuid",
-                                        conversation: "md5('ret-conv-' || (g / 10))::uuid", tag: "ret", source: source,
-                                        shares: .init(feedback: "g % 5 = 0", annotation: "g % 10 = 1", saved: "g % 10 = 2",
-                                                      resource: "g % 4 = 0"))
+        out.append(
+            Self.messagesInsert(
+                id: "md5('ret-msg-' || g)::uuid", app: "md5('ret-app-' || ((g / 10) % \(a)))::uuid",
+                conversation: "md5('ret-conv-' || (g / 10))::uuid", workflowRun: "NULL", mode: "chat",
+                source: source(nil)))
+        out += Self.messageChildInserts(
+            message: "md5('ret-msg-' || g)::uuid", app: "md5('ret-app-' || ((g / 10) % \(a)))::uuid",
+            conversation: "md5('ret-conv-' || (g / 10))::uuid", tag: "ret", source: source,
+            shares: .init(
+                feedback: "g % 5 = 0", annotation: "g % 10 = 1", saved: "g % 10 = 2",
+                resource: "g % 4 = 0"))
         return out
     }
 
@@ -166,8 +175,10 @@ struct RetentionBenchData: BenchDatabases {
         ]
     }
 
-    static func messagesInsert(id: String, app: String, conversation: String, workflowRun: String, mode: String,
-                                       source: String) -> String {
+    static func messagesInsert(
+        id: String, app: String, conversation: String, workflowRun: String, mode: String,
+        source: String
+    ) -> String {
         """
         INSERT INTO messages (id, app_id, conversation_id, inputs, query, message, message_tokens, answer, answer_tokens,
                               provider_response_latency, total_price, currency, from_source, from_end_user_id, invoke_from,
@@ -192,8 +203,10 @@ struct RetentionBenchData: BenchDatabases {
 
     /// The eight child tables of the messages `source` yields (columns g, ts): every message a chain, an
     /// agent thought and a file; the shares as `shares` says (hit histories go with annotations).
-    static func messageChildInserts(message: String, app: String, conversation: String, tag: String,
-                                            source: (String?) -> String, shares: ChildShares) -> [String] {
+    static func messageChildInserts(
+        message: String, app: String, conversation: String, tag: String,
+        source: (String?) -> String, shares: ChildShares
+    ) -> [String] {
         let user = "md5('ret-user-' || (g % 1000))::uuid"
         let account = "md5('ret-account-' || (g % 50))::uuid"
         var out = [
@@ -220,7 +233,8 @@ struct RetentionBenchData: BenchDatabases {
             """,
         ]
         if let f = shares.feedback {
-            out.append("""
+            out.append(
+                """
                 INSERT INTO message_feedbacks (id, app_id, conversation_id, message_id, rating, content, from_source,
                                                from_end_user_id, created_at, updated_at)
                 SELECT md5('\(tag)-feedback-' || g)::uuid, \(app), \(conversation), \(message),
@@ -229,14 +243,16 @@ struct RetentionBenchData: BenchDatabases {
                 """)
         }
         if let f = shares.annotation {
-            out.append("""
+            out.append(
+                """
                 INSERT INTO message_annotations (id, app_id, conversation_id, message_id, question, content, hit_count, account_id,
                                                  created_at, updated_at)
                 SELECT md5('\(tag)-annotation-' || g)::uuid, \(app), \(conversation), \(message),
                        'What will the weather be like tomorrow?', 'Check the forecast page.', 1, \(account), ts, ts
                   FROM \(source(f))
                 """)
-            out.append("""
+            out.append(
+                """
                 INSERT INTO app_annotation_hit_histories (id, app_id, annotation_id, source, question, account_id, created_at,
                                                           score, message_id, annotation_question, annotation_content)
                 SELECT md5('\(tag)-hit-' || g)::uuid, \(app), md5('\(tag)-annotation-' || g)::uuid, 'api',
@@ -246,14 +262,16 @@ struct RetentionBenchData: BenchDatabases {
                 """)
         }
         if let f = shares.saved {
-            out.append("""
+            out.append(
+                """
                 INSERT INTO saved_messages (id, app_id, message_id, created_by_role, created_by, created_at)
                 SELECT md5('\(tag)-saved-' || g)::uuid, \(app), \(message), 'end_user', \(user), ts
                   FROM \(source(f))
                 """)
         }
         if let f = shares.resource {
-            out.append("""
+            out.append(
+                """
                 INSERT INTO dataset_retriever_resources (id, message_id, position, dataset_id, dataset_name, document_id,
                                                          document_name, data_source_type, segment_id, score, content, hit_count,
                                                          word_count, segment_position, retriever_from, created_by, created_at)

@@ -28,17 +28,25 @@ struct RetentionHeraldRunner {
     static func settings(task: RetentionTask, days: Int, batch: Int, maxIntervalMs: Int) -> [String: String] {
         switch task {
         case .messages:
-            return ["SANDBOX_EXPIRED_RECORDS_RETENTION_DAYS": String(days), "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_SIZE": String(batch),
-                    "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_MAX_INTERVAL": String(maxIntervalMs), "BILLING_ENABLED": "false",
-                    "ENABLE_CLEAN_MESSAGES": "true"]
+            return [
+                "SANDBOX_EXPIRED_RECORDS_RETENTION_DAYS": String(days),
+                "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_SIZE": String(batch),
+                "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_MAX_INTERVAL": String(maxIntervalMs), "BILLING_ENABLED": "false",
+                "ENABLE_CLEAN_MESSAGES": "true",
+            ]
         case .runs:
-            return ["WORKFLOW_LOG_RETENTION_DAYS": String(days), "WORKFLOW_LOG_CLEANUP_BATCH_SIZE": String(batch),
-                    "WORKFLOW_LOG_CLEANUP_BATCH_MAX_INTERVAL": String(maxIntervalMs), "WORKFLOW_LOG_CLEANUP_ENABLED": "true"]
+            return [
+                "WORKFLOW_LOG_RETENTION_DAYS": String(days), "WORKFLOW_LOG_CLEANUP_BATCH_SIZE": String(batch),
+                "WORKFLOW_LOG_CLEANUP_BATCH_MAX_INTERVAL": String(maxIntervalMs),
+                "WORKFLOW_LOG_CLEANUP_ENABLED": "true",
+            ]
         }
     }
 
-    func run(_ task: RetentionTask, column: RetentionColumn = .herald, databaseURL: String, database: PostgresConnInfo,
-             settings: [String: String]) -> RetentionRun {
+    func run(
+        _ task: RetentionTask, column: RetentionColumn = .herald, databaseURL: String, database: PostgresConnInfo,
+        settings: [String: String]
+    ) -> RetentionRun {
         var out = RetentionRun(column: column)
         guard FileManager.default.isExecutableFile(atPath: environment.heraldBinary) else {
             out.available = false
@@ -57,7 +65,8 @@ struct RetentionHeraldRunner {
         env["HERALD_METRICS_ADDR"] = "off"
         for (k, v) in BenchEnvironment.quietBeat { env[k] = v }
         if (env["HERALD_TOPOLOGY"] ?? "").isEmpty, let root = BenchEnvironment.repositoryRoot(),
-           FileManager.default.fileExists(atPath: root + "/topology/default.json") {
+            FileManager.default.fileExists(atPath: root + "/topology/default.json")
+        {
             env["HERALD_TOPOLOGY"] = root + "/topology/default.json"
         }
         for (k, v) in settings { env[k] = v }
@@ -78,18 +87,21 @@ struct RetentionHeraldRunner {
         // The run's record: the newest row of the task.
         do {
             let c = try PostgresConnection(connInfo: database)
-            let r = try c.query("""
+            let r = try c.query(
+                """
                 SELECT status, report::text, (EXTRACT(EPOCH FROM finished_at - started_at) * 1e9)::bigint, error
                   FROM herald.task_runs WHERE task = $1 AND NOT dry_run ORDER BY started_at DESC LIMIT 1
                 """, [task.heraldTask])
             guard let row = r.rows.first else {
-                out.error = "no herald.task_runs row for \(task.heraldTask) (\(child.describeExit)): \(Self.tail(child.stderr))"
+                out.error =
+                    "no herald.task_runs row for \(task.heraldTask) (\(child.describeExit)): \(Self.tail(child.stderr))"
                 return out
             }
             let status = row[0] ?? "?"
             out.workNs = row[2].flatMap { Int64($0) }
             if let text = row[1], let report = try? JSONReader.parse(Array(text.utf8), maxDepth: 8),
-               case .object(let counts)? = report["counts"] {
+                case .object(let counts)? = report["counts"]
+            {
                 func int(_ key: String) -> Int? {
                     if case .number(let d)? = counts[key] { return Int(d) }
                     return nil
@@ -101,7 +113,8 @@ struct RetentionHeraldRunner {
                 out.counts = counts.keys.sorted().compactMap { k in int(k).map { (k, $0) } }
             }
             if status != "succeeded" || child.exitCode != 0 {
-                out.error = "run \(status), \(child.describeExit)" + (row[3].map { ": \($0)" } ?? "")
+                out.error =
+                    "run \(status), \(child.describeExit)" + (row[3].map { ": \($0)" } ?? "")
                     + (child.stderr.isEmpty ? "" : " (stderr: \(Self.tail(child.stderr)))")
             }
         } catch {

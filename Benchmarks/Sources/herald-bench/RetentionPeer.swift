@@ -16,9 +16,13 @@ struct RetentionPeerRunner {
         env["PYTHONUNBUFFERED"] = "1"
         let child: ChildResult
         do {
-            child = try ChildProcess.run(python, [script, "--postgres", databaseURL, "--task", task.rawValue, "--days", String(days),
-                                                  "--batch", String(batch), "--max-interval-ms", String(maxIntervalMs)],
-                                         environment: env)
+            child = try ChildProcess.run(
+                python,
+                [
+                    script, "--postgres", databaseURL, "--task", task.rawValue, "--days", String(days),
+                    "--batch", String(batch), "--max-interval-ms", String(maxIntervalMs),
+                ],
+                environment: env)
         } catch {
             out.error = "\(error)"
             return out
@@ -26,8 +30,10 @@ struct RetentionPeerRunner {
         out.processWallNs = child.wallNs
         out.maxRSSKiB = child.maxRSSKiB > 0 ? child.maxRSSKiB : nil
         guard let line = child.stdout.split(whereSeparator: \.isNewline).last,
-              let v = try? JSONReader.parse(Array(line.utf8), maxDepth: 4) else {
-            out.error = "the peer printed no result (\(child.describeExit)): \(RetentionHeraldRunner.tail(child.stderr))"
+            let v = try? JSONReader.parse(Array(line.utf8), maxDepth: 4)
+        else {
+            out.error =
+                "the peer printed no result (\(child.describeExit)): \(RetentionHeraldRunner.tail(child.stderr))"
             return out
         }
         func num(_ key: String) -> Double? {
@@ -41,7 +47,9 @@ struct RetentionPeerRunner {
         out.longestBatchNs = num("longest_txn_ms").map { Int64($0 * 1e6) }
         out.pausedNs = num("paused_seconds").map { Int64($0 * 1e9) }
         if case .string(let e)? = v["error"] { out.error = e }
-        if case .string(let p)? = v["python"], case .string(let pg)? = v["psycopg"] { out.note = "Python \(p), psycopg \(pg)" }
+        if case .string(let p)? = v["python"], case .string(let pg)? = v["psycopg"] {
+            out.note = "Python \(p), psycopg \(pg)"
+        }
         return out
     }
 }

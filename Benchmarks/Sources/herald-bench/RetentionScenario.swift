@@ -30,7 +30,9 @@ final class RetentionScenario {
         self.config = config
     }
 
-    private func database(_ part: String, _ suffix: String) -> String { RetentionBenchData.databasePrefix + "_\(part)_\(suffix)" }
+    private func database(_ part: String, _ suffix: String) -> String {
+        RetentionBenchData.databasePrefix + "_\(part)_\(suffix)"
+    }
 
     func run() throws -> ScenarioReport {
         let started = BenchClock.monotonicNs()
@@ -39,11 +41,16 @@ final class RetentionScenario {
         defer {
             progress("cleaning up")
             data.dropLeftovers()
-            if let r = try? RedisClient(endpoint: environment.redis) { ScheduleBenchData.deleteKeys(r, prefix: keyPrefix + ":") }
+            if let r = try? RedisClient(endpoint: environment.redis) {
+                ScheduleBenchData.deleteKeys(r, prefix: keyPrefix + ":")
+            }
         }
         let base = try data.serverNowUTC()
-        let cutoff = try PostgresConnection(connInfo: environment.database)
-            .query("SELECT ($1::timestamp - make_interval(days => $2::int))::text", [base, String(config.retentionDays)])
+        let cutoff =
+            try PostgresConnection(connInfo: environment.database)
+            .query(
+                "SELECT ($1::timestamp - make_interval(days => $2::int))::text", [base, String(config.retentionDays)]
+            )
             .rows.first?.first ?? nil
         guard let cutoff else { throw BenchFailure("cannot compute the cutoff") }
 
@@ -53,14 +60,16 @@ final class RetentionScenario {
                 "msg", task: .messages, parents: n, kept: k, batch: config.messageBatch, maxIntervalMs: 0,
                 columns: [.floor, .herald, .heraldFixed, .peer],
                 statements: data.messageStatements(expired: n, recent: k, base: base, config: config),
-                tables: RetentionBenchData.messageTables, census: RetentionBenchData.messageCensusSQL(cutoff: cutoff), data: data)
+                tables: RetentionBenchData.messageTables, census: RetentionBenchData.messageCensusSQL(cutoff: cutoff),
+                data: data)
             if config.pauses {
                 let pn = config.pausedMessages, pk = config.keptPausedMessages
                 results.pausedMessages = try measure(
                     "msgp", task: .messages, parents: pn, kept: pk, batch: config.messageBatch,
                     maxIntervalMs: config.pauseMaxIntervalMs, columns: [.herald, .peer],
                     statements: data.messageStatements(expired: pn, recent: pk, base: base, config: config),
-                    tables: RetentionBenchData.messageTables, census: RetentionBenchData.messageCensusSQL(cutoff: cutoff), data: data)
+                    tables: RetentionBenchData.messageTables,
+                    census: RetentionBenchData.messageCensusSQL(cutoff: cutoff), data: data)
             }
         }
         if config.includeRuns {
@@ -69,7 +78,8 @@ final class RetentionScenario {
                 "runs", task: .runs, parents: r, kept: rr + ru, batch: config.runBatch, maxIntervalMs: 0,
                 columns: [.floor, .herald, .heraldFixed, .peer],
                 statements: data.runStatements(expired: r, recent: rr, unfinished: ru, base: base, config: config),
-                tables: RetentionBenchData.runTables, census: RetentionBenchData.runCensusSQL(cutoff: cutoff), data: data)
+                tables: RetentionBenchData.runTables, census: RetentionBenchData.runCensusSQL(cutoff: cutoff),
+                data: data)
         }
 
         var report = ScenarioReport(name: Self.name)
@@ -82,22 +92,27 @@ final class RetentionScenario {
     }
 
     /// Loads one data set into a template, then runs each column on a copy of it and checks the result.
-    private func measure(_ key: String, task: RetentionTask, parents: Int, kept: Int, batch: Int, maxIntervalMs: Int,
-                         columns: [RetentionColumn], statements: [String], tables: [String], census: [(String, String)],
-                         data: RetentionBenchData) throws -> RetentionPart {
-        var part = RetentionPart(key: key, task: task, parents: parents, keptParents: kept, batch: batch, maxIntervalMs: maxIntervalMs)
+    private func measure(
+        _ key: String, task: RetentionTask, parents: Int, kept: Int, batch: Int, maxIntervalMs: Int,
+        columns: [RetentionColumn], statements: [String], tables: [String], census: [(String, String)],
+        data: RetentionBenchData
+    ) throws -> RetentionPart {
+        var part = RetentionPart(
+            key: key, task: task, parents: parents, keptParents: kept, batch: batch, maxIntervalMs: maxIntervalMs)
         let template = database(key, "tmpl")
         let noun = task == .messages ? "messages" : "runs"
-        progress("\(key): loading \(Fmt.grouped(parents)) expired and \(Fmt.grouped(kept)) kept \(noun) into \(template)")
+        progress(
+            "\(key): loading \(Fmt.grouped(parents)) expired and \(Fmt.grouped(kept)) kept \(noun) into \(template)")
         let t0 = BenchClock.monotonicNs()
         try data.create(template)
         try data.load(template, tables: tables, statements: statements)
         part.loadNs = BenchClock.monotonicNs() - t0
         part.census = try data.census(template, census)
         part.databaseBytes = data.size(template)
-        results.notes.append("Data `\(key)`: \(Fmt.grouped(part.totalRows)) rows (\(Fmt.grouped(part.expiredRows)) expired) "
-                             + "loaded, indexed and vacuumed in \(Fmt.duration(ns: part.loadNs)); "
-                             + "database \(part.databaseBytes.map { Fmt.megabytes(kib: $0 / 1024) } ?? "?").")
+        results.notes.append(
+            "Data `\(key)`: \(Fmt.grouped(part.totalRows)) rows (\(Fmt.grouped(part.expiredRows)) expired) "
+                + "loaded, indexed and vacuumed in \(Fmt.duration(ns: part.loadNs)); "
+                + "database \(part.databaseBytes.map { Fmt.megabytes(kib: $0 / 1024) } ?? "?").")
         defer { data.drop(template) }
 
         for column in columns {
@@ -106,24 +121,28 @@ final class RetentionScenario {
                 continue
             }
             if column == .peer, peerScript() == nil {
-                part.runs[column] = .unavailable(.peer, config.python ? "no Python with psycopg (HERALD_TEST_PYTHON)" : "--no-python")
+                part.runs[column] = .unavailable(
+                    .peer, config.python ? "no Python with psycopg (HERALD_TEST_PYTHON)" : "--no-python")
                 continue
             }
             let db = database(key, column.rawValue)
             progress("\(key): \(column.title): copying the data")
             try data.copy(template, to: db)
             defer { data.drop(db) }
-            progress("\(key): \(column.title): deleting" + (maxIntervalMs > 0 ? " (pauses up to \(maxIntervalMs) ms)" : ""))
+            progress(
+                "\(key): \(column.title): deleting" + (maxIntervalMs > 0 ? " (pauses up to \(maxIntervalMs) ms)" : ""))
             var run = execute(column, task: task, database: db, batch: batch, maxIntervalMs: maxIntervalMs, data: data)
             if column.isHerald, !run.available { heraldMissing[task] = run.note ?? "unavailable" }
             if run.available {
                 do {
-                    run.verification = RetentionVerification(parent: task.parentTable, before: part.census, after: try data.census(db, census))
+                    run.verification = RetentionVerification(
+                        parent: task.parentTable, before: part.census, after: try data.census(db, census))
                 } catch {
                     run.error = (run.error.map { $0 + "; " } ?? "") + "census failed: \(error)"
                 }
             }
-            let summary = run.measured
+            let summary =
+                run.measured
                 ? "\(Fmt.duration(ns: run.workNs ?? 0)), \(run.checkText)"
                 : (run.available ? "failed: \(run.error ?? "?")" : "not run: \(run.note ?? "")")
             progress("\(key): \(column.title): \(summary)")
@@ -135,8 +154,10 @@ final class RetentionScenario {
         return part
     }
 
-    private func execute(_ column: RetentionColumn, task: RetentionTask, database db: String, batch: Int, maxIntervalMs: Int,
-                         data: RetentionBenchData) -> RetentionRun {
+    private func execute(
+        _ column: RetentionColumn, task: RetentionTask, database db: String, batch: Int, maxIntervalMs: Int,
+        data: RetentionBenchData
+    ) -> RetentionRun {
         switch column {
         case .floor:
             var run = RetentionRun(column: .floor)
@@ -157,21 +178,27 @@ final class RetentionScenario {
         case .herald, .heraldFixed:
             data.checkpoint()
             let runner = RetentionHeraldRunner(environment: environment, keyPrefix: keyPrefix)
-            var settings = RetentionHeraldRunner.settings(task: task, days: config.retentionDays, batch: batch, maxIntervalMs: maxIntervalMs)
+            var settings = RetentionHeraldRunner.settings(
+                task: task, days: config.retentionDays, batch: batch, maxIntervalMs: maxIntervalMs)
             if column == .heraldFixed { settings["HERALD_RETENTION_MAX_BATCH_GROWTH"] = "1" }
-            return runner.run(task, column: column, databaseURL: data.url(db), database: data.info(db), settings: settings)
+            return runner.run(
+                task, column: column, databaseURL: data.url(db), database: data.info(db), settings: settings)
         case .peer:
             guard let (python, script) = peerScript() else { return .unavailable(.peer, "no peer") }
             data.checkpoint()
             let run = RetentionPeerRunner(python: python, script: script)
-                .run(task, databaseURL: data.url(db), days: config.retentionDays, batch: batch, maxIntervalMs: maxIntervalMs)
+                .run(
+                    task, databaseURL: data.url(db), days: config.retentionDays, batch: batch,
+                    maxIntervalMs: maxIntervalMs)
             if let n = run.note { peerVersions = n }
             return run
         }
     }
 
     private func peerScript() -> (String, String)? {
-        guard config.python, let python = environment.python, let root = BenchEnvironment.repositoryRoot() else { return nil }
+        guard config.python, let python = environment.python, let root = BenchEnvironment.repositoryRoot() else {
+            return nil
+        }
         let script = root + "/Tests/Support/bench_retention_peer.py"
         return FileManager.default.fileExists(atPath: script) ? (python, script) : nil
     }
@@ -196,12 +223,15 @@ final class RetentionScenario {
 
     private func machineJSON() -> BenchJSON {
         let m = BenchEnvironment.machine()
-        return .object([("cpus", .int(m.cpus)), ("model", .string(m.model)), ("kernel", .string(m.kernel)),
-                        ("postgres", .string(postgresVersion())), ("peer", peerVersions.map(BenchJSON.string) ?? .null)])
+        return .object([
+            ("cpus", .int(m.cpus)), ("model", .string(m.model)), ("kernel", .string(m.kernel)),
+            ("postgres", .string(postgresVersion())), ("peer", peerVersions.map(BenchJSON.string) ?? .null),
+        ])
     }
 
     private func postgresVersion() -> String {
-        ((try? PostgresConnection(connInfo: environment.database).query("SHOW server_version"))?.rows.first?.first ?? nil) ?? "?"
+        ((try? PostgresConnection(connInfo: environment.database).query("SHOW server_version"))?.rows.first?.first
+            ?? nil) ?? "?"
     }
 
     private func progress(_ message: String) {

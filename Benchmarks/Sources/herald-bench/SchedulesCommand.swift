@@ -29,9 +29,11 @@ struct SchedulesConfig: Sendable {
             ("same_second_plans", .int(sameSecondPlans)), ("same_second_rounds", .int(sameSecondRounds)),
             ("at_once_plans", .int(atOncePlans)), ("at_once_rounds", .int(atOnceRounds)),
             ("run_now_events", .int(runNowEvents)), ("run_now_warmup", .int(runNowWarmup)),
-            ("run_now_interval_ns", .int(runNowInterval.nanoseconds)), ("sweep_sizes", .array(sweepSizes.map(BenchJSON.int))),
+            ("run_now_interval_ns", .int(runNowInterval.nanoseconds)),
+            ("sweep_sizes", .array(sweepSizes.map(BenchJSON.int))),
             ("sweep_due", .int(sweepDue)), ("sweep_runs", .int(sweepRuns)), ("floor_batch", .int(floorBatch)),
-            ("peer_batch", .int(peerBatch)), ("peer_max_seconds", .double(peerMaxSeconds)), ("warmup_plans", .int(warmupPlans)),
+            ("peer_batch", .int(peerBatch)), ("peer_max_seconds", .double(peerMaxSeconds)),
+            ("warmup_plans", .int(warmupPlans)),
             ("rss_settle_ns", .int(rssSettle.nanoseconds)),
         ])
     }
@@ -57,7 +59,9 @@ struct SchedulesBench: ParsableCommand {
     @Option(name: .long, help: "run_now events (c).")
     var runNow = SchedulesConfig().runNowEvents
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Plan counts for the sweep query (d); the largest is used for (e).")
+    @Option(
+        name: .long, parsing: .upToNextOption, help: "Plan counts for the sweep query (d); the largest is used for (e)."
+    )
     var sweepSizes = SchedulesConfig().sweepSizes
 
     @Option(name: .long, help: "Seconds after which the Dify poller's tick in (b) is stopped.")
@@ -68,7 +72,7 @@ struct SchedulesBench: ParsableCommand {
 
     func validate() throws {
         guard sameSecond >= 1, rounds >= 1, atOnce >= sameSecond * rounds, atOnce > SchedulesConfig().warmupPlans,
-              runNow >= 1, !sweepSizes.isEmpty, sweepSizes.allSatisfy({ $0 > SchedulesConfig().sweepDue })
+            runNow >= 1, !sweepSizes.isEmpty, sweepSizes.allSatisfy({ $0 > SchedulesConfig().sweepDue })
         else {
             throw ValidationError("sizes must be positive, --at-once ≥ --same-second × --rounds, sweep sizes > 100")
         }

@@ -75,11 +75,14 @@ final class HeraldDaemonProcess {
 
     /// Every sample of /metrics, keyed by `name{labels}` as printed.
     func metrics() -> [String: Double] {
-        guard port > 0, let r = try? HTTPClient.get("http://127.0.0.1:\(port)/metrics", timeout: .seconds(2)), r.status == 200
+        guard port > 0, let r = try? HTTPClient.get("http://127.0.0.1:\(port)/metrics", timeout: .seconds(2)),
+            r.status == 200
         else { return [:] }
         var out: [String: Double] = [:]
         for line in String(decoding: r.body, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let v = Double(line[line.index(after: space)...]) else { continue }
+            guard let space = line.lastIndex(of: " "), let v = Double(line[line.index(after: space)...]) else {
+                continue
+            }
             out[String(line[..<space])] = v
         }
         return out

@@ -127,21 +127,25 @@ struct ScheduleBenchData: BenchDatabases {
         let c = try PostgresConnection(connInfo: info(name))
         try c.transaction { c in
             try c.query("SET LOCAL session_replication_role = replica")
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO tenants (id, name)
                 SELECT \(Self.idSQL(Self.tenantHead, "g")), 'bench tenant ' || g FROM generate_series(0, ($1::int - 1) / 10) g
                 """, [String(n)])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO apps (id, tenant_id, name, mode)
                 SELECT \(Self.idSQL(Self.appHead, "g")), \(Self.idSQL(Self.tenantHead, "g / 10")), 'bench app', 'workflow'
                   FROM generate_series(0, $1::int - 1) g
                 """, [String(n)])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status)
                 SELECT \(Self.idSQL(Self.tenantHead, "g / 10")), \(Self.idSQL(Self.appHead, "g")), $2, 'trigger-schedule', 'Schedule', 'enabled'
                   FROM generate_series(0, $1::int - 1) g
                 """, [String(n), Self.node])
-            try c.query("""
+            try c.query(
+                """
                 INSERT INTO workflow_schedule_plans (id, app_id, node_id, tenant_id, cron_expression, timezone, next_run_at)
                 SELECT \(Self.idSQL(Self.planHead, "g")), \(Self.idSQL(Self.appHead, "g")), $2, \(Self.idSQL(Self.tenantHead, "g / 10")),
                        $3, 'UTC', \(spread.sql)
@@ -162,14 +166,16 @@ struct ScheduleBenchData: BenchDatabases {
     static func setDue(_ c: PostgresConnection, _ range: Range<Int>, atNs: Int64, notify: Bool) throws {
         try c.transaction { c in
             try c.query("SET LOCAL session_replication_role = replica")
-            try c.query("""
+            try c.query(
+                """
                 UPDATE workflow_schedule_plans SET next_run_at = to_timestamp($3::float8 / 1e6) AT TIME ZONE 'UTC'
                  WHERE id BETWEEN \(idSQL(planHead, "$1::bigint")) AND \(idSQL(planHead, "$2::bigint"))
                 """, [String(range.lowerBound), String(range.upperBound - 1), String(atNs / 1000)])
         }
         try c.query("ANALYZE workflow_schedule_plans")
         if notify {
-            try c.query("""
+            try c.query(
+                """
                 SELECT pg_notify('herald_events', json_build_object('table', 'workflow_schedule_plans', 'op', 'UPDATE',
                                                                    'bulk', true, 'rows', $1::bigint)::text)
                 """, [String(range.count)])
@@ -180,7 +186,8 @@ struct ScheduleBenchData: BenchDatabases {
     static func park(_ c: PostgresConnection, _ range: Range<Int>) throws {
         try c.transaction { c in
             try c.query("SET LOCAL session_replication_role = replica")
-            try c.query("""
+            try c.query(
+                """
                 UPDATE workflow_schedule_plans SET next_run_at = (now() AT TIME ZONE 'UTC') + interval '30 days'
                  WHERE id BETWEEN \(idSQL(planHead, "$1::bigint")) AND \(idSQL(planHead, "$2::bigint"))
                 """, [String(range.lowerBound), String(range.upperBound - 1)])
@@ -195,8 +202,10 @@ struct ScheduleBenchData: BenchDatabases {
         var cursor = "0"
         var deleted = 0
         repeat {
-            guard case .array(let parts)? = try? redis.command(["SCAN", cursor, "MATCH", prefix + "*", "COUNT", "10000"]),
-                  parts.count == 2, let next = parts[0].text, case .array(let keys) = parts[1] else { break }
+            guard
+                case .array(let parts)? = try? redis.command(["SCAN", cursor, "MATCH", prefix + "*", "COUNT", "10000"]),
+                parts.count == 2, let next = parts[0].text, case .array(let keys) = parts[1]
+            else { break }
             cursor = next
             let names = keys.compactMap { v -> [UInt8]? in if case .string(let b) = v { return b } else { return nil } }
             if !names.isEmpty {

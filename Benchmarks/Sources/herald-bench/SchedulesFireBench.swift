@@ -21,8 +21,10 @@ final class FireBench {
     /// How long before the due time the plans are set (Herald must load and pre-claim them).
     var leadIn: Duration = .seconds(5)
 
-    init(environment: BenchEnvironment, daemon: HeraldDaemonProcess, heraldKey: String, heraldDB: PostgresConnection,
-         referenceDB: PostgresConnection, peer: DifyPollerPeer?, peerKey: String, floorBatch: Int) throws {
+    init(
+        environment: BenchEnvironment, daemon: HeraldDaemonProcess, heraldKey: String, heraldDB: PostgresConnection,
+        referenceDB: PostgresConnection, peer: DifyPollerPeer?, peerKey: String, floorBatch: Int
+    ) throws {
         self.environment = environment
         self.daemon = daemon
         self.heraldKey = heraldKey
@@ -39,17 +41,22 @@ final class FireBench {
     func quiesceHerald() -> String? {
         let t0 = BenchClock.monotonicNs()
         let idle = BenchClock.wait(timeout: .seconds(60), every: .milliseconds(100)) {
-            guard let r = try? heraldDB.query("""
-                SELECT (SELECT count(*) FROM herald.schedule_claims WHERE enqueued_at IS NULL),
-                       (SELECT count(*) FROM workflow_schedule_plans
-                         WHERE next_run_at <= (now() AT TIME ZONE 'UTC') + interval '5 seconds')
-                """).rows.first else { return false }
+            guard
+                let r = try? heraldDB.query(
+                    """
+                    SELECT (SELECT count(*) FROM herald.schedule_claims WHERE enqueued_at IS NULL),
+                           (SELECT count(*) FROM workflow_schedule_plans
+                             WHERE next_run_at <= (now() AT TIME ZONE 'UTC') + interval '5 seconds')
+                    """
+                ).rows.first
+            else { return false }
             return r[0] == "0" && r[1] == "0"
         }
         _ = try? redis.command(["DEL", heraldKey])
         let waited = BenchClock.monotonicNs() - t0
         if !idle { return "Herald still had work from an earlier run after 60 s; the run started anyway." }
-        return waited > 1_000_000_000 ? "Herald needed \(Fmt.duration(ns: waited)) to finish an earlier run first." : nil
+        return waited > 1_000_000_000
+            ? "Herald needed \(Fmt.duration(ns: waited)) to finish an earlier run first." : nil
     }
 
     // MARK: Bursts
@@ -73,25 +80,32 @@ final class FireBench {
         }
         // Herald hears the bulk NOTIFY and reloads its window; stop looking well before it claims.
         var armed = 0
-        _ = BenchClock.wait(timeout: .nanoseconds(max(0, due - BenchClock.realtimeNs() - 3_000_000_000)),
-                            every: .milliseconds(100)) {
+        _ = BenchClock.wait(
+            timeout: .nanoseconds(max(0, due - BenchClock.realtimeNs() - 3_000_000_000)),
+            every: .milliseconds(100)
+        ) {
             armed = daemon.armed() ?? 0
             return armed >= range.count
         }
         if armed < range.count {
-            out.notes.append("\(Fmt.grouped(armed)) of \(Fmt.grouped(range.count)) plans were armed 3 s before their time.")
+            out.notes.append(
+                "\(Fmt.grouped(armed)) of \(Fmt.grouped(range.count)) plans were armed 3 s before their time.")
         }
-        drain.wait(for: range.count, idle: .seconds(10), limit: .nanoseconds(due - BenchClock.realtimeNs() + 60_000_000_000))
+        drain.wait(
+            for: range.count, idle: .seconds(10), limit: .nanoseconds(due - BenchClock.realtimeNs() + 60_000_000_000))
         let result = drain.stop()
         // Claim transactions' start times (the database's now()): the first is where the work began.
-        let claims = (try? heraldDB.query("""
-            SELECT (extract(epoch from min(claimed_at)) * 1e9)::bigint, (extract(epoch from max(claimed_at)) * 1e9)::bigint
-              FROM herald.schedule_fires WHERE scheduled_at = to_timestamp($1::float8 / 1e6) AT TIME ZONE 'UTC'
-            """, [String(due / 1000)]))?.rows.first
+        let claims =
+            (try? heraldDB.query(
+                """
+                SELECT (extract(epoch from min(claimed_at)) * 1e9)::bigint, (extract(epoch from max(claimed_at)) * 1e9)::bigint
+                  FROM herald.schedule_fires WHERE scheduled_at = to_timestamp($1::float8 / 1e6) AT TIME ZONE 'UTC'
+                """, [String(due / 1000)]))?.rows.first
         let firstClaim = claims?[0].flatMap { Int64($0) }
         if rate, let last = claims?[1].flatMap({ Int64($0) }), last < due - 100_000_000 {
-            out.notes.append("The last claim began \(Fmt.duration(ns: due - last)) before the due time: Herald then waited for "
-                + "it, so its fires/s (measured from the first claim) understates what it can do.")
+            out.notes.append(
+                "The last claim began \(Fmt.duration(ns: due - last)) before the due time: Herald then waited for "
+                    + "it, so its fires/s (measured from the first claim) understates what it can do.")
         }
         record(result, range: range, dueNs: due, startNs: firstClaim ?? due, into: &out)
     }
@@ -136,8 +150,9 @@ final class FireBench {
         let result = drain.stop()
         let expected = maxSeconds > 0 && tick.dispatched < range.count ? tick.dispatched : range.count
         if expected < range.count {
-            out.notes.append("The peer's tick was stopped after \(Fmt.fixed(maxSeconds, 0)) s, with \(Fmt.grouped(tick.dispatched)) "
-                + "of \(Fmt.grouped(range.count)) plans dispatched; its rate is taken over those.")
+            out.notes.append(
+                "The peer's tick was stopped after \(Fmt.fixed(maxSeconds, 0)) s, with \(Fmt.grouped(tick.dispatched)) "
+                    + "of \(Fmt.grouped(range.count)) plans dispatched; its rate is taken over those.")
         }
         record(result, range: range, dueNs: due, startNs: due, into: &out, expected: expected)
         _ = try? ScheduleBenchData.park(referenceDB, range)
@@ -186,14 +201,19 @@ final class FireBench {
         return Double(stamps.count - 1) * 1e9 / Double(last - first)
     }
 
-    private func record(_ result: QueueDrain.Result, range: Range<Int>, dueNs: Int64, startNs: Int64,
-                        into out: inout BurstOutcome, expected: Int? = nil) {
+    private func record(
+        _ result: QueueDrain.Result, range: Range<Int>, dueNs: Int64, startNs: Int64,
+        into out: inout BurstOutcome, expected: Int? = nil
+    ) {
         let (stamps, duplicates, strays) = result.bySeq(range)
-        out.add(expected: expected ?? range.count, dueNs: dueNs, startNs: startNs, stamps: stamps, duplicates: duplicates)
+        out.add(
+            expected: expected ?? range.count, dueNs: dueNs, startNs: startNs, stamps: stamps, duplicates: duplicates)
         if strays > 0 { out.errors.append("\(strays) messages for plans outside the run") }
         if let e = result.error { out.errors.append("drain: \(e)") }
         if !result.envelopeErrors.isEmpty {
-            out.errors.append("\(result.envelopeErrors.count) of \(result.decoded) decoded envelopes wrong: \(result.envelopeErrors[0])")
+            out.errors.append(
+                "\(result.envelopeErrors.count) of \(result.decoded) decoded envelopes wrong: \(result.envelopeErrors[0])"
+            )
         }
     }
 }

@@ -46,8 +46,10 @@ final class DifyPollerPeer {
     func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [script, "--postgres", databaseURL, "--broker", brokerURL, "--key-prefix", keyPrefix + ":",
-                       "--batch", String(batch)]
+        p.arguments = [
+            script, "--postgres", databaseURL, "--broker", brokerURL, "--key-prefix", keyPrefix + ":",
+            "--batch", String(batch),
+        ]
         let out = Pipe(), inp = Pipe()
         p.standardOutput = out
         p.standardInput = inp
@@ -58,7 +60,8 @@ final class DifyPollerPeer {
         let r = LineReader(fd: out.fileHandleForReading.fileDescriptor)
         reader = r
         guard let line = r.line(), let v = try? JSONReader.parse(Array(line.utf8), maxDepth: 4),
-              case .bool(true)? = v["ready"] else {
+            case .bool(true)? = v["ready"]
+        else {
             p.terminate()
             p.waitUntilExit()
             throw BenchFailure("the Dify poller peer did not start (exit \(p.terminationStatus))")
@@ -81,8 +84,9 @@ final class DifyPollerPeer {
             if case .number(let d)? = value { return Int64(d) }
             return 0
         }
-        var t = Tick(dispatched: Int(int(v["dispatched"])), batches: Int(int(v["batches"])),
-                     startNs: int(v["start_ns"]), endNs: int(v["end_ns"]))
+        var t = Tick(
+            dispatched: Int(int(v["dispatched"])), batches: Int(int(v["batches"])),
+            startNs: int(v["start_ns"]), endNs: int(v["end_ns"]))
         if case .object(let phases)? = v["phases_ns"] { t.phases = phases.mapValues { int($0) } }
         if case .string(let e)? = v["error"] { t.error = e }
         return t

@@ -105,8 +105,10 @@ final class QueueDrain: @unchecked Sendable {
             do {
                 let m = try CeleryEnvelopeDecoder.decode(s.bytes)
                 let plan = m.args.first?.stringValue ?? ""
-                if m.task != DifyCeleryTasks.runScheduleTrigger.name || m.queue != DifyCeleryTasks.runScheduleTrigger.queue
-                    || ScheduleBenchData.seq(ofPlan: Array(plan.utf8)[...]) != s.seq || m.args.count != 1 {
+                if m.task != DifyCeleryTasks.runScheduleTrigger.name
+                    || m.queue != DifyCeleryTasks.runScheduleTrigger.queue
+                    || ScheduleBenchData.seq(ofPlan: Array(plan.utf8)[...]) != s.seq || m.args.count != 1
+                {
                     result.envelopeErrors.append("task \(m.task), queue \(m.queue), args \(m.args)")
                 }
             } catch {
@@ -125,7 +127,9 @@ final class QueueDrain: @unchecked Sendable {
             while !stopFlag.load(ordering: .acquiring) {
                 let first = try client.command(brpop)
                 let t = BenchClock.realtimeNs()
-                guard case .array(let pair) = first, pair.count == 2, case .string(let bytes) = pair[1] else { continue }
+                guard case .array(let pair) = first, pair.count == 2, case .string(let bytes) = pair[1] else {
+                    continue
+                }
                 record(bytes, at: t)
                 while true {
                     let more = try client.command(rpop)

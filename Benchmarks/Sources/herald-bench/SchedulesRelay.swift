@@ -82,7 +82,8 @@ final class RunNowRelay {
 
     /// A ready Celery message for plan `seq`, for the bare LPUSH → BRPOP column.
     static func message(_ seq: Int) -> [UInt8] {
-        let task = DifyCeleryTasks.runScheduleTrigger(scheduleID: ScheduleBenchData.planID(seq), taskID: CeleryUUID.v4().description)
+        let task = DifyCeleryTasks.runScheduleTrigger(
+            scheduleID: ScheduleBenchData.planID(seq), taskID: CeleryUUID.v4().description)
         return CeleryMessage.encode(task, origin: "herald-bench@localhost", deliveryTag: CeleryUUID.v4().description)
     }
 }
@@ -91,8 +92,10 @@ final class RunNowRelay {
 extension FireBench {
     /// `count` events for plans `base..<base+count`, one at a time: each is sent once the previous one
     /// arrived (or after 2 s), and not before its slot (`interval` apart). `send` sends plan `seq`'s event.
-    func events(key: String, base: Int, count: Int, warmup: Int, interval: Duration,
-                send: (Int) throws -> Bool, into out: inout EventOutcome) {
+    func events(
+        key: String, base: Int, count: Int, warmup: Int, interval: Duration,
+        send: (Int) throws -> Bool, into out: inout EventOutcome
+    ) {
         let total = warmup + count
         let drain = QueueDrain(endpoint: environment.redis, key: key, capacity: total, sampleEvery: 100)
         do { try drain.start() } catch {

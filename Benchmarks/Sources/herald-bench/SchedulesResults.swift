@@ -59,12 +59,19 @@ struct BurstOutcome: Sendable {
 
     var json: BenchJSON {
         .object([
-            ("expected", .int(expected)), ("received", .int(received)), ("duplicates", .int(duplicates)), ("runs", .int(runs)),
+            ("expected", .int(expected)), ("received", .int(received)), ("duplicates", .int(duplicates)),
+            ("runs", .int(runs)),
             ("lateness", stats?.json ?? .null), ("fires_per_s", rate.map(BenchJSON.double) ?? .null),
-            ("windows", .array(windows.map { w in
-                .object([("start_ns", .int(w.startNs)), ("due_ns", .int(w.dueNs)), ("last_ns", .int(w.lastNs)),
-                         ("received", .int(w.received))])
-            })),
+            (
+                "windows",
+                .array(
+                    windows.map { w in
+                        .object([
+                            ("start_ns", .int(w.startNs)), ("due_ns", .int(w.dueNs)), ("last_ns", .int(w.lastNs)),
+                            ("received", .int(w.received)),
+                        ])
+                    })
+            ),
             ("errors", .array(errors.map(BenchJSON.string))), ("notes", .array(notes.map(BenchJSON.string))),
         ])
     }
@@ -78,8 +85,11 @@ struct EventOutcome: Sendable {
     var errors: [String] = []
 
     var json: BenchJSON {
-        .object([("expected", .int(expected)), ("received", .int(samples.count)), ("latency", LatencyStats(samples)?.json ?? .null),
-                 ("misdelivered", .int(misdelivered)), ("errors", .array(errors.map(BenchJSON.string)))])
+        .object([
+            ("expected", .int(expected)), ("received", .int(samples.count)),
+            ("latency", LatencyStats(samples)?.json ?? .null),
+            ("misdelivered", .int(misdelivered)), ("errors", .array(errors.map(BenchJSON.string))),
+        ])
     }
 }
 
@@ -93,11 +103,14 @@ struct MemoryOutcome: Sendable {
     var error: String?
 
     var json: BenchJSON {
-        .object(fields.keys.sorted().map { ($0, BenchJSON.int(fields[$0]!)) } + [
-            ("armed", armed.map(BenchJSON.int) ?? .null), ("window_loaded_ns", windowLoadedNs.map(BenchJSON.int) ?? .null),
-            ("exit_status", exitStatus.map { .int(Int64($0)) } ?? .null), ("fired_at_start", firedAtStart.map(BenchJSON.int) ?? .null),
-            ("error", error.map(BenchJSON.string) ?? .null),
-        ])
+        .object(
+            fields.keys.sorted().map { ($0, BenchJSON.int(fields[$0]!)) } + [
+                ("armed", armed.map(BenchJSON.int) ?? .null),
+                ("window_loaded_ns", windowLoadedNs.map(BenchJSON.int) ?? .null),
+                ("exit_status", exitStatus.map { .int(Int64($0)) } ?? .null),
+                ("fired_at_start", firedAtStart.map(BenchJSON.int) ?? .null),
+                ("error", error.map(BenchJSON.string) ?? .null),
+            ])
     }
 }
 
@@ -127,34 +140,52 @@ struct SchedulesResults: Sendable {
     func targets(rssPlans: Int) -> [TargetCheck] {
         var out: [TargetCheck] = []
         let a = sameSecond[.herald]?.stats
-        out.append(TargetCheck(name: "(a) lateness p99", required: "≤ 10 ms",
-                               measured: a.map { Fmt.duration(ns: $0.p99) } ?? "–", met: a.map { $0.p99 <= Self.targetLatenessP99 }))
+        out.append(
+            TargetCheck(
+                name: "(a) lateness p99", required: "≤ 10 ms",
+                measured: a.map { Fmt.duration(ns: $0.p99) } ?? "–", met: a.map { $0.p99 <= Self.targetLatenessP99 }))
         // Throughput is judged on the run without the lead: it starts claiming at the due time, as the floor does.
         let h = (atOnce[.heraldNoLead] ?? atOnce[.herald])?.rate, p = atOnce[.peer]?.rate
-        for (column, name) in [(ScheduleColumn.floor, "(b) fires/s vs SQL-claim floor"), (.floorDifyJoin, "(b) fires/s vs floor with Dify's join")] {
+        for (column, name) in [
+            (ScheduleColumn.floor, "(b) fires/s vs SQL-claim floor"),
+            (.floorDifyJoin, "(b) fires/s vs floor with Dify's join"),
+        ] {
             if let h, let f = atOnce[column]?.rate {
-                out.append(TargetCheck(name: name, required: "≥ 0.7× floor",
-                                       measured: "\(Fmt.rate(h)) / \(Fmt.rate(f)) = \(Fmt.ratio(h, f))", met: h >= Self.targetFloorRatio * f))
+                out.append(
+                    TargetCheck(
+                        name: name, required: "≥ 0.7× floor",
+                        measured: "\(Fmt.rate(h)) / \(Fmt.rate(f)) = \(Fmt.ratio(h, f))",
+                        met: h >= Self.targetFloorRatio * f))
             } else {
                 out.append(TargetCheck(name: name, required: "≥ 0.7× floor", measured: "–", met: nil))
             }
         }
         if let h, let p {
-            out.append(TargetCheck(name: "(b) fires/s vs dify poller", required: "≥ 20× dify poller",
-                                   measured: "\(Fmt.rate(h)) / \(Fmt.rate(p)) = \(Fmt.ratio(h, p))", met: h >= Self.targetPeerRatio * p))
+            out.append(
+                TargetCheck(
+                    name: "(b) fires/s vs dify poller", required: "≥ 20× dify poller",
+                    measured: "\(Fmt.rate(h)) / \(Fmt.rate(p)) = \(Fmt.ratio(h, p))", met: h >= Self.targetPeerRatio * p
+                ))
         } else {
-            out.append(TargetCheck(name: "(b) fires/s vs dify poller", required: "≥ 20× dify poller", measured: "–", met: nil))
+            out.append(
+                TargetCheck(name: "(b) fires/s vs dify poller", required: "≥ 20× dify poller", measured: "–", met: nil))
         }
         let c = runNow[.herald].flatMap { LatencyStats($0.samples) }
-        out.append(TargetCheck(name: "(c) run_now → queue p50", required: "≤ 1 ms",
-                               measured: c.map { Fmt.duration(ns: $0.p50) } ?? "–", met: c.map { $0.p50 <= Self.targetRunNowP50 }))
+        out.append(
+            TargetCheck(
+                name: "(c) run_now → queue p50", required: "≤ 1 ms",
+                measured: c.map { Fmt.duration(ns: $0.p50) } ?? "–", met: c.map { $0.p50 <= Self.targetRunNowP50 }))
         let big = sweep.max { $0.plans < $1.plans }
         let d = big.flatMap { Self.median($0.wallNs[.herald] ?? []) }
-        out.append(TargetCheck(name: "(d) sweep query at \(Fmt.grouped(big?.plans ?? 0)) plans", required: "≤ 5 ms",
-                               measured: d.map { Fmt.duration(ns: $0) + " (median)" } ?? "–", met: d.map { $0 <= Self.targetSweepNs }))
+        out.append(
+            TargetCheck(
+                name: "(d) sweep query at \(Fmt.grouped(big?.plans ?? 0)) plans", required: "≤ 5 ms",
+                measured: d.map { Fmt.duration(ns: $0) + " (median)" } ?? "–", met: d.map { $0 <= Self.targetSweepNs }))
         let rss = memory["herald_loaded"]?.fields["VmRSS"]
-        out.append(TargetCheck(name: "(e) RSS at \(Fmt.grouped(rssPlans)) plans", required: "≤ 100 MB",
-                               measured: rss.map { Fmt.megabytes(kib: $0) } ?? "–", met: rss.map { $0 <= Self.targetRSSKiB }))
+        out.append(
+            TargetCheck(
+                name: "(e) RSS at \(Fmt.grouped(rssPlans)) plans", required: "≤ 100 MB",
+                measured: rss.map { Fmt.megabytes(kib: $0) } ?? "–", met: rss.map { $0 <= Self.targetRSSKiB }))
         return out
     }
 
@@ -164,31 +195,41 @@ struct SchedulesResults: Sendable {
         func bursts(_ m: [ScheduleColumn: BurstOutcome]) -> BenchJSON {
             .object(ScheduleColumn.allCases.compactMap { c in m[c].map { (c.rawValue, $0.json) } })
         }
-        let sweepJSON = BenchJSON.array(sweep.map { r in
-            .object([("plans", .int(r.plans))] + SweepQueryProbe.Query.allCases.map { q in
-                (q.rawValue, .object([
-                    ("wall_median_ns", Self.median(r.wallNs[q] ?? []).map(BenchJSON.int) ?? .null),
-                    ("wall_ns", .array((r.wallNs[q] ?? []).map(BenchJSON.int))),
-                    ("server_median_ns", Self.median(r.serverNs[q] ?? []).map(BenchJSON.int) ?? .null),
-                    ("rows", r.rows[q].map(BenchJSON.int) ?? .null),
-                    ("app_triggers_scan", r.triggerScan[q].map(BenchJSON.string) ?? .null),
-                ]))
-            } + [
-                ("claim_due_median_ns", Self.median(r.claimDueNs).map(BenchJSON.int) ?? .null),
-                ("claim_due_fires", .int(r.claimDueFires)),
-                ("read_one_median_ns", Self.median(r.readOneNs).map(BenchJSON.int) ?? .null),
-                ("claim_run_now_median_ns", Self.median(r.runNowClaimNs).map(BenchJSON.int) ?? .null),
-                ("error", r.error.map(BenchJSON.string) ?? .null),
-            ])
-        })
+        let sweepJSON = BenchJSON.array(
+            sweep.map { r in
+                .object(
+                    [("plans", .int(r.plans))]
+                        + SweepQueryProbe.Query.allCases.map { q in
+                            (
+                                q.rawValue,
+                                .object([
+                                    ("wall_median_ns", Self.median(r.wallNs[q] ?? []).map(BenchJSON.int) ?? .null),
+                                    ("wall_ns", .array((r.wallNs[q] ?? []).map(BenchJSON.int))),
+                                    ("server_median_ns", Self.median(r.serverNs[q] ?? []).map(BenchJSON.int) ?? .null),
+                                    ("rows", r.rows[q].map(BenchJSON.int) ?? .null),
+                                    ("app_triggers_scan", r.triggerScan[q].map(BenchJSON.string) ?? .null),
+                                ])
+                            )
+                        } + [
+                            ("claim_due_median_ns", Self.median(r.claimDueNs).map(BenchJSON.int) ?? .null),
+                            ("claim_due_fires", .int(r.claimDueFires)),
+                            ("read_one_median_ns", Self.median(r.readOneNs).map(BenchJSON.int) ?? .null),
+                            ("claim_run_now_median_ns", Self.median(r.runNowClaimNs).map(BenchJSON.int) ?? .null),
+                            ("error", r.error.map(BenchJSON.string) ?? .null),
+                        ])
+            })
         return [
             ("same_second", bursts(sameSecond)), ("at_once", bursts(atOnce)),
             ("run_now", .object(ScheduleColumn.allCases.compactMap { c in runNow[c].map { (c.rawValue, $0.json) } })),
             ("sweep", sweepJSON),
             ("memory", .object(memory.keys.sorted().map { ($0, memory[$0]!.json) })),
-            ("peer_phases_ns", .object(peerPhases.keys.sorted().map { k in
-                (k, .object(peerPhases[k]!.keys.sorted().map { ($0, BenchJSON.int(peerPhases[k]![$0]!)) }))
-            })),
+            (
+                "peer_phases_ns",
+                .object(
+                    peerPhases.keys.sorted().map { k in
+                        (k, .object(peerPhases[k]!.keys.sorted().map { ($0, BenchJSON.int(peerPhases[k]![$0]!)) }))
+                    })
+            ),
             ("drain_per_s", drainRate.map(BenchJSON.double) ?? .null),
             ("notes", .array(notes.map(BenchJSON.string))),
         ]

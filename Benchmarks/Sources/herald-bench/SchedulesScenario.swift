@@ -37,7 +37,9 @@ final class SchedulesScenario {
         let admin = try RedisClient(endpoint: environment.redis)
         let reply = try admin.command(["PUBSUB", "NUMSUB", Channels.scheduleEvents])
         if case .array(let items) = reply, items.count == 2, let n = items[1].integer, n != 0 {
-            throw BenchFailure("\(n) client(s) already subscribe to \(Channels.scheduleEvents); the benchmark needs the channel to itself")
+            throw BenchFailure(
+                "\(n) client(s) already subscribe to \(Channels.scheduleEvents); the benchmark needs the channel to itself"
+            )
         }
         let data = try ScheduleBenchData(environment: environment)
         data.dropLeftovers()
@@ -66,11 +68,13 @@ final class SchedulesScenario {
         try data.create(mainDB)
         let took = try data.populate(mainDB, plans: n, spread: .parked)
         try data.copy(mainDB, to: copyDB)
-        results.notes.append("Creating \(Fmt.grouped(n)) tenants/10, apps, triggers and plans took \(Fmt.duration(ns: took)).")
+        results.notes.append(
+            "Creating \(Fmt.grouped(n)) tenants/10, apps, triggers and plans took \(Fmt.duration(ns: took)).")
 
         let heraldKey = "hbh\(tag):schedule_executor", peerKey = "hbp\(tag):schedule_executor"
-        let daemon = HeraldDaemonProcess(environment: environment, databaseURL: data.url(mainDB), keyPrefix: "hbh\(tag)",
-                                         instanceID: "herald-bench-schedules")
+        let daemon = HeraldDaemonProcess(
+            environment: environment, databaseURL: data.url(mainDB), keyPrefix: "hbh\(tag)",
+            instanceID: "herald-bench-schedules")
         try daemon.start()
         defer {
             daemon.stop()
@@ -78,10 +82,12 @@ final class SchedulesScenario {
         }
         var peer: DifyPollerPeer?
         if config.python, let python = environment.python, let root = BenchEnvironment.repositoryRoot(),
-           FileManager.default.fileExists(atPath: root + "/Tests/Support/bench_dify_poller.py") {
-            let p = DifyPollerPeer(python: python, script: root + "/Tests/Support/bench_dify_poller.py",
-                                   databaseURL: data.url(copyDB), brokerURL: environment.redisURL, keyPrefix: "hbp\(tag)",
-                                   batch: config.peerBatch)
+            FileManager.default.fileExists(atPath: root + "/Tests/Support/bench_dify_poller.py")
+        {
+            let p = DifyPollerPeer(
+                python: python, script: root + "/Tests/Support/bench_dify_poller.py",
+                databaseURL: data.url(copyDB), brokerURL: environment.redisURL, keyPrefix: "hbp\(tag)",
+                batch: config.peerBatch)
             do {
                 try p.start()
                 peer = p
@@ -90,10 +96,11 @@ final class SchedulesScenario {
                 results.notes.append("Dify poller peer skipped: \(error)")
             }
         }
-        let bench = try FireBench(environment: environment, daemon: daemon, heraldKey: heraldKey,
-                              heraldDB: try PostgresConnection(connInfo: data.info(mainDB)),
-                              referenceDB: try PostgresConnection(connInfo: data.info(copyDB)),
-                              peer: peer, peerKey: peerKey, floorBatch: config.floorBatch)
+        let bench = try FireBench(
+            environment: environment, daemon: daemon, heraldKey: heraldKey,
+            heraldDB: try PostgresConnection(connInfo: data.info(mainDB)),
+            referenceDB: try PostgresConnection(connInfo: data.info(copyDB)),
+            peer: peer, peerKey: peerKey, floorBatch: config.floorBatch)
         BenchClock.sleep(.seconds(1))  // the daemon's first window load
 
         results.drainRate = bench.drainCapacity(count: config.sameSecondPlans, key: "hbd\(tag):schedule_executor")
@@ -113,20 +120,26 @@ final class SchedulesScenario {
             var order: [ScheduleColumn] = [.herald, .floor, .push] + (peer != nil && round == 0 ? [.peer] : [])
             order = Array(order[(round % order.count)...] + order[..<(round % order.count)])
             for column in order {
-                progress("(a) \(Fmt.grouped(m)) due in the same second, round \(round + 1)/\(config.sameSecondRounds): \(column.title)")
+                progress(
+                    "(a) \(Fmt.grouped(m)) due in the same second, round \(round + 1)/\(config.sameSecondRounds): \(column.title)"
+                )
                 var o = results.sameSecond[column] ?? BurstOutcome()
                 switch column {
                 case .herald: bench.herald(range, into: &o)
                 case .floor: bench.floor(range, into: &o)
                 case .push: bench.pushFloor(range, key: "hbq\(tag):schedule_executor", into: &o)
-                default: if let t = bench.peer(range, maxSeconds: 0, into: &o) { results.peerPhases["same_second"] = t.phases }
+                default:
+                    if let t = bench.peer(range, maxSeconds: 0, into: &o) {
+                        results.peerPhases["same_second"] = t.phases
+                    }
                 }
                 results.sameSecond[column] = o
             }
         }
 
         // (b) every plan due at once: Herald and the floor twice (order alternating), the others once.
-        var order: [ScheduleColumn] = [.herald, .floor, .floorDifyJoin] + (peer != nil ? [.peer] : []) + [.floor, .herald]
+        var order: [ScheduleColumn] =
+            [.herald, .floor, .floorDifyJoin] + (peer != nil ? [.peer] : []) + [.floor, .herald]
         if config.atOnceRounds < 2 { order.removeLast(2) }
         for column in order {
             progress("(b) \(Fmt.grouped(n)) due at once: \(column.title)")
@@ -135,7 +148,10 @@ final class SchedulesScenario {
             case .herald: bench.herald(0..<n, rate: true, into: &o)
             case .floor: bench.floor(0..<n, into: &o)
             case .floorDifyJoin: bench.floor(0..<n, variant: .difyJoin, into: &o)
-            default: if let t = bench.peer(0..<n, maxSeconds: config.peerMaxSeconds, into: &o) { results.peerPhases["at_once"] = t.phases }
+            default:
+                if let t = bench.peer(0..<n, maxSeconds: config.peerMaxSeconds, into: &o) {
+                    results.peerPhases["at_once"] = t.phases
+                }
             }
             results.atOnce[column] = o
             if column == .herald { results.memory["herald_after_at_once"] = MemoryOutcome(fields: daemon.memory()) }
@@ -150,20 +166,28 @@ final class SchedulesScenario {
         progress("(c) run_now → queue: herald")
         var h = EventOutcome()
         if let note = bench.quiesceHerald() { h.errors.append(note) }
-        bench.events(key: heraldKey, base: base, count: events, warmup: warmup, interval: config.runNowInterval, send: publishOne, into: &h)
+        bench.events(
+            key: heraldKey, base: base, count: events, warmup: warmup, interval: config.runNowInterval,
+            send: publishOne, into: &h)
         results.runNow[.herald] = h
         let status = daemon.stop()
-        if status != 0 { results.notes.append("herald run exited with status \(status.map(String.init) ?? "?") after SIGTERM.") }
+        if status != 0 {
+            results.notes.append("herald run exited with status \(status.map(String.init) ?? "?") after SIGTERM.")
+        }
         let warnings = daemon.logLines().filter { !$0.isEmpty }
-        if !warnings.isEmpty { results.notes.append("herald logged \(warnings.count) warning/error lines; first: \(warnings[0].prefix(300))") }
+        if !warnings.isEmpty {
+            results.notes.append(
+                "herald logged \(warnings.count) warning/error lines; first: \(warnings[0].prefix(300))")
+        }
 
         progress("(c) run_now → queue: relay floor")
         let relay = RunNowRelay(endpoint: environment.redis, key: "hbr\(tag):schedule_executor")
         var r = EventOutcome()
         do {
             try relay.start()
-            bench.events(key: "hbr\(tag):schedule_executor", base: base, count: events, warmup: warmup,
-                         interval: config.runNowInterval, send: publishOne, into: &r)
+            bench.events(
+                key: "hbr\(tag):schedule_executor", base: base, count: events, warmup: warmup,
+                interval: config.runNowInterval, send: publishOne, into: &r)
         } catch {
             r.errors.append("\(error)")
         }
@@ -173,10 +197,12 @@ final class SchedulesScenario {
         progress("(c) run_now → queue: LPUSH → BRPOP")
         let bareKey = "hbb\(tag):schedule_executor"
         var b = EventOutcome()
-        bench.events(key: bareKey, base: base, count: events, warmup: warmup, interval: config.runNowInterval, send: { seq in
-            _ = try admin.command([Array("LPUSH".utf8), Array(bareKey.utf8), RunNowRelay.message(seq)])
-            return true
-        }, into: &b)
+        bench.events(
+            key: bareKey, base: base, count: events, warmup: warmup, interval: config.runNowInterval,
+            send: { seq in
+                _ = try admin.command([Array("LPUSH".utf8), Array(bareKey.utf8), RunNowRelay.message(seq)])
+                return true
+            }, into: &b)
         results.runNow[.bare] = b
 
         // (b) again without the lead: the daemon restarted with HERALD_SCHEDULE_LEAD=0 claims from the due
@@ -186,7 +212,8 @@ final class SchedulesScenario {
                 try daemon.start(extraEnvironment: ["HERALD_SCHEDULE_LEAD": "0"])
                 BenchClock.sleep(.seconds(1))
                 for round in 0..<config.atOnceRounds {
-                    progress("(b) \(Fmt.grouped(n)) due at once: herald, no lead, run \(round + 1)/\(config.atOnceRounds)")
+                    progress(
+                        "(b) \(Fmt.grouped(n)) due at once: herald, no lead, run \(round + 1)/\(config.atOnceRounds)")
                     var o = results.atOnce[.heraldNoLead] ?? BurstOutcome()
                     bench.herald(0..<n, rate: true, into: &o)
                     results.atOnce[.heraldNoLead] = o
@@ -233,7 +260,8 @@ final class SchedulesScenario {
     /// Starts `herald run`, waits for its window (armed plans steady for 1 s), settles, reads /proc.
     private func memory(url: String, prefix: String, expectArmed: Bool) -> MemoryOutcome {
         var out = MemoryOutcome()
-        let d = HeraldDaemonProcess(environment: environment, databaseURL: url, keyPrefix: prefix, instanceID: "herald-bench-rss")
+        let d = HeraldDaemonProcess(
+            environment: environment, databaseURL: url, keyPrefix: prefix, instanceID: "herald-bench-rss")
         defer { d.removeLog() }
         do { try d.start() } catch {
             out.error = "\(error)"
@@ -280,19 +308,23 @@ final class SchedulesScenario {
 
     private func machineJSON(admin: RedisClient) -> BenchJSON {
         let m = BenchEnvironment.machine()
-        return .object([("cpus", .int(m.cpus)), ("model", .string(m.model)), ("kernel", .string(m.kernel)),
-                        ("redis", .string(info(admin, "redis_version"))), ("postgres", .string(postgresVersion())),
-                        ("peer", peerVersions.map(BenchJSON.string) ?? .null)])
+        return .object([
+            ("cpus", .int(m.cpus)), ("model", .string(m.model)), ("kernel", .string(m.kernel)),
+            ("redis", .string(info(admin, "redis_version"))), ("postgres", .string(postgresVersion())),
+            ("peer", peerVersions.map(BenchJSON.string) ?? .null),
+        ])
     }
 
     private func info(_ admin: RedisClient, _ field: String) -> String {
         guard let text = (try? admin.command(["INFO", "server"]))?.text,
-              let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(field + ":") }) else { return "?" }
+            let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix(field + ":") })
+        else { return "?" }
         return String(line.dropFirst(field.count + 1))
     }
 
     private func postgresVersion() -> String {
-        ((try? PostgresConnection(connInfo: environment.database).query("SHOW server_version"))?.rows.first?.first ?? nil) ?? "?"
+        ((try? PostgresConnection(connInfo: environment.database).query("SHOW server_version"))?.rows.first?.first
+            ?? nil) ?? "?"
     }
 
     private func progress(_ message: String) {

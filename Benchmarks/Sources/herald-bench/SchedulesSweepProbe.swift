@@ -154,7 +154,9 @@ struct SweepQueryProbe {
                 let trimmed = l.drop { $0 == " " || $0 == "-" || $0 == ">" }
                 if let on = trimmed.range(of: " on app_triggers") {
                     scan = String(trimmed[..<on.lowerBound])
-                    if let using = trimmed.range(of: " using "), let end = trimmed[using.upperBound...].firstIndex(of: " ") {
+                    if let using = trimmed.range(of: " using "),
+                        let end = trimmed[using.upperBound...].firstIndex(of: " ")
+                    {
                         scan += " (\(trimmed[using.upperBound..<end]))"
                     }
                 }
@@ -174,7 +176,9 @@ struct SweepQueryProbe {
             let t1 = BenchClock.monotonicNs()
             let fire = try store.claimRunNow(c, plan: plan, via: "run_now")
             let t2 = BenchClock.monotonicNs()
-            if rows.count != 1 || fire == nil { throw BenchFailure("plan \(plan) not found by PlanStore.read/claimRunNow") }
+            if rows.count != 1 || fire == nil {
+                throw BenchFailure("plan \(plan) not found by PlanStore.read/claimRunNow")
+            }
             if i >= warmup {
                 r.readOneNs.append(t1 - t0)
                 r.runNowClaimNs.append(t2 - t1)
@@ -185,10 +189,12 @@ struct SweepQueryProbe {
 
     /// The real `PlanStore.claimDue(ids: nil, limit: due)`, committed; the plans and fire rows are put back.
     private func timeClaimDue(_ c: PostgresConnection, into r: inout Result) throws {
-        let original = try c.query("""
+        let original = try c.query(
+            """
             SELECT id::text, next_run_at::text FROM workflow_schedule_plans
              WHERE next_run_at <= (now() AT TIME ZONE 'UTC') ORDER BY next_run_at LIMIT $1
-            """, [String(due)]).rows
+            """, [String(due)]
+        ).rows
         let ids = "{" + original.compactMap { $0[0] }.joined(separator: ",") + "}"
         let times = "{" + original.compactMap { $0[1].map { "\"\($0)\"" } }.joined(separator: ",") + "}"
         let store = PlanStore(instanceID: "herald-bench-sweep")
@@ -203,7 +209,8 @@ struct SweepQueryProbe {
             }
             try c.transaction { c in
                 try c.query("SET LOCAL session_replication_role = replica")
-                try c.query("""
+                try c.query(
+                    """
                     UPDATE workflow_schedule_plans p SET next_run_at = v.t
                       FROM unnest($1::uuid[], $2::timestamp[]) AS v(id, t) WHERE p.id = v.id
                     """, [ids, times])

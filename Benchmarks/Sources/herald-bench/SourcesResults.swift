@@ -70,21 +70,29 @@ struct SourcesResults: Sendable {
 
     func tables(config: SourcesConfig) -> [BenchTable] {
         var out: [BenchTable] = []
-        for (source, title) in [(BenchSource.redis, "Redis PUBLISH → handler latency"),
-                                (.postgres, "PostgreSQL NOTIFY → handler latency")] {
+        for (source, title) in [
+            (BenchSource.redis, "Redis PUBLISH → handler latency"),
+            (.postgres, "PostgreSQL NOTIFY → handler latency"),
+        ] {
             out.append(latencyTable(source, title: title, config: config))
         }
-        out.append(rateTable(
-            flood, title: "Redis live flood: \(Fmt.grouped(config.floodMessages)) PUBLISH, "
-                + "\(config.floodConnections) connections × pipeline \(config.pipeline), flat out",
-            offered: "publisher rate"))
-        out.append(rateTable(
-            drain, title: "Redis drain: \(Fmt.grouped(config.drainMessages)) queued while the consumer was paused "
-                + "(client-output-buffer-limit pubsub 0 0 0 for this test)",
-            offered: nil))
-        out.append(rateTable(
-            burst, title: "PostgreSQL burst: \(Fmt.grouped(config.notifyBurst)) NOTIFY committed in one transaction",
-            offered: nil))
+        out.append(
+            rateTable(
+                flood,
+                title: "Redis live flood: \(Fmt.grouped(config.floodMessages)) PUBLISH, "
+                    + "\(config.floodConnections) connections × pipeline \(config.pipeline), flat out",
+                offered: "publisher rate"))
+        out.append(
+            rateTable(
+                drain,
+                title: "Redis drain: \(Fmt.grouped(config.drainMessages)) queued while the consumer was paused "
+                    + "(client-output-buffer-limit pubsub 0 0 0 for this test)",
+                offered: nil))
+        out.append(
+            rateTable(
+                burst,
+                title: "PostgreSQL burst: \(Fmt.grouped(config.notifyBurst)) NOTIFY committed in one transaction",
+                offered: nil))
         let settle = Fmt.duration(ns: config.rssSettle.nanoseconds)
         var rssTable = BenchTable(
             title: "Idle memory of `herald run` (all sources connected, /healthz 200, then \(settle) idle)",
@@ -118,19 +126,29 @@ struct SourcesResults: Sendable {
             cells.append(h.flatMap { h in f.map { Fmt.ratio(Double(h), Double($0)) } } ?? "–")
             t.rows.append(cells)
         }
-        t.rows.append(["received"] + kinds.map { k in
-            let r = results[k]
-            return "\(Fmt.grouped(r?.samples.count ?? 0))/\(Fmt.grouped(r?.expected ?? 0))"
-        } + [""])
+        t.rows.append(
+            ["received"]
+                + kinds.map { k in
+                    let r = results[k]
+                    return "\(Fmt.grouped(r?.samples.count ?? 0))/\(Fmt.grouped(r?.expected ?? 0))"
+                } + [""])
         t.rows.append(["lost"] + kinds.map { Fmt.grouped(results[$0]?.lost ?? 0) } + [""])
-        t.notes.append("Each consumer ran alone on the channel, in \(config.rounds) rounds (order rotated), after "
-            + "\(config.warmup) unmeasured warm-up messages per run. Latency = CLOCK_REALTIME in the handler − "
-            + "CLOCK_REALTIME just before the send. p99 and max describe this VM's wake-up latency more than the software.")
+        t.notes.append(
+            "Each consumer ran alone on the channel, in \(config.rounds) rounds (order rotated), after "
+                + "\(config.warmup) unmeasured warm-up messages per run. Latency = CLOCK_REALTIME in the handler − "
+                + "CLOCK_REALTIME just before the send. p99 and max describe this VM's wake-up latency more than the software."
+        )
         let late = kinds.compactMap { results[$0]?.late }.reduce(0, +)
-        if late > 0 { t.notes.append("The publisher started \(Fmt.grouped(late)) sends more than one interval late (VM stalls), then caught up.") }
+        if late > 0 {
+            t.notes.append(
+                "The publisher started \(Fmt.grouped(late)) sends more than one interval late (VM stalls), then caught up."
+            )
+        }
         for k in kinds {
             guard let r = results[k] else { continue }
-            if r.misdelivered > 0 { t.notes.append("\(k.title): \(r.misdelivered) PUBLISH replies did not count exactly one receiver.") }
+            if r.misdelivered > 0 {
+                t.notes.append("\(k.title): \(r.misdelivered) PUBLISH replies did not count exactly one receiver.")
+            }
             if r.disconnects > 0 { t.notes.append("\(k.title): \(r.disconnects) disconnects.") }
             if let n = r.note, k == .peer { t.notes.append("python peer: \(n).") }
             for e in Set(r.errors) { t.notes.append("\(k.title) error: \(e)") }
@@ -148,29 +166,35 @@ struct SourcesResults: Sendable {
             t.rows.append([offered] + kinds.map { results[$0]?.offeredRate.map(Fmt.rate) ?? "–" } + [""])
         }
         if results.values.contains(where: { $0.commitNs != nil }) {
-            t.rows.append(["commit time"] + kinds.map { results[$0]?.commitNs.map { Fmt.duration(ns: $0) } ?? "–" } + [""])
+            t.rows.append(
+                ["commit time"] + kinds.map { results[$0]?.commitNs.map { Fmt.duration(ns: $0) } ?? "–" } + [""])
         }
-        t.rows.append(["consumed (first→last arrival)"] + kinds.map { results[$0]?.consumedRate.map(Fmt.rate) ?? "–" }
-            + [ratio(results[.herald]?.consumedRate, results[.floor]?.consumedRate)])
+        t.rows.append(
+            ["consumed (first→last arrival)"] + kinds.map { results[$0]?.consumedRate.map(Fmt.rate) ?? "–" }
+                + [ratio(results[.herald]?.consumedRate, results[.floor]?.consumedRate)])
         if offered == nil {
             // Only without a publisher in the way is 1/rate the consumer's own cost per message.
             let perMessage = kinds.map { k in results[k]?.consumedRate.map { 1e9 / $0 } }
             let h = kinds.firstIndex(of: .herald).flatMap { perMessage[$0] }
             let f = kinds.firstIndex(of: .floor).flatMap { perMessage[$0] }
-            t.rows.append(["time per message"] + perMessage.map { $0.map { Fmt.fixed($0 / 1000, 2) + " µs" } ?? "–" }
-                + [ratio(h, f)])
+            t.rows.append(
+                ["time per message"] + perMessage.map { $0.map { Fmt.fixed($0 / 1000, 2) + " µs" } ?? "–" }
+                    + [ratio(h, f)])
         }
-        t.rows.append(["received"] + kinds.map { k in
-            results[k].map { "\(Fmt.grouped($0.received))/\(Fmt.grouped($0.sent))" } ?? "–"
-        } + [""])
+        t.rows.append(
+            ["received"]
+                + kinds.map { k in
+                    results[k].map { "\(Fmt.grouped($0.received))/\(Fmt.grouped($0.sent))" } ?? "–"
+                } + [""])
         t.rows.append(["lost"] + kinds.map { results[$0].map { Fmt.grouped($0.lost) } ?? "–" } + [""])
         t.rows.append(["disconnects"] + kinds.map { results[$0].map { String($0.disconnects) } ?? "–" } + [""])
         for k in kinds {
             guard let r = results[k] else { continue }
             if let e = r.error { t.notes.append("\(k.title) error: \(e)") }
             if let d = r.delivered, d != r.sent {
-                t.notes.append("\(k.title): Redis delivered \(Fmt.grouped(d)) of \(Fmt.grouped(r.sent)) messages to a subscriber "
-                    + "(PUBLISH replies); the rest found no subscriber (it had been disconnected).")
+                t.notes.append(
+                    "\(k.title): Redis delivered \(Fmt.grouped(d)) of \(Fmt.grouped(r.sent)) messages to a subscriber "
+                        + "(PUBLISH replies); the rest found no subscriber (it had been disconnected).")
             }
         }
         return t
@@ -185,27 +209,30 @@ struct SourcesResults: Sendable {
             let f = latency[source]?[.floor].flatMap { LatencyStats($0.samples) }
             if let h, let f {
                 let r = Double(h.p50) / Double(f.p50)
-                out.append(TargetCheck(
-                    name: name, required: "≤ 1.5× floor",
-                    measured: "\(Fmt.duration(ns: h.p50)) / \(Fmt.duration(ns: f.p50)) = \(Fmt.fixed(r, 2))×",
-                    met: r <= Self.targetP50Ratio))
+                out.append(
+                    TargetCheck(
+                        name: name, required: "≤ 1.5× floor",
+                        measured: "\(Fmt.duration(ns: h.p50)) / \(Fmt.duration(ns: f.p50)) = \(Fmt.fixed(r, 2))×",
+                        met: r <= Self.targetP50Ratio))
             } else {
                 out.append(TargetCheck(name: name, required: "≤ 1.5× floor", measured: "–", met: nil))
             }
         }
         for (results, name) in [(flood, "Redis live flood, nothing lost"), (drain, "Redis drain, nothing lost")] {
             if let h = results[.herald], let rate = h.consumedRate {
-                out.append(TargetCheck(
-                    name: name, required: "≥ 200,000/s, 0 lost",
-                    measured: "\(Fmt.rate(rate)), \(Fmt.grouped(h.lost)) lost",
-                    met: rate >= Self.targetRate && h.lost == 0))
+                out.append(
+                    TargetCheck(
+                        name: name, required: "≥ 200,000/s, 0 lost",
+                        measured: "\(Fmt.rate(rate)), \(Fmt.grouped(h.lost)) lost",
+                        met: rate >= Self.targetRate && h.lost == 0))
             } else {
                 out.append(TargetCheck(name: name, required: "≥ 200,000/s, 0 lost", measured: "–", met: nil))
             }
         }
-        out.append(TargetCheck(
-            name: "Idle RSS", required: "< 30 MB", measured: rss.rssKiB.map { Fmt.megabytes(kib: $0) } ?? "–",
-            met: rss.rssKiB.map { $0 < Self.targetRSSKiB }))
+        out.append(
+            TargetCheck(
+                name: "Idle RSS", required: "< 30 MB", measured: rss.rssKiB.map { Fmt.megabytes(kib: $0) } ?? "–",
+                met: rss.rssKiB.map { $0 < Self.targetRSSKiB }))
         return out
     }
 
@@ -213,15 +240,19 @@ struct SourcesResults: Sendable {
 
     func json() -> [(String, BenchJSON)] {
         func latencyJSON(_ source: BenchSource) -> BenchJSON {
-            .object(kinds.map { k in
-                let r = latency[source]?[k] ?? LatencyResult()
-                return (k.rawValue, .object([
-                    ("stats", LatencyStats(r.samples)?.json ?? .null), ("expected", .int(r.expected)),
-                    ("lost", .int(r.lost)), ("disconnects", .int(r.disconnects)), ("late_sends", .int(r.late)),
-                    ("misdelivered", .int(r.misdelivered)), ("errors", .array(r.errors.map(BenchJSON.string))),
-                    ("note", r.note.map(BenchJSON.string) ?? .null),
-                ]))
-            })
+            .object(
+                kinds.map { k in
+                    let r = latency[source]?[k] ?? LatencyResult()
+                    return (
+                        k.rawValue,
+                        .object([
+                            ("stats", LatencyStats(r.samples)?.json ?? .null), ("expected", .int(r.expected)),
+                            ("lost", .int(r.lost)), ("disconnects", .int(r.disconnects)), ("late_sends", .int(r.late)),
+                            ("misdelivered", .int(r.misdelivered)), ("errors", .array(r.errors.map(BenchJSON.string))),
+                            ("note", r.note.map(BenchJSON.string) ?? .null),
+                        ])
+                    )
+                })
         }
         func rates(_ m: [ConsumerKind: RateResult]) -> BenchJSON {
             .object(kinds.map { ($0.rawValue, m[$0]?.json ?? .null) })

@@ -90,7 +90,8 @@ final class SourcesScenario {
         report.header = header(admin: admin, publisher: publisher)
         report.tables = results.tables(config: config)
         report.targets = results.targets()
-        report.json = [("machine", machineJSON(admin: admin, publisher: publisher)), ("config", config.json)]
+        report.json =
+            [("machine", machineJSON(admin: admin, publisher: publisher)), ("config", config.json)]
             + results.json()
         report.elapsedNs = BenchClock.monotonicNs() - started
         return report
@@ -103,14 +104,17 @@ final class SourcesScenario {
         case .herald: return HeraldConsumer(environment: environment)
         case .floor: return FloorConsumer(environment: environment, source: source)
         case .peer:
-            return PythonPeer(python: environment.python!, script: environment.peerScript!,
-                              environment: environment, source: source)
+            return PythonPeer(
+                python: environment.python!, script: environment.peerScript!,
+                environment: environment, source: source)
         }
     }
 
     /// One paced run of `warmup + count` messages; the first `warmup` are not measured.
-    private func measureLatency(source: BenchSource, kind: ConsumerKind, count: Int, admin: RedisClient,
-                                publisher: PostgresConnection) {
+    private func measureLatency(
+        source: BenchSource, kind: ConsumerKind, count: Int, admin: RedisClient,
+        publisher: PostgresConnection
+    ) {
         var result = results.latency[source]?[kind] ?? LatencyResult()
         defer { results.latency[source, default: [:]][kind] = result }
         result.expected += count
@@ -121,7 +125,8 @@ final class SourcesScenario {
             try c.start(expected: total, mode: .latency, paused: false)
             if source == .redis { try requireSubscribers(1) }
             let pacer = PacedPublisher(interval: config.interval)
-            sent = source == .redis
+            sent =
+                source == .redis
                 ? try pacer.publishRedis(admin, count: total)
                 : try pacer.notifyPostgres(publisher, count: total)
         } catch {
@@ -151,8 +156,9 @@ final class SourcesScenario {
         do {
             try c.start(expected: count, mode: .rate, paused: paused)
             try requireSubscribers(1)
-            let flooder = RESPFlooder(endpoint: environment.redis, connections: config.floodConnections,
-                                      pipeline: config.pipeline)
+            let flooder = RESPFlooder(
+                endpoint: environment.redis, connections: config.floodConnections,
+                pipeline: config.pipeline)
             let published = try flooder.flood(channel: Channels.scheduleEvents, count: count)
             result.offeredRate = published.rate
             result.delivered = published.delivered
@@ -201,7 +207,9 @@ final class SourcesScenario {
     private func requireNoSubscriber() throws {
         let n = try subscribers()
         guard n == 0 else {
-            throw BenchFailure("\(n) client(s) already subscribe to \(Channels.scheduleEvents); the benchmark needs the channel to itself")
+            throw BenchFailure(
+                "\(n) client(s) already subscribe to \(Channels.scheduleEvents); the benchmark needs the channel to itself"
+            )
         }
     }
 
@@ -220,7 +228,8 @@ final class SourcesScenario {
         guard let admin else { return "pubsub 33554432 8388608 60" }
         let reply = try admin.command(["CONFIG", "GET", "client-output-buffer-limit"])
         if case .array(let items) = reply, items.count == 2, let all = items[1].text,
-           let r = all.range(of: "pubsub ") {
+            let r = all.range(of: "pubsub ")
+        {
             return String(all[r.lowerBound...])
         }
         return "pubsub 33554432 8388608 60"
@@ -230,7 +239,8 @@ final class SourcesScenario {
 
     private func header(admin: RedisClient, publisher: PostgresConnection) -> [String] {
         let m = BenchEnvironment.machine()
-        let peer = results.kinds.contains(.peer)
+        let peer =
+            results.kinds.contains(.peer)
             ? "Python peer: \(environment.python!)."
             : "Python peer: skipped (no HERALD_TEST_PYTHON or script)."
         return [
@@ -253,7 +263,7 @@ final class SourcesScenario {
 
     private func redisVersion(_ admin: RedisClient) -> String {
         guard let info = (try? admin.command(["INFO", "server"]))?.text,
-              let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("redis_version:") })
+            let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("redis_version:") })
         else { return "?" }
         return String(line.dropFirst("redis_version:".count))
     }

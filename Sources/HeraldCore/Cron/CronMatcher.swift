@@ -110,7 +110,8 @@ struct CronMatcher: Sendable {
             }
             if nearestDay > 0 {
                 let length = CivilCalendar.daysInMonth(year: year, month: month)
-                let target = Self.nearestWeekday(to: nearestDay, firstOfMonth: dayNumber - Int64(day - 1), length: length)
+                let target = Self.nearestWeekday(
+                    to: nearestDay, firstOfMonth: dayNumber - Int64(day - 1), length: length)
                 if day != target {
                     let firstOfMonth = dayNumber - Int64(day - 1)
                     startOfDay(firstOfMonth + Int64((day < target ? target : length + 1) - 1))

@@ -68,7 +68,8 @@ enum CronParser {
         func add(_ value: Int, _ element: String) throws(CronError) {
             let value = alias(value, field)
             guard field.bounds.contains(value) else {
-                throw .invalidField(field: field, text: element, reason: .outOfRange(value: value, bounds: field.bounds))
+                throw .invalidField(
+                    field: field, text: element, reason: .outOfRange(value: value, bounds: field.bounds))
             }
             let bit: UInt64 = 1 << UInt64(value)
             if result.mask & bit == 0 { count += 1 }
@@ -116,7 +117,8 @@ enum CronParser {
         // (day-of-week) when the other day field contains no `*` character.
         let full = [60, 24, 31, 12, 7][field.rawValue]
         if count == full {
-            let keep = (field == .dayOfMonth && !weekdayText.contains("*"))
+            let keep =
+                (field == .dayOfMonth && !weekdayText.contains("*"))
                 || (field == .dayOfWeek && !dayText.contains("*"))
             if !keep { result.isWildcard = true }
         }
@@ -170,7 +172,8 @@ enum CronParser {
         if step == 0 { throw .invalidField(field: field, text: element, reason: .zeroStep) }
         let a = alias(low, field), b = alias(high, field)
         if max(a, b) > hi {
-            throw .invalidField(field: field, text: element, reason: .outOfRange(value: max(a, b), bounds: field.bounds))
+            throw .invalidField(
+                field: field, text: element, reason: .outOfRange(value: max(a, b), bounds: field.bounds))
         }
         if a == b { return Array(stride(from: lo, through: hi, by: step)) }
         if a < b { return Array(stride(from: a, through: b, by: step)) }
@@ -260,11 +263,14 @@ enum CronParser {
         let pieces = element.split(separator: "#", omittingEmptySubsequences: false)
         guard pieces.count == 2, let occurrence = decimal(pieces[1]) else { return nil }
         let head = String(pieces[0])
-        let isWord = !head.isEmpty && head.utf8.allSatisfy { byte in
-            (byte >= 48 && byte <= 57) || (byte >= 97 && byte <= 122) || byte == 95
-        }
+        let isWord =
+            !head.isEmpty
+            && head.utf8.allSatisfy { byte in
+                (byte >= 48 && byte <= 57) || (byte >= 97 && byte <= 122) || byte == 95
+            }
         let ends = head.split(separator: "-", omittingEmptySubsequences: false).map(String.init)
-        let isNameRange = ends.count == 2
+        let isNameRange =
+            ends.count == 2
             && ((weekdayNames.contains(ends[0]) && weekdayNames.contains(ends[1]))
                 || (monthNames.contains(ends[0]) && monthNames.contains(ends[1])))
         guard isWord || isNameRange else { return nil }

@@ -28,7 +28,8 @@ public struct CronFire: Sendable, Hashable {
         let magnitude = abs(offset)
         var zone = "\(sign)\(two(magnitude / 3600)):\(two(magnitude / 60 % 60))"
         if magnitude % 60 != 0 { zone += ":\(two(magnitude % 60))" }
-        return "\(yearText)-\(two(month))-\(two(day))T\(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))"
+        return
+            "\(yearText)-\(two(month))-\(two(day))T\(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))"
             + zone
     }
 }

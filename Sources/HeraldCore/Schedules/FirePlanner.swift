@@ -24,8 +24,10 @@ public struct DuePlan: Sendable, Equatable {
     public var misfireGraceSeconds: Int64
     public var maxCatchUp: Int
 
-    public init(id: PlanID, cronExpression: String, timezone: String, nextRunAt: Int64,
-                policy: CatchUpPolicy = .once, misfireGraceSeconds: Int64 = 60, maxCatchUp: Int = 100) {
+    public init(
+        id: PlanID, cronExpression: String, timezone: String, nextRunAt: Int64,
+        policy: CatchUpPolicy = .once, misfireGraceSeconds: Int64 = 60, maxCatchUp: Int = 100
+    ) {
         self.id = id
         self.cronExpression = cronExpression
         self.timezone = timezone
@@ -49,8 +51,11 @@ public enum FirePlanner {
     /// Decides for `plan` at database time `now` (Unix µs). A slot at most `lead` µs ahead is
     /// claimed now and released at its time (pre-claiming keeps a burst of simultaneous fires on
     /// time); the next slot is then computed after that slot. `cache` reuses parsed schedules.
-    public static func decide(_ plan: DuePlan, now: Int64, lead: Int64 = 0, cache: inout [String: CronSchedule]) -> FireDecision {
-        if plan.nextRunAt > now + lead { return .fire(fires: [], nextRunAt: plan.nextRunAt) }  // not due by the database clock
+    public static func decide(
+        _ plan: DuePlan, now: Int64, lead: Int64 = 0, cache: inout [String: CronSchedule]
+    ) -> FireDecision {
+        // Not due by the database clock.
+        if plan.nextRunAt > now + lead { return .fire(fires: [], nextRunAt: plan.nextRunAt) }
         let key = plan.timezone + "\u{0}" + plan.cronExpression
         let schedule: CronSchedule
         if let s = cache[key] {

@@ -166,7 +166,8 @@ public struct Mediator: Sendable {
     }
 
     /// Drops every run waiting (directly or transitively) on `task`, with `reason`.
-    private mutating func skipWaiters(on task: TaskName, dryRun: Bool, reason: SkipReason, into steps: inout [PlanStep]) {
+    private mutating func skipWaiters(on task: TaskName, dryRun: Bool, reason: SkipReason, into steps: inout [PlanStep])
+    {
         var queue = [task]
         while !queue.isEmpty {
             let upstream = queue.removeFirst()

@@ -150,6 +150,8 @@ public struct MediatorPlan: Sendable, Hashable {
 
     /// The tasks the plan skips, with their reasons.
     public var skipped: [(task: TaskName, reason: SkipReason)] {
-        steps.compactMap { if case .skipped(let task, _, let reason) = $0 { return (task, reason) } else { return nil } }
+        steps.compactMap {
+            if case .skipped(let task, _, let reason) = $0 { return (task, reason) } else { return nil }
+        }
     }
 }

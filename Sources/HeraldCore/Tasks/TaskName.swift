@@ -78,35 +78,49 @@ public struct DifyBeatEntry: Sendable, Hashable {
 
     /// Every entry of Dify's `beat_schedule` (`api/extensions/ext_celery.py`) that Herald names.
     public static let all: [DifyBeatEntry] = [
-        .init(task: .cleanEmbeddingCache, beatKey: "clean_embedding_cache_task",
-              celeryName: "schedule.clean_embedding_cache_task.clean_embedding_cache_task"),
-        .init(task: .cleanUnusedDatasets, beatKey: "clean_unused_datasets_task",
-              celeryName: "schedule.clean_unused_datasets_task.clean_unused_datasets_task"),
-        .init(task: .createTiDBServerless, beatKey: "create_tidb_serverless_task",
-              celeryName: "schedule.create_tidb_serverless_task.create_tidb_serverless_task"),
-        .init(task: .updateTiDBServerlessStatus, beatKey: "update_tidb_serverless_status_task",
-              celeryName: "schedule.update_tidb_serverless_status_task.update_tidb_serverless_status_task"),
+        .init(
+            task: .cleanEmbeddingCache, beatKey: "clean_embedding_cache_task",
+            celeryName: "schedule.clean_embedding_cache_task.clean_embedding_cache_task"),
+        .init(
+            task: .cleanUnusedDatasets, beatKey: "clean_unused_datasets_task",
+            celeryName: "schedule.clean_unused_datasets_task.clean_unused_datasets_task"),
+        .init(
+            task: .createTiDBServerless, beatKey: "create_tidb_serverless_task",
+            celeryName: "schedule.create_tidb_serverless_task.create_tidb_serverless_task"),
+        .init(
+            task: .updateTiDBServerlessStatus, beatKey: "update_tidb_serverless_status_task",
+            celeryName: "schedule.update_tidb_serverless_status_task.update_tidb_serverless_status_task"),
         .init(task: .cleanMessages, beatKey: "clean_messages", celeryName: "schedule.clean_messages.clean_messages"),
-        .init(task: .mailCleanDocumentNotify, beatKey: "mail_clean_document_notify_task",
-              celeryName: "schedule.mail_clean_document_notify_task.mail_clean_document_notify_task"),
-        .init(task: .queueMonitor, beatKey: "datasets-queue-monitor",
-              celeryName: "schedule.queue_monitor_task.queue_monitor_task"),
-        .init(task: .checkUpgradablePlugin, beatKey: "check_upgradable_plugin_task",
-              celeryName: "schedule.check_upgradable_plugin_task.check_upgradable_plugin_task"),
-        .init(task: .cleanWorkflowRunLogsPrecise, beatKey: "clean_workflow_runlogs_precise",
-              celeryName: "schedule.clean_workflow_runlogs_precise.clean_workflow_runlogs_precise"),
-        .init(task: .cleanWorkflowRuns, beatKey: "clean_workflow_runs_task",
-              celeryName: "schedule.clean_workflow_runs_task.clean_workflow_runs_task"),
-        .init(task: .cleanOAuthAccessTokens, beatKey: "clean_oauth_access_tokens_task",
-              celeryName: "schedule.clean_oauth_access_tokens_task.clean_oauth_access_tokens_task"),
-        .init(task: .workflowSchedule, beatKey: "workflow_schedule_task",
-              celeryName: "schedule.workflow_schedule_task.poll_workflow_schedules"),
-        .init(task: .triggerProviderRefresh, beatKey: "trigger_provider_refresh",
-              celeryName: "schedule.trigger_provider_refresh_task.trigger_provider_refresh"),
-        .init(task: .updateAPITokenLastUsed, beatKey: "batch_update_api_token_last_used",
-              celeryName: "schedule.update_api_token_last_used_task.batch_update_api_token_last_used"),
-        .init(task: .humanInputFormTimeout, beatKey: "human_input_form_timeout",
-              celeryName: "human_input_form_timeout.check_and_resume"),
+        .init(
+            task: .mailCleanDocumentNotify, beatKey: "mail_clean_document_notify_task",
+            celeryName: "schedule.mail_clean_document_notify_task.mail_clean_document_notify_task"),
+        .init(
+            task: .queueMonitor, beatKey: "datasets-queue-monitor",
+            celeryName: "schedule.queue_monitor_task.queue_monitor_task"),
+        .init(
+            task: .checkUpgradablePlugin, beatKey: "check_upgradable_plugin_task",
+            celeryName: "schedule.check_upgradable_plugin_task.check_upgradable_plugin_task"),
+        .init(
+            task: .cleanWorkflowRunLogsPrecise, beatKey: "clean_workflow_runlogs_precise",
+            celeryName: "schedule.clean_workflow_runlogs_precise.clean_workflow_runlogs_precise"),
+        .init(
+            task: .cleanWorkflowRuns, beatKey: "clean_workflow_runs_task",
+            celeryName: "schedule.clean_workflow_runs_task.clean_workflow_runs_task"),
+        .init(
+            task: .cleanOAuthAccessTokens, beatKey: "clean_oauth_access_tokens_task",
+            celeryName: "schedule.clean_oauth_access_tokens_task.clean_oauth_access_tokens_task"),
+        .init(
+            task: .workflowSchedule, beatKey: "workflow_schedule_task",
+            celeryName: "schedule.workflow_schedule_task.poll_workflow_schedules"),
+        .init(
+            task: .triggerProviderRefresh, beatKey: "trigger_provider_refresh",
+            celeryName: "schedule.trigger_provider_refresh_task.trigger_provider_refresh"),
+        .init(
+            task: .updateAPITokenLastUsed, beatKey: "batch_update_api_token_last_used",
+            celeryName: "schedule.update_api_token_last_used_task.batch_update_api_token_last_used"),
+        .init(
+            task: .humanInputFormTimeout, beatKey: "human_input_form_timeout",
+            celeryName: "human_input_form_timeout.check_and_resume"),
     ]
 
     /// The entry for `task`, if it is one of Dify's beat tasks.

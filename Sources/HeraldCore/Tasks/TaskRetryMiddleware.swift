@@ -13,8 +13,10 @@ public struct TaskRetryMiddleware: TaskMiddleware {
     /// - Parameters:
     ///   - attempts: runs in all, at least 1 (default 3).
     ///   - sleep: how to wait (tests pass one that returns at once).
-    public init(attempts: Int = 3, backoff: Backoff = Backoff(base: .seconds(1), cap: .seconds(30)),
-                sleep: @escaping @Sendable (Duration) async -> Void = { try? await Task.sleep(for: $0) }) {
+    public init(
+        attempts: Int = 3, backoff: Backoff = Backoff(base: .seconds(1), cap: .seconds(30)),
+        sleep: @escaping @Sendable (Duration) async -> Void = { try? await Task.sleep(for: $0) }
+    ) {
         self.attempts = max(1, attempts)
         self.backoff = backoff
         self.sleep = sleep
@@ -31,9 +33,11 @@ public struct TaskRetryMiddleware: TaskMiddleware {
             } catch {
                 guard attempt < attempts, !context.isCancelled else { throw error }
                 let wait = backoff.next()
-                context.progress("attempt \(attempt) of \(attempts) failed; retrying", [
-                    (key: "error", value: "\(error)"), (key: "retry_in_s", value: String(format2(wait.seconds))),
-                ])
+                context.progress(
+                    "attempt \(attempt) of \(attempts) failed; retrying",
+                    [
+                        (key: "error", value: "\(error)"), (key: "retry_in_s", value: String(format2(wait.seconds))),
+                    ])
                 await sleep(wait)
                 attempt += 1
             }

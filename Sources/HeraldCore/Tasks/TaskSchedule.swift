@@ -60,7 +60,8 @@ public enum TaskSchedule: Sendable, Hashable, CustomStringConvertible {
             let days: Int
             do { days = try settings.beatSchedulerDays() } catch { throw .setting(error) }
             do {
-                return .cron(CronSchedule(expression: try CronExpression(Self.expand(template, days: days)), zone: zone))
+                return .cron(
+                    CronSchedule(expression: try CronExpression(Self.expand(template, days: days)), zone: zone))
             } catch {
                 throw .cron(error)
             }

@@ -105,8 +105,9 @@ public enum TopologyLoader {
         }
         try fields.finish()
         if run == .celery, celery == nil {
-            throw .invalidValue(path: fields.path(of: "run"), value: "celery",
-                                expected: "possible without a 'celery' object naming Dify's task and queue")
+            throw .invalidValue(
+                path: fields.path(of: "run"), value: "celery",
+                expected: "possible without a 'celery' object naming Dify's task and queue")
         }
         return TaskDescriptor(
             name: name, dependencies: dependencies, schedule: schedule, queue: queue, enabledBy: enabledBy,
@@ -130,12 +131,14 @@ public enum TopologyLoader {
             (97...122).contains(b) || (65...90).contains(b) || (48...57).contains(b) || b == 95 || b == 46
         }
         guard !task.isEmpty, task.utf8.count <= 255, task.utf8.allSatisfy(isTaskByte) else {
-            throw .invalidValue(path: fields.path(of: "task"), value: task,
-                                expected: "a dotted Celery task name (letters, digits, '_' and '.')")
+            throw .invalidValue(
+                path: fields.path(of: "task"), value: task,
+                expected: "a dotted Celery task name (letters, digits, '_' and '.')")
         }
         guard TaskName.isValid(queue) else {
-            throw .invalidValue(path: fields.path(of: "queue"), value: queue,
-                                expected: "a queue name (a-z, 0-9, '_', '-', '.', starting with a letter)")
+            throw .invalidValue(
+                path: fields.path(of: "queue"), value: queue,
+                expected: "a queue name (a-z, 0-9, '_', '-', '.', starting with a letter)")
         }
         return CeleryBeatCall(task: task, queue: queue, args: args, kwargs: kwargs)
     }
@@ -168,7 +171,8 @@ public enum TopologyLoader {
         let defaultValue = try fields.bool("default", default: false)
         try fields.finish()
         guard isSettingName(key) else {
-            throw .invalidValue(path: fields.path(of: "setting"), value: key, expected: "an environment name (A-Z, 0-9, _)")
+            throw .invalidValue(
+                path: fields.path(of: "setting"), value: key, expected: "an environment name (A-Z, 0-9, _)")
         }
         return EnableSetting(key, default: defaultValue)
     }

@@ -44,11 +44,12 @@ public struct BillingHTTPSource: BillingPlanSource {
         for attempt in 0..<attempts {
             if attempt > 0 { usleep(UInt32(200_000 * (1 << (attempt - 1)))) }
             do {
-                let r = if let post {
-                    try HTTPClient.post(url, body: post, headers: headers, timeout: .seconds(10))
-                } else {
-                    try HTTPClient.get(url, headers: headers, timeout: .seconds(10))
-                }
+                let r =
+                    if let post {
+                        try HTTPClient.post(url, body: post, headers: headers, timeout: .seconds(10))
+                    } else {
+                        try HTTPClient.get(url, headers: headers, timeout: .seconds(10))
+                    }
                 guard r.status == 200 else {
                     throw DatasetTaskError.billing(tenantID: subject, reason: "billing answered HTTP \(r.status)")
                 }

@@ -48,8 +48,9 @@ public struct CeleryBeatTask: HeraldTask {
             return TaskReport(counts: ["enqueued": 1], note: "enqueued \(call.task) on \(key)")
         case .alreadySent(let id):
             context.progress("already enqueued", [("celery_task", call.task), ("queue", key), ("task_id", id)])
-            return TaskReport(counts: ["enqueued": 0, "already_sent": 1],
-                              note: "tick already enqueued: \(call.task) on \(key)")
+            return TaskReport(
+                counts: ["enqueued": 0, "already_sent": 1],
+                note: "tick already enqueued: \(call.task) on \(key)")
         }
     }
 }
@@ -65,7 +66,8 @@ public enum TaskHandlerError: Error, Sendable, Equatable, CustomStringConvertibl
         switch self {
         case .off(let task): return "task '\(task)' is off in the topology (run: off)"
         case .runsAsService(let task):
-            return "task '\(task)' runs continuously inside `herald run` (timers, events and the sweep), not as one run;"
+            return
+                "task '\(task)' runs continuously inside `herald run` (timers, events and the sweep), not as one run;"
                 + " `herald publish schedule ID --run-now` fires one plan now"
         }
     }
@@ -89,5 +91,7 @@ public struct ServiceTask: HeraldTask {
     /// The executor's placeholder for a service task.
     public init(descriptor: TaskDescriptor) { self.descriptor = descriptor }
 
-    public func run(_ context: any TaskContext) async throws -> TaskReport { throw TaskHandlerError.runsAsService(name) }
+    public func run(_ context: any TaskContext) async throws -> TaskReport {
+        throw TaskHandlerError.runsAsService(name)
+    }
 }

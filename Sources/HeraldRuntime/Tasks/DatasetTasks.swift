@@ -31,10 +31,12 @@ public struct DatasetTaskResources: Sendable {
     public var billingErrors: (@Sendable (String, Int) -> Void)?
 
     /// Resources for the dataset and retention tasks.
-    public init(pool: PostgresPool, redis: RedisEndpoint, broker: RedisEndpoint, redisKeyPrefix: String,
-                origin: String, billing: (any BillingPlanSource)? = nil, billingBulk: (any BillingBulkSource)? = nil,
-                rowsDeleted: (@Sendable (TaskName, String, Int) -> Void)? = nil,
-                billingErrors: (@Sendable (String, Int) -> Void)? = nil) {
+    public init(
+        pool: PostgresPool, redis: RedisEndpoint, broker: RedisEndpoint, redisKeyPrefix: String,
+        origin: String, billing: (any BillingPlanSource)? = nil, billingBulk: (any BillingBulkSource)? = nil,
+        rowsDeleted: (@Sendable (TaskName, String, Int) -> Void)? = nil,
+        billingErrors: (@Sendable (String, Int) -> Void)? = nil
+    ) {
         self.pool = pool
         self.redis = redis
         self.broker = broker
@@ -50,7 +52,9 @@ public struct DatasetTaskResources: Sendable {
         do { return try DatasetTaskSettings.load(from: context.settings.values) } catch { throw .settings("\(error)") }
     }
 
-    func planLookup(_ settings: DatasetTaskSettings, redis: RedisClient?) throws(DatasetTaskRunError) -> TenantPlanLookup {
+    func planLookup(
+        _ settings: DatasetTaskSettings, redis: RedisClient?
+    ) throws(DatasetTaskRunError) -> TenantPlanLookup {
         if settings.billingEnabled {
             guard let billing else {
                 throw .settings("BILLING_ENABLED=true but Herald has no billing client configured")
@@ -103,8 +107,9 @@ public struct EmbeddingCacheTask: HeraldTask {
         }
         try context.checkCancellation()
         context.progress("embedding cache cleaned", [("cutoff", report.cutoff), ("rows", String(report.deleted))])
-        return TaskReport(counts: ["deleted": report.deleted, "batches": report.batches],
-                          note: report.dryRun ? "dry run: \(report.deleted) rows would be deleted" : nil)
+        return TaskReport(
+            counts: ["deleted": report.deleted, "batches": report.batches],
+            note: report.dryRun ? "dry run: \(report.deleted) rows would be deleted" : nil)
     }
 }
 
@@ -128,11 +133,13 @@ public struct UnusedDatasetsTask: HeraldTask {
         case .none:
             strategy = NoIndexCleanup()
         case .celery:
-            strategy = CeleryIndexCleanup(broker: try resources.redisClient(resources.broker), redis: redis,
-                                          redisKeyPrefix: resources.redisKeyPrefix, origin: resources.origin)
+            strategy = CeleryIndexCleanup(
+                broker: try resources.redisClient(resources.broker), redis: redis,
+                redisKeyPrefix: resources.redisKeyPrefix, origin: resources.origin)
         }
-        let cleaner = UnusedDatasetCleaner(settings: settings, plans: try resources.planLookup(settings, redis: redis),
-                                           strategy: strategy)
+        let cleaner = UnusedDatasetCleaner(
+            settings: settings, plans: try resources.planLookup(settings, redis: redis),
+            strategy: strategy)
         let now = Date(timeIntervalSince1970: context.clock.wallSeconds)
         let report = try resources.pool.withConnection { c in try cleaner.run(c, now: now, dryRun: context.isDryRun) }
         var counts: [String: Int] = ["index_cleanups": report.indexCleanupsDispatched]
@@ -169,14 +176,17 @@ public struct DocumentNotifyMailTask: HeraldTask {
         guard let mail else { return TaskReport(note: "mail disabled: MAIL_TYPE unset") }
         let settings = try resources.datasetSettings(context)
         let redis = try resources.redisClient(resources.redis)
-        let notifications = DocumentCleanNotifications(settings: settings, plans: try resources.planLookup(settings, redis: redis))
+        let notifications = DocumentCleanNotifications(
+            settings: settings, plans: try resources.planLookup(settings, redis: redis))
         let consoleURL = context.settings.string("CONSOLE_WEB_URL") ?? ""
         var counts = ["mailed": 0, "marked_without_mail": 0, "skipped": 0, "failed": 0]
         var firstError: String?
         var after: String?
         while true {
             try context.checkCancellation()
-            let page = try resources.pool.withConnection { c in try notifications.pendingNotifications(c, afterTenant: after) }
+            let page = try resources.pool.withConnection { c in
+                try notifications.pendingNotifications(c, afterTenant: after)
+            }
             guard let last = page.last else { break }
             after = last.tenantID
             for notification in page {
@@ -207,8 +217,9 @@ public struct DocumentNotifyMailTask: HeraldTask {
             }
         }
         if let firstError {
-            throw DatasetTaskRunError.mail(failed: counts["failed"]!, attempted: counts["failed"]! + counts["mailed"]!,
-                                           firstError: firstError)
+            throw DatasetTaskRunError.mail(
+                failed: counts["failed"]!, attempted: counts["failed"]! + counts["mailed"]!,
+                firstError: firstError)
         }
         return TaskReport(counts: counts, note: context.isDryRun ? "dry run: nothing sent or marked" : nil)
     }
@@ -221,8 +232,9 @@ public struct DocumentNotifyMailTask: HeraldTask {
             datasets: notification.knowledgeBases.map { .init(name: $0.name, disabledDocuments: $0.documents) },
             consoleWebURL: consoleURL)
         let content = DocumentCleanMail.render(language, fields)
-        let message = try SMTPMessage(from: mail.from, to: [try SMTPMessage.Address(owner.email)], subject: content.subject,
-                                      text: content.text, html: content.html)
+        let message = try SMTPMessage(
+            from: mail.from, to: [try SMTPMessage.Address(owner.email)], subject: content.subject,
+            text: content.text, html: content.html)
         _ = try mail.client.send(message)
     }
 }

@@ -65,9 +65,11 @@ extension DatasetTaskResources {
     }
 
     /// Runs a cleaner on one pooled connection with progress, metrics and the summary.
-    func runRetention(_ task: TaskName, _ context: any TaskContext, parent: String,
-                      _ body: (PostgresConnection, Date, () -> Bool, (RetentionBatch, RetentionReport) -> Void)
-                          throws -> RetentionReport) throws -> TaskReport {
+    func runRetention(
+        _ task: TaskName, _ context: any TaskContext, parent: String,
+        _ body: (PostgresConnection, Date, () -> Bool, (RetentionBatch, RetentionReport) -> Void)
+            throws -> RetentionReport
+    ) throws -> TaskReport {
         let now = Date(timeIntervalSince1970: context.clock.wallSeconds)
         func uptime() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
         var lastProgress = uptime()
@@ -78,10 +80,12 @@ extension DatasetTaskResources {
                 let t = uptime()
                 if t - lastProgress >= 5 {
                     lastProgress = t
-                    context.progress(dry ? "counting" : "deleting", [
-                        ("batches", String(running.batches)), (parent, String(running.deleted[parent] ?? 0)),
-                        ("rows", String(running.totalDeleted)), ("batch_size", String(running.finalBatchSize)),
-                    ])
+                    context.progress(
+                        dry ? "counting" : "deleting",
+                        [
+                            ("batches", String(running.batches)), (parent, String(running.deleted[parent] ?? 0)),
+                            ("rows", String(running.totalDeleted)), ("batch_size", String(running.finalBatchSize)),
+                        ])
                 }
             }
         }
@@ -92,10 +96,12 @@ extension DatasetTaskResources {
         context.progress(dry ? "dry run: would delete" : "deleted", details)
         let parentCount = report.deleted[parent] ?? 0
         return TaskReport(
-            counts: [parent: parentCount, "rows": report.totalDeleted, "batches": report.batches, "scanned": report.scanned,
-                     "kept": report.kept, "retries": report.retries, "timeouts": report.timeouts,
-                     "longest_batch_us": report.longestBatchMicros,
-                     "batch_size": report.finalBatchSize],
+            counts: [
+                parent: parentCount, "rows": report.totalDeleted, "batches": report.batches, "scanned": report.scanned,
+                "kept": report.kept, "retries": report.retries, "timeouts": report.timeouts,
+                "longest_batch_us": report.longestBatchMicros,
+                "batch_size": report.finalBatchSize,
+            ],
             note: dry ? "dry run: \(parentCount) \(parent) (\(report.totalDeleted) rows) would be deleted" : nil)
     }
 }
@@ -122,11 +128,17 @@ public struct CleanMessagesTask: HeraldTask {
             let redis = try? RedisClient(endpoint: resources.redis)
             let l = TenantBillingLookup(source: bulk, redis: redis, redisKeyPrefix: resources.redisKeyPrefix)
             let whitelist = try l.whitelist()
-            policy = .sandbox(.init(whitelist: whitelist, graceDays: settings.gracePeriodDays,
-                                    now: Int64(context.clock.wallSeconds)))
+            policy = .sandbox(
+                .init(
+                    whitelist: whitelist, graceDays: settings.gracePeriodDays,
+                    now: Int64(context.clock.wallSeconds)))
             lookup = l
-            context.progress("billing policy", [("whitelisted", String(whitelist.count)),
-                                                 ("grace_days", String(settings.gracePeriodDays))])
+            context.progress(
+                "billing policy",
+                [
+                    ("whitelisted", String(whitelist.count)),
+                    ("grace_days", String(settings.gracePeriodDays)),
+                ])
         }
         let cleaner = MessagesCleaner(settings: settings, policy: policy, billing: lookup)
         let task = name
@@ -135,12 +147,16 @@ public struct CleanMessagesTask: HeraldTask {
                 resources.billingErrors?("plan_batch", lookup.failedChunks)
                 resources.billingErrors?("cache_value", lookup.badCacheValues)
                 if lookup.failedChunks > 0 {
-                    context.progress("billing lookups failed; those tenants were kept", [
-                        ("chunks", String(lookup.failedChunks)), ("first_error", lookup.firstFailure ?? "")])
+                    context.progress(
+                        "billing lookups failed; those tenants were kept",
+                        [
+                            ("chunks", String(lookup.failedChunks)), ("first_error", lookup.firstFailure ?? ""),
+                        ])
                 }
                 if lookup.badCacheValues > 0 {
-                    context.progress("unreadable tenant_plan cache values; asked billing instead",
-                                     [("values", String(lookup.badCacheValues))])
+                    context.progress(
+                        "unreadable tenant_plan cache values; asked billing instead",
+                        [("values", String(lookup.badCacheValues))])
                 }
             }
         }

@@ -31,7 +31,8 @@ public enum TaskCatalogError: Error, Sendable, Equatable, CustomStringConvertibl
         case .native: return "run is 'native' but this build has no implementation of it (use 'celery' or 'off')"
         case .celery: return "run is 'celery' but no 'celery' object names Dify's task and queue"
         case .auto, .off:
-            return "this build has no implementation of it and no 'celery' object names Dify's task (add one, or set run to 'off')"
+            return
+                "this build has no implementation of it and no 'celery' object names Dify's task (add one, or set run to 'off')"
         }
     }
 }
@@ -91,7 +92,8 @@ public enum HeraldTaskCatalog {
 
     /// The tasks the executor runs natively with this build's code.
     public static let executorTasks: [TaskName] = [
-        .cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify, .cleanMessages, .cleanWorkflowRunLogsPrecise,
+        .cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify, .cleanMessages,
+        .cleanWorkflowRunLogsPrecise,
     ]
 
     /// The tasks a daemon service runs natively and continuously: workflow schedules
@@ -127,18 +129,24 @@ public enum HeraldTaskCatalog {
     /// A registry with a handler for every task of `resolved`: Herald's implementation
     /// (`native`), Dify's Celery task (`celery`) or a refusal (`off`, and the service
     /// tasks, which the daemon runs outside the executor).
-    public static func make(_ resolved: ResolvedTopology, resources: DatasetTaskResources) throws(TaskRegistryError)
-        -> TaskRegistry {
+    public static func make(
+        _ resolved: ResolvedTopology, resources: DatasetTaskResources
+    ) throws(TaskRegistryError)
+        -> TaskRegistry
+    {
         var registry = TaskRegistry()
-        let sender = CeleryBeatSender(broker: resources.broker, redisKeyPrefix: resources.redisKeyPrefix,
-                                      origin: resources.origin)
+        let sender = CeleryBeatSender(
+            broker: resources.broker, redisKeyPrefix: resources.redisKeyPrefix,
+            origin: resources.origin)
         for descriptor in resolved.topology.tasks {
             switch resolved.mode(descriptor.name) {
             case .off:
                 try registry.register(OffTask(descriptor: descriptor))
             case .celery:
-                try registry.register(CeleryBeatTask(descriptor: descriptor.with(lock: .none), call: descriptor.celery!,
-                                                      sender: sender, pool: resources.pool))
+                try registry.register(
+                    CeleryBeatTask(
+                        descriptor: descriptor.with(lock: .none), call: descriptor.celery!,
+                        sender: sender, pool: resources.pool))
             case .native where serviceTasks.contains(descriptor.name):
                 try registry.register(ServiceTask(descriptor: descriptor))
             case .native:
@@ -148,8 +156,11 @@ public enum HeraldTaskCatalog {
         return registry
     }
 
-    private static func nativeTask(_ descriptor: TaskDescriptor, resources: DatasetTaskResources)
-        throws(TaskRegistryError) -> any HeraldTask {
+    private static func nativeTask(
+        _ descriptor: TaskDescriptor, resources: DatasetTaskResources
+    )
+        throws(TaskRegistryError) -> any HeraldTask
+    {
         switch descriptor.name {
         case .cleanEmbeddingCache: return EmbeddingCacheTask(descriptor: descriptor, resources: resources)
         case .cleanUnusedDatasets: return UnusedDatasetsTask(descriptor: descriptor, resources: resources)
@@ -172,7 +183,8 @@ public enum HeraldTaskCatalog {
         } catch let error as TaskCatalogError {
             logger.error("topology unusable; running without tasks", metadata: ["error": "\(error)"])
         } catch {
-            logger.error("topology invalid; running without tasks", metadata: ["topology": "\(path)", "error": "\(error)"])
+            logger.error(
+                "topology invalid; running without tasks", metadata: ["topology": "\(path)", "error": "\(error)"])
         }
         return nil
     }
@@ -180,9 +192,11 @@ public enum HeraldTaskCatalog {
     /// The daemon's executor for `resolved`: every task's handler, with the log, metrics and
     /// Redis status observers. Nil (with a clear log line) when the tasks' settings are
     /// unusable: the daemon then runs without tasks.
-    public static func daemonExecutor(_ resolved: ResolvedTopology, settings: Settings, environment: [String: String],
-                                      loop: EventLoop, pool: PostgresPool, metrics: HeraldMetrics,
-                                      logger: Logger) -> TaskExecutor? {
+    public static func daemonExecutor(
+        _ resolved: ResolvedTopology, settings: Settings, environment: [String: String],
+        loop: EventLoop, pool: PostgresPool, metrics: HeraldMetrics,
+        logger: Logger
+    ) -> TaskExecutor? {
         let billing = BillingHTTPSource.from(environment: environment)
         let rowsDeleted = RowsDeletedCounter(factory: metrics.factory)
         let billingErrors = LabeledCounter(name: BillingLookupErrors.name, labels: ["kind"], factory: metrics.factory)
@@ -195,23 +209,30 @@ public enum HeraldTaskCatalog {
             let registry = try make(resolved, resources: resources)
             let taskSettings = TaskSettings(environment)
             if resolved.mode(.mailCleanDocumentNotify) == .native,
-               (try? resolved.topology.task(.mailCleanDocumentNotify)?.isEnabled(taskSettings)) == true {
+                (try? resolved.topology.task(.mailCleanDocumentNotify)?.isEnabled(taskSettings)) == true
+            {
                 do {
-                    _ = try MailSettings.load(from: environment).transport(requiredBy: TaskName.mailCleanDocumentNotify.rawValue)
+                    _ = try MailSettings.load(from: environment).transport(
+                        requiredBy: TaskName.mailCleanDocumentNotify.rawValue)
                 } catch {
-                    logger.error("mail settings unusable; mail_clean_document_notify_task runs will fail",
-                                 metadata: ["error": "\(error)"])
+                    logger.error(
+                        "mail settings unusable; mail_clean_document_notify_task runs will fail",
+                        metadata: ["error": "\(error)"])
                 }
             }
             return try TaskExecutor(
                 loop: loop, pool: pool, topology: resolved.topology, registry: registry, settings: taskSettings,
                 locks: TaskLockClient(endpoint: settings.redis, keyPrefix: settings.redisKeyPrefix),
                 instanceID: settings.instanceID, modes: resolved.modes,
-                observers: [TaskLogObserver(logger: logger), TaskMetricsObserver(factory: metrics.factory),
-                            TaskStatusPublisher(endpoint: settings.redis)],
+                observers: [
+                    TaskLogObserver(logger: logger), TaskMetricsObserver(factory: metrics.factory),
+                    TaskStatusPublisher(endpoint: settings.redis),
+                ],
                 logger: logger)
         } catch {
-            logger.error("tasks unusable; running without tasks", metadata: ["topology": "\(resolved.path)", "error": "\(error)"])
+            logger.error(
+                "tasks unusable; running without tasks",
+                metadata: ["topology": "\(resolved.path)", "error": "\(error)"])
             return nil
         }
     }

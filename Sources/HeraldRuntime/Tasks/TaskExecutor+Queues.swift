@@ -98,9 +98,10 @@ extension TaskExecutor {
         cancellations[run.runID] = flag
         startedAt[run.runID] = clock.now
         announce(run.task, run.runID, .running, cause: run.cause, dryRun: run.dryRun)
-        let context = TaskRunContext(task: run.task, runID: run.runID, isDryRun: run.dryRun, settings: settings,
-                                     clock: clock, cancellation: flag, scheduledAt: tickTimes[run.runID],
-                                     progressSink: progressSink)
+        let context = TaskRunContext(
+            task: run.task, runID: run.runID, isDryRun: run.dryRun, settings: settings,
+            clock: clock, cancellation: flag, scheduledAt: tickTimes[run.runID],
+            progressSink: progressSink)
         Task(executorPreference: threads) { [self] in
             let (outcome, report) = await execute(run, task: task, context: context)
             loop.execute { [self] in finishRun(run, queue: queue, outcome: outcome, report: report) }
@@ -108,8 +109,11 @@ extension TaskExecutor {
     }
 
     /// Lock, record, run through the middleware, record, unlock. On a queue thread.
-    private func execute(_ run: TaskRun, task: any HeraldTask, context: TaskRunContext) async
-        -> (TaskOutcome, TaskReport?) {
+    private func execute(
+        _ run: TaskRun, task: any HeraldTask, context: TaskRunContext
+    ) async
+        -> (TaskOutcome, TaskReport?)
+    {
         var lease: TaskLockLease?
         if !run.dryRun, case .exclusive(let lock) = task.descriptor.lock, let locks {
             do {
@@ -124,16 +128,20 @@ extension TaskExecutor {
         }
         defer {
             if let lease {
-                if lease.isLost { logger.warning("task lock was lost while the task ran", metadata: ["lock": "\(lease.handle)"]) }
+                if lease.isLost {
+                    logger.warning("task lock was lost while the task ran", metadata: ["lock": "\(lease.handle)"])
+                }
                 do { try lease.release() } catch {
-                    logger.warning("cannot release task lock", metadata: ["lock": "\(lease.handle)", "error": "\(error)"])
+                    logger.warning(
+                        "cannot release task lock", metadata: ["lock": "\(lease.handle)", "error": "\(error)"])
                 }
             }
         }
         do {
             try pool.withConnection { c in
-                try recordRun(c, task: run.task, runID: run.runID, cause: run.cause.description, dryRun: run.dryRun,
-                              outcome: nil, report: nil, finished: false)
+                try recordRun(
+                    c, task: run.task, runID: run.runID, cause: run.cause.description, dryRun: run.dryRun,
+                    outcome: nil, report: nil, finished: false)
             }
         } catch {
             logger.warning("cannot record task run start", metadata: ["run_id": "\(run.runID)", "error": "\(error)"])
@@ -155,8 +163,9 @@ extension TaskExecutor {
     private func recorded(_ run: TaskRun, _ outcome: TaskOutcome, _ report: TaskReport?) -> (TaskOutcome, TaskReport?) {
         do {
             try pool.withConnection { c in
-                try recordRun(c, task: run.task, runID: run.runID, cause: run.cause.description, dryRun: run.dryRun,
-                              outcome: outcome, report: report, finished: true)
+                try recordRun(
+                    c, task: run.task, runID: run.runID, cause: run.cause.description, dryRun: run.dryRun,
+                    outcome: outcome, report: report, finished: true)
             }
         } catch {
             logger.warning("cannot record task run", metadata: ["run_id": "\(run.runID)", "error": "\(error)"])
@@ -177,8 +186,9 @@ extension TaskExecutor {
         case .failed(let r): status = .failed; reason = r
         case .skipped(let r): status = .skipped; reason = r
         }
-        announce(run.task, run.runID, status, cause: run.cause, dryRun: run.dryRun, reason: reason ?? report?.note,
-                 duration: duration)
+        announce(
+            run.task, run.runID, status, cause: run.cause, dryRun: run.dryRun, reason: reason ?? report?.note,
+            duration: duration)
         carryOut(mediator.handle(.finished(run.task, runID: run.runID, outcome: outcome)))
         if stopped { stopThreadsIfIdle() } else { pump(queue) }
     }
@@ -206,18 +216,22 @@ extension TaskExecutor {
         """
 
     /// Inserts or updates the `herald.task_runs` row of one run (blocking).
-    func recordRun(_ c: PostgresConnection, task: TaskName, runID: TaskRunID, cause: String, dryRun: Bool,
-                   outcome: TaskOutcome?, report: TaskReport?, finished: Bool) throws {
+    func recordRun(
+        _ c: PostgresConnection, task: TaskName, runID: TaskRunID, cause: String, dryRun: Bool,
+        outcome: TaskOutcome?, report: TaskReport?, finished: Bool
+    ) throws {
         let status = outcome?.status ?? "running"
         var error: String?
         switch outcome {
         case .failed(let r)?, .skipped(let r)?: error = r
         default: break
         }
-        try c.query(Self.recordRunSQL, [
-            runID.rawValue, task.rawValue, cause, dryRun ? "true" : "false", status, finished ? "true" : "false",
-            report.map(Self.reportJSON), error,
-        ])
+        try c.query(
+            Self.recordRunSQL,
+            [
+                runID.rawValue, task.rawValue, cause, dryRun ? "true" : "false", status, finished ? "true" : "false",
+                report.map(Self.reportJSON), error,
+            ])
     }
 
     /// `{"counts":{…},"note":…}`.

@@ -49,30 +49,37 @@ extension TaskExecutor {
         resendInFlight = true
         let instance = instanceID
         let names = "{" + celery.map(\.rawValue).joined(separator: ",") + "}"
-        pool.run(on: loop, { c -> [(TaskName, Int64)] in
-            var oldest: [String: Int64] = [:]
-            var order: [String] = []
-            for row in try c.query(Self.unsentTicksSQL, [String(seconds), names]).rows {
-                guard let task = row[0], let tick = row[1].flatMap({ Int64($0) }), oldest[task] == nil else { continue }
-                oldest[task] = tick
-                order.append(task)
-            }
-            var taken: [(TaskName, Int64)] = []
-            for task in order {
-                let tick = oldest[task]!
-                if try c.query(Self.takeOverTickSQL, [instance, task, String(tick), String(seconds)]).affected == 1 {
-                    taken.append((TaskName(rawValue: task), tick))
+        pool.run(
+            on: loop,
+            { c -> [(TaskName, Int64)] in
+                var oldest: [String: Int64] = [:]
+                var order: [String] = []
+                for row in try c.query(Self.unsentTicksSQL, [String(seconds), names]).rows {
+                    guard let task = row[0], let tick = row[1].flatMap({ Int64($0) }), oldest[task] == nil else {
+                        continue
+                    }
+                    oldest[task] = tick
+                    order.append(task)
                 }
+                var taken: [(TaskName, Int64)] = []
+                for task in order {
+                    let tick = oldest[task]!
+                    if try c.query(Self.takeOverTickSQL, [instance, task, String(tick), String(seconds)]).affected == 1
+                    {
+                        taken.append((TaskName(rawValue: task), tick))
+                    }
+                }
+                return taken
             }
-            return taken
-        }) { [self] result in
+        ) { [self] result in
             resendInFlight = false
             switch result {
             case .success(let ticks):
                 guard running, !stopped else { return }
                 for (task, tick) in ticks {
-                    logger.warning("celery tick claimed but never enqueued: sending it again",
-                                   metadata: ["task": "\(task)", "tick_at": "\(tick)"])
+                    logger.warning(
+                        "celery tick claimed but never enqueued: sending it again",
+                        metadata: ["task": "\(task)", "tick_at": "\(tick)"])
                     resentTicks?.increment()
                     runTick(task, at: tick)
                 }

@@ -85,10 +85,12 @@ public final class TaskExecutor: @unchecked Sendable {
     ///
     /// Run IDs are `<instanceID>-<start time, hex>-<n>`: unique per instance and per start,
     /// so `herald.task_runs` rows of an earlier start are never overwritten.
-    public init(loop: EventLoop, pool: PostgresPool, topology: Topology, registry: TaskRegistry, settings: TaskSettings,
-                locks: TaskLockClient?, instanceID: String, modes: [TaskName: ResolvedRunMode] = [:],
-                observers: [any TaskObserver], middleware: TaskMiddlewareChain? = nil,
-                clock: any HeraldClock = SystemClock(), logger: Logger) throws(TaskExecutorError) {
+    public init(
+        loop: EventLoop, pool: PostgresPool, topology: Topology, registry: TaskRegistry, settings: TaskSettings,
+        locks: TaskLockClient?, instanceID: String, modes: [TaskName: ResolvedRunMode] = [:],
+        observers: [any TaskObserver], middleware: TaskMiddlewareChain? = nil,
+        clock: any HeraldClock = SystemClock(), logger: Logger
+    ) throws(TaskExecutorError) {
         self.loop = loop
         self.modes = modes
         self.pool = pool
@@ -97,7 +99,8 @@ public final class TaskExecutor: @unchecked Sendable {
         self.settings = settings
         self.instanceID = instanceID
         self.observers = observers
-        self.middleware = middleware ?? TaskMiddlewareChain([TaskLoggingMiddleware(logger: logger), TaskRetryMiddleware()])
+        self.middleware =
+            middleware ?? TaskMiddlewareChain([TaskLoggingMiddleware(logger: logger), TaskRetryMiddleware()])
         self.clock = clock
         self.logger = logger
         self.progressSink = { p in
@@ -165,18 +168,21 @@ public final class TaskExecutor: @unchecked Sendable {
             timers[name] = timer
             arm(name, after: now)
             if mediator.graph.descriptor(name)?.missedRuns == .runOnce, case .cron(let cron)? = schedules[name],
-               let previous = Self.previousFire(cron, atOrBefore: Int64(now.rounded(.down))) {
+                let previous = Self.previousFire(cron, atOrBefore: Int64(now.rounded(.down)))
+            {
                 claimTick(name, at: previous, missed: true)
             }
         }
         let names: (ResolvedRunMode) -> String = { mode in
             self.mediator.graph.order.filter { self.mode($0) == mode }.map(\.rawValue).joined(separator: ",")
         }
-        logger.info("task executor started", metadata: [
-            "tasks": "\(mediator.graph.order.count)", "armed": "\(timers.count)",
-            "native": "\(names(.native))", "celery": "\(names(.celery))", "off": "\(names(.off))",
-            "disabled": "\(mediator.disabled.sorted().map(\.rawValue).joined(separator: ","))",
-        ])
+        logger.info(
+            "task executor started",
+            metadata: [
+                "tasks": "\(mediator.graph.order.count)", "armed": "\(timers.count)",
+                "native": "\(names(.native))", "celery": "\(names(.celery))", "off": "\(names(.off))",
+                "disabled": "\(mediator.disabled.sorted().map(\.rawValue).joined(separator: ","))",
+            ])
     }
 
     /// Stops the timers and asks running tasks to stop at their next safe point;
@@ -198,8 +204,10 @@ public final class TaskExecutor: @unchecked Sendable {
 
     /// Runs `task` (and the dependencies it needs first); `completion` gets the target's
     /// outcome on the loop. Call on the loop.
-    public func request(_ task: TaskName, dryRun: Bool = false,
-                        completion: @escaping @Sendable (TaskRequestResult) -> Void = { _ in }) {
+    public func request(
+        _ task: TaskName, dryRun: Bool = false,
+        completion: @escaping @Sendable (TaskRequestResult) -> Void = { _ in }
+    ) {
         loop.assertInLoop()
         let plan = mediator.handle(.request(task, dryRun: dryRun))
         if let chain = plan.chain { completions[chain] = completion }
@@ -259,9 +267,12 @@ public final class TaskExecutor: @unchecked Sendable {
     func claimTick(_ name: TaskName, at unixSeconds: Int64, missed: Bool) {
         let instance = instanceID
         let mode = mode(name).rawValue
-        pool.run(on: loop, { c in
-            try c.query(Self.claimTickSQL, [name.rawValue, String(unixSeconds), instance, mode]).affected
-        }) { [self] result in
+        pool.run(
+            on: loop,
+            { c in
+                try c.query(Self.claimTickSQL, [name.rawValue, String(unixSeconds), instance, mode]).affected
+            }
+        ) { [self] result in
             let metadata: Logger.Metadata = ["task": "\(name)", "tick_at": "\(unixSeconds)", "missed": "\(missed)"]
             switch result {
             case .success(1):
@@ -305,11 +316,13 @@ public final class TaskExecutor: @unchecked Sendable {
             case .waiting(let task, let runID, let deps):
                 let run = mediator.activeRun(runID)
                 if let run { waiting[runID] = (run.cause, run.dryRun) }
-                announce(task, runID, .queued, cause: run?.cause, dryRun: run?.dryRun ?? false,
-                         reason: "waiting for " + deps.map(\.rawValue).joined(separator: ", "))
+                announce(
+                    task, runID, .queued, cause: run?.cause, dryRun: run?.dryRun ?? false,
+                    reason: "waiting for " + deps.map(\.rawValue).joined(separator: ", "))
             case .coalesced(let task, let into, let isRunning):
-                logger.info("task already planned; trigger joins it",
-                            metadata: ["task": "\(task)", "run_id": "\(into)", "running": "\(isRunning)"])
+                logger.info(
+                    "task already planned; trigger joins it",
+                    metadata: ["task": "\(task)", "run_id": "\(into)", "running": "\(isRunning)"])
             case .skipped(let task, let runID, let reason):
                 if let runID {
                     tickTimes[runID] = nil
@@ -317,10 +330,14 @@ public final class TaskExecutor: @unchecked Sendable {
                     let dryRun = planned?.dryRun ?? false
                     announce(task, runID, .skipped, cause: planned?.cause, dryRun: dryRun, reason: reason.description)
                     let cause = planned?.cause.description ?? "dependency"
-                    pool.run(on: loop, { [self] c in
-                        try recordRun(c, task: task, runID: runID, cause: cause, dryRun: dryRun,
-                                      outcome: .skipped(reason: reason.description), report: nil, finished: true)
-                    }) { [self] r in logRecordFailure(r, runID) }
+                    pool.run(
+                        on: loop,
+                        { [self] c in
+                            try recordRun(
+                                c, task: task, runID: runID, cause: cause, dryRun: dryRun,
+                                outcome: .skipped(reason: reason.description), report: nil, finished: true)
+                        }
+                    ) { [self] r in logRecordFailure(r, runID) }
                 } else {
                     logger.info("task skipped", metadata: ["task": "\(task)", "reason": "\(reason)"])
                 }
@@ -333,11 +350,14 @@ public final class TaskExecutor: @unchecked Sendable {
     }
 
     /// Tells every observer. On the loop.
-    func announce(_ task: TaskName, _ runID: TaskRunID?, _ status: TaskRunStatus, cause: RunCause?, dryRun: Bool,
-                  reason: String? = nil, duration: Double? = nil) {
-        let event = TaskStatusEvent(task: task, runID: runID, status: status, at: clock.wallSeconds,
-                                    cause: cause?.description, dryRun: dryRun, reason: reason,
-                                    durationSeconds: duration, instance: instanceID)
+    func announce(
+        _ task: TaskName, _ runID: TaskRunID?, _ status: TaskRunStatus, cause: RunCause?, dryRun: Bool,
+        reason: String? = nil, duration: Double? = nil
+    ) {
+        let event = TaskStatusEvent(
+            task: task, runID: runID, status: status, at: clock.wallSeconds,
+            cause: cause?.description, dryRun: dryRun, reason: reason,
+            durationSeconds: duration, instance: instanceID)
         for observer in observers { observer.observe(event) }
     }
 
@@ -351,7 +371,9 @@ public final class TaskExecutor: @unchecked Sendable {
             else { return nil }
             if first <= unixSeconds {
                 var last = first
-                while let next = try? schedule.nextFire(afterUnixMicros: last * 1_000_000).unixSeconds, next <= unixSeconds {
+                while let next = try? schedule.nextFire(afterUnixMicros: last * 1_000_000).unixSeconds,
+                    next <= unixSeconds
+                {
                     last = next
                 }
                 return last

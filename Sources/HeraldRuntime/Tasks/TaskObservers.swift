@@ -38,8 +38,10 @@ public struct TaskStatusEvent: Sendable, Hashable {
     public var instance: String
 
     /// An event.
-    public init(task: TaskName, runID: TaskRunID?, status: TaskRunStatus, at: Double, cause: String? = nil,
-                dryRun: Bool = false, reason: String? = nil, durationSeconds: Double? = nil, instance: String) {
+    public init(
+        task: TaskName, runID: TaskRunID?, status: TaskRunStatus, at: Double, cause: String? = nil,
+        dryRun: Bool = false, reason: String? = nil, durationSeconds: Double? = nil, instance: String
+    ) {
         self.task = task
         self.runID = runID
         self.status = status
@@ -125,9 +127,10 @@ public final class TaskMetricsObserver: TaskObserver {
             let key = event.task.rawValue + "/" + event.status.rawValue
             let counter = counters.withLock { map in
                 if let c = map[key] { return c }
-                let c = Counter(label: TaskMetricName.runs,
-                                dimensions: [("task", event.task.rawValue), ("status", event.status.rawValue)],
-                                factory: factory)
+                let c = Counter(
+                    label: TaskMetricName.runs,
+                    dimensions: [("task", event.task.rawValue), ("status", event.status.rawValue)],
+                    factory: factory)
                 map[key] = c
                 return c
             }
@@ -135,8 +138,9 @@ public final class TaskMetricsObserver: TaskObserver {
             if let d = event.durationSeconds, event.runID != nil {
                 let timer = timers.withLock { map in
                     if let t = map[event.task] { return t }
-                    let t = CoreMetrics.Timer(label: TaskMetricName.duration, dimensions: [("task", event.task.rawValue)],
-                                              factory: factory)
+                    let t = CoreMetrics.Timer(
+                        label: TaskMetricName.duration, dimensions: [("task", event.task.rawValue)],
+                        factory: factory)
                     map[event.task] = t
                     return t
                 }

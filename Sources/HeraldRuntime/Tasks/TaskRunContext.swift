@@ -59,9 +59,11 @@ public struct TaskRunContext: TaskContext {
     public let scheduledAt: Int64?
 
     /// A context for one run; `scheduledAt` is the claimed tick when its schedule fired it.
-    public init(task: TaskName, runID: TaskRunID, isDryRun: Bool, settings: TaskSettings, clock: any HeraldClock,
-                cancellation: TaskCancellationFlag, scheduledAt: Int64? = nil,
-                progressSink: @escaping @Sendable (TaskProgress) -> Void) {
+    public init(
+        task: TaskName, runID: TaskRunID, isDryRun: Bool, settings: TaskSettings, clock: any HeraldClock,
+        cancellation: TaskCancellationFlag, scheduledAt: Int64? = nil,
+        progressSink: @escaping @Sendable (TaskProgress) -> Void
+    ) {
         self.scheduledAt = scheduledAt
         self.task = task
         self.runID = runID

@@ -66,7 +66,8 @@ public struct CeleryBeatSender: Sendable {
 
     /// The list `call` goes to: `[<REDIS_KEY_PREFIX>:]<queue>`.
     public func queueKey(_ call: CeleryBeatCall) -> String {
-        CeleryMessage.listKey(queue: call.queue, keyPrefix: CeleryMessage.globalKeyPrefix(redisKeyPrefix: redisKeyPrefix))
+        CeleryMessage.listKey(
+            queue: call.queue, keyPrefix: CeleryMessage.globalKeyPrefix(redisKeyPrefix: redisKeyPrefix))
     }
 
     /// The marker of one tick: `[<REDIS_KEY_PREFIX>:]herald:sent:beat:<task>:<tick>`.
@@ -75,8 +76,11 @@ public struct CeleryBeatSender: Sendable {
     }
 
     /// The Celery task for `call`, with the tick's id (or a random one without a tick).
-    public static func celeryTask(_ call: CeleryBeatCall, task: TaskName, tick: Int64?) throws(CeleryBeatError)
-        -> CeleryTask {
+    public static func celeryTask(
+        _ call: CeleryBeatCall, task: TaskName, tick: Int64?
+    ) throws(CeleryBeatError)
+        -> CeleryTask
+    {
         let id = tick.map { taskID(task: task, tick: $0) } ?? CeleryUUID.v4().description
         var args: [CeleryValue] = []
         for (i, value) in call.args.enumerated() { args.append(try celeryValue(value, "args[\(i)]")) }
@@ -87,12 +91,17 @@ public struct CeleryBeatSender: Sendable {
 
     /// Sends `call` for `task`: once per `tick` when given (marker and push in one script),
     /// else a plain LPUSH with a random id (a request). Blocking; run off the loop.
-    public func send(_ call: CeleryBeatCall, task: TaskName, tick: Int64?) throws(CeleryBeatError)
-        -> CeleryBeatSendResult {
+    public func send(
+        _ call: CeleryBeatCall, task: TaskName, tick: Int64?
+    ) throws(CeleryBeatError)
+        -> CeleryBeatSendResult
+    {
         let celery = try Self.celeryTask(call, task: task, tick: tick)
         let message = CeleryMessage.encode(celery, origin: origin, deliveryTag: CeleryUUID.v4().description)
         let client: RedisClient
-        do { client = try RedisClient(endpoint: broker) } catch { throw .broker(operation: "connect", underlying: error) }
+        do { client = try RedisClient(endpoint: broker) } catch {
+            throw .broker(operation: "connect", underlying: error)
+        }
         let key = queueKey(call)
         guard let tick else {
             let reply: RedisValue
@@ -101,7 +110,9 @@ public struct CeleryBeatSender: Sendable {
             } catch {
                 throw .broker(operation: "LPUSH \(key)", underlying: error)
             }
-            if case .error(let m) = reply { throw .broker(operation: "LPUSH \(key)", underlying: .redisReply(message: m)) }
+            if case .error(let m) = reply {
+                throw .broker(operation: "LPUSH \(key)", underlying: .redisReply(message: m))
+            }
             return .enqueued(taskID: celery.id)
         }
         let marker = markerKey(task: task, tick: tick)

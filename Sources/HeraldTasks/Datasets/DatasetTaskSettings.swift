@@ -94,9 +94,11 @@ public struct DatasetTaskSettings: Sendable, Equatable {
         notifyTenantBatchSize: 100)
 
     /// Every value given explicitly (tests, benchmarks). Use `load(from:)` for the environment.
-    public init(sandboxCleanDays: Int, proCleanDays: Int, billingEnabled: Bool, indexCleanup: IndexCleanupMode,
-                embeddingCleanBatchSize: Int, unusedDatasetsPageSize: Int, indexCleanupDispatchBatchSize: Int,
-                notifyTenantBatchSize: Int) {
+    public init(
+        sandboxCleanDays: Int, proCleanDays: Int, billingEnabled: Bool, indexCleanup: IndexCleanupMode,
+        embeddingCleanBatchSize: Int, unusedDatasetsPageSize: Int, indexCleanupDispatchBatchSize: Int,
+        notifyTenantBatchSize: Int
+    ) {
         self.sandboxCleanDays = sandboxCleanDays
         self.proCleanDays = proCleanDays
         self.billingEnabled = billingEnabled
@@ -116,30 +118,37 @@ public struct DatasetTaskSettings: Sendable, Equatable {
         func value(_ key: String) -> String? { setting(env, key) }
         let d = defaults
         var s = d
-        s.sandboxCleanDays = try integer(value("PLAN_SANDBOX_CLEAN_DAY_SETTING"), key: "PLAN_SANDBOX_CLEAN_DAY_SETTING",
-                                         default: d.sandboxCleanDays, range: dayRange)
-        s.proCleanDays = try integer(value("PLAN_PRO_CLEAN_DAY_SETTING"), key: "PLAN_PRO_CLEAN_DAY_SETTING",
-                                     default: d.proCleanDays, range: dayRange)
+        s.sandboxCleanDays = try integer(
+            value("PLAN_SANDBOX_CLEAN_DAY_SETTING"), key: "PLAN_SANDBOX_CLEAN_DAY_SETTING",
+            default: d.sandboxCleanDays, range: dayRange)
+        s.proCleanDays = try integer(
+            value("PLAN_PRO_CLEAN_DAY_SETTING"), key: "PLAN_PRO_CLEAN_DAY_SETTING",
+            default: d.proCleanDays, range: dayRange)
         s.billingEnabled = try boolean(value("BILLING_ENABLED"), key: "BILLING_ENABLED", default: d.billingEnabled)
         if let mode = value("HERALD_DATASET_INDEX_CLEANUP") {
             guard let m = IndexCleanupMode(rawValue: mode.lowercased()) else {
-                throw TaskSettingsError(key: "HERALD_DATASET_INDEX_CLEANUP",
-                                        reason: "expected celery or none, got \"\(mode)\"")
+                throw TaskSettingsError(
+                    key: "HERALD_DATASET_INDEX_CLEANUP",
+                    reason: "expected celery or none, got \"\(mode)\"")
             }
             s.indexCleanup = m
         }
-        s.embeddingCleanBatchSize = try integer(value("HERALD_EMBEDDING_CACHE_CLEAN_BATCH_SIZE"),
-                                                key: "HERALD_EMBEDDING_CACHE_CLEAN_BATCH_SIZE",
-                                                default: d.embeddingCleanBatchSize, range: 1...100_000)
-        s.unusedDatasetsPageSize = try integer(value("HERALD_UNUSED_DATASETS_PAGE_SIZE"),
-                                               key: "HERALD_UNUSED_DATASETS_PAGE_SIZE",
-                                               default: d.unusedDatasetsPageSize, range: 1...10_000)
-        s.indexCleanupDispatchBatchSize = try integer(value("HERALD_INDEX_CLEANUP_DISPATCH_BATCH_SIZE"),
-                                                      key: "HERALD_INDEX_CLEANUP_DISPATCH_BATCH_SIZE",
-                                                      default: d.indexCleanupDispatchBatchSize, range: 1...10_000)
-        s.notifyTenantBatchSize = try integer(value("HERALD_DOCUMENT_NOTIFY_TENANT_BATCH_SIZE"),
-                                              key: "HERALD_DOCUMENT_NOTIFY_TENANT_BATCH_SIZE",
-                                              default: d.notifyTenantBatchSize, range: 1...10_000)
+        s.embeddingCleanBatchSize = try integer(
+            value("HERALD_EMBEDDING_CACHE_CLEAN_BATCH_SIZE"),
+            key: "HERALD_EMBEDDING_CACHE_CLEAN_BATCH_SIZE",
+            default: d.embeddingCleanBatchSize, range: 1...100_000)
+        s.unusedDatasetsPageSize = try integer(
+            value("HERALD_UNUSED_DATASETS_PAGE_SIZE"),
+            key: "HERALD_UNUSED_DATASETS_PAGE_SIZE",
+            default: d.unusedDatasetsPageSize, range: 1...10_000)
+        s.indexCleanupDispatchBatchSize = try integer(
+            value("HERALD_INDEX_CLEANUP_DISPATCH_BATCH_SIZE"),
+            key: "HERALD_INDEX_CLEANUP_DISPATCH_BATCH_SIZE",
+            default: d.indexCleanupDispatchBatchSize, range: 1...10_000)
+        s.notifyTenantBatchSize = try integer(
+            value("HERALD_DOCUMENT_NOTIFY_TENANT_BATCH_SIZE"),
+            key: "HERALD_DOCUMENT_NOTIFY_TENANT_BATCH_SIZE",
+            default: d.notifyTenantBatchSize, range: 1...10_000)
         return s
     }
 
@@ -149,10 +158,13 @@ public struct DatasetTaskSettings: Sendable, Equatable {
         return v
     }
 
-    static func integer(_ text: String?, key: String, default d: Int, range: ClosedRange<Int>) throws(TaskSettingsError) -> Int {
+    static func integer(
+        _ text: String?, key: String, default d: Int, range: ClosedRange<Int>
+    ) throws(TaskSettingsError) -> Int {
         guard let text else { return d }
         guard let v = Int(text), range.contains(v) else {
-            throw TaskSettingsError(key: key, reason: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
+            throw TaskSettingsError(
+                key: key, reason: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(text)\"")
         }
         return v
     }

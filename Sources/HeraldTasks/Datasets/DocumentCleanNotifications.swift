@@ -75,8 +75,10 @@ public struct TenantNotification: Sendable, Equatable {
     /// Exactly the log rows this notification covers; `markNotified` marks these and no others.
     public var logIDs: [String]
 
-    public init(tenantID: String, plan: String?, disposition: Disposition, owner: Owner?,
-                knowledgeBases: [KnowledgeBase], logIDs: [String]) {
+    public init(
+        tenantID: String, plan: String?, disposition: Disposition, owner: Owner?,
+        knowledgeBases: [KnowledgeBase], logIDs: [String]
+    ) {
         self.tenantID = tenantID
         self.plan = plan
         self.disposition = disposition
@@ -146,8 +148,10 @@ public struct DocumentCleanNotifications: Sendable {
     /// The next page of tenants with unnotified logs, after `afterTenant` in tenant-id order
     /// (nil: from the start). Call again with the last tenant's id until the page is empty.
     /// Reads only; the plan comes from `FeatureService` semantics, uncached, as in Dify.
-    public func pendingNotifications(_ conn: PostgresConnection,
-                                     afterTenant: String? = nil) throws(DatasetTaskError) -> [TenantNotification] {
+    public func pendingNotifications(
+        _ conn: PostgresConnection,
+        afterTenant: String? = nil
+    ) throws(DatasetTaskError) -> [TenantNotification] {
         let rows = try DatasetTaskError.db("read unnotified auto-disable logs") {
             try conn.query(Self.pendingLogs, [afterTenant, String(tenantBatchSize)]).rows
         }
@@ -155,7 +159,8 @@ public struct DocumentCleanNotifications: Sendable {
         var byTenant: [String: (bases: [TenantNotification.KnowledgeBase], logs: [String])] = [:]
         for r in rows {
             guard r.count == 5, let tenant = r[0], let dataset = r[1], let n = r[3].flatMap({ Int($0) }),
-                  let ids = r[4] else {
+                let ids = r[4]
+            else {
                 throw .unexpectedResult(operation: "read unnotified auto-disable logs", detail: "\(r)")
             }
             if byTenant[tenant] == nil {
@@ -169,8 +174,9 @@ public struct DocumentCleanNotifications: Sendable {
         let owners = try lookUpOwners(conn, tenants: order)
         return order.map { tenant in
             let entry = byTenant[tenant]!
-            var n = TenantNotification(tenantID: tenant, plan: nil, disposition: .mail, owner: nil,
-                                       knowledgeBases: entry.bases, logIDs: entry.logs)
+            var n = TenantNotification(
+                tenantID: tenant, plan: nil, disposition: .mail, owner: nil,
+                knowledgeBases: entry.bases, logIDs: entry.logs)
             do {
                 n.plan = try plans.plan(tenantID: tenant)
             } catch {
@@ -195,11 +201,14 @@ public struct DocumentCleanNotifications: Sendable {
     /// Marks exactly `notification.logIDs` notified (those still unnotified); returns how many
     /// changed. A `.skip` notification is never marked: it returns 0 and changes nothing.
     @discardableResult
-    public func markNotified(_ conn: PostgresConnection, _ notification: TenantNotification) throws(DatasetTaskError) -> Int {
+    public func markNotified(
+        _ conn: PostgresConnection, _ notification: TenantNotification
+    ) throws(DatasetTaskError) -> Int {
         if case .skip = notification.disposition { return 0 }
         guard !notification.logIDs.isEmpty else { return 0 }
         let r = try DatasetTaskError.db("mark auto-disable logs notified") {
-            try conn.query("""
+            try conn.query(
+                """
                 UPDATE dataset_auto_disable_logs SET notified = true
                  WHERE id = ANY($1::uuid[]) AND tenant_id = $2::uuid AND NOT notified
                 """, ["{" + notification.logIDs.joined(separator: ",") + "}", notification.tenantID])
@@ -207,8 +216,11 @@ public struct DocumentCleanNotifications: Sendable {
         return r.affected
     }
 
-    private func lookUpOwners(_ conn: PostgresConnection, tenants: [String])
-        throws(DatasetTaskError) -> [String: OwnerLookup] {
+    private func lookUpOwners(
+        _ conn: PostgresConnection, tenants: [String]
+    )
+        throws(DatasetTaskError) -> [String: OwnerLookup]
+    {
         let rows = try DatasetTaskError.db("look up tenant owners") {
             try conn.query(Self.owners, ["{" + tenants.joined(separator: ",") + "}"]).rows
         }

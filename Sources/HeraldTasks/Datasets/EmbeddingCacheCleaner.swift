@@ -64,8 +64,10 @@ public struct EmbeddingCacheCleaner: Sendable {
     ///   - now: the run's reference instant (the executor's clock); the cut-off is naive UTC.
     ///   - dryRun: count the expired rows and change nothing.
     ///   - shouldContinue: asked before each batch; returning false ends the run early (shutdown).
-    public func run(_ conn: PostgresConnection, now: Date, dryRun: Bool = false,
-                    shouldContinue: () -> Bool = { true }) throws(DatasetTaskError) -> Report {
+    public func run(
+        _ conn: PostgresConnection, now: Date, dryRun: Bool = false,
+        shouldContinue: () -> Bool = { true }
+    ) throws(DatasetTaskError) -> Report {
         let cutoff = try Self.cutoff(conn, now: now, days: retentionDays)
         if dryRun {
             let rows = try DatasetTaskError.db("count expired embeddings") {
@@ -85,7 +87,8 @@ public struct EmbeddingCacheCleaner: Sendable {
                 try conn.query(Self.deleteBatch, [cutoff, cursor.createdAt, cursor.id, String(batchSize)])
             }
             guard let row = r.rows.first, row.count == 4, let gone = row[0].flatMap({ Int($0) }),
-                  let seen = row[1].flatMap({ Int($0) }) else {
+                let seen = row[1].flatMap({ Int($0) })
+            else {
                 throw .unexpectedResult(operation: "delete expired embeddings", detail: "\(r.rows)")
             }
             report.batches += 1
@@ -100,7 +103,8 @@ public struct EmbeddingCacheCleaner: Sendable {
     /// `now − days` as a naive UTC timestamp (PostgreSQL's text form, microseconds kept).
     static func cutoff(_ conn: PostgresConnection, now: Date, days: Int) throws(DatasetTaskError) -> String {
         let r = try DatasetTaskError.db("compute cut-off") {
-            try conn.query("""
+            try conn.query(
+                """
                 SELECT ((to_timestamp($1::float8) AT TIME ZONE 'UTC') - make_interval(days => $2::int))::text
                 """, [String(now.timeIntervalSince1970), String(days)])
         }

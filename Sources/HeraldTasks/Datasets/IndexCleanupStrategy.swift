@@ -71,7 +71,8 @@ public final class CeleryIndexCleanup: IndexCleanupStrategy, @unchecked Sendable
     ///   - redisKeyPrefix: Dify's `REDIS_KEY_PREFIX`.
     ///   - origin: the Celery `origin` header, e.g. `herald<pid>@<host>`.
     ///   - replyTo: the `reply_to` property (one UUID per Herald process).
-    public init(broker: RedisClient, redis: RedisClient?, redisKeyPrefix: String, origin: String, replyTo: String = "") {
+    public init(broker: RedisClient, redis: RedisClient?, redisKeyPrefix: String, origin: String, replyTo: String = "")
+    {
         self.broker = broker
         self.app = redis
         self.redisKeyPrefix = redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":"
@@ -92,7 +93,8 @@ public final class CeleryIndexCleanup: IndexCleanupStrategy, @unchecked Sendable
     /// `uuid5(ns, "remove_document_from_index:<document_id>@<queuedAt>")`.
     public static func task(for item: IndexCleanupItem) -> CeleryTask {
         let t = removeDocumentFromIndex
-        let id = CeleryMessage.taskID(scheduleID: "remove_document_from_index:" + item.documentID, scheduledAt: item.queuedAt)
+        let id = CeleryMessage.taskID(
+            scheduleID: "remove_document_from_index:" + item.documentID, scheduledAt: item.queuedAt)
         return CeleryTask(name: t.name, queue: t.queue, id: id, args: [.string(item.documentID)])
     }
 
@@ -109,20 +111,25 @@ public final class CeleryIndexCleanup: IndexCleanupStrategy, @unchecked Sendable
         var push: [[UInt8]] = [Array("LPUSH".utf8), Array(queueKey.utf8)]
         push.reserveCapacity(items.count + 2)
         for item in items {
-            push.append(CeleryMessage.encode(Self.task(for: item), origin: origin, replyTo: replyTo,
-                                             deliveryTag: CeleryUUID.v4().description))
+            push.append(
+                CeleryMessage.encode(
+                    Self.task(for: item), origin: origin, replyTo: replyTo,
+                    deliveryTag: CeleryUUID.v4().description))
         }
         lock.lock()
         defer { lock.unlock() }
         if let app {
             let ttl = Array(String(Self.indexingGuardTTLSeconds).utf8)
-            let guards = items.map { [Array("SETEX".utf8), Array(indexingGuardKey(documentID: $0.documentID).utf8), ttl, Array("1".utf8)] }
+            let guards = items.map {
+                [Array("SETEX".utf8), Array(indexingGuardKey(documentID: $0.documentID).utf8), ttl, Array("1".utf8)]
+            }
             try Self.run(app, guards, operation: "SETEX document_<id>_indexing")
         }
         try Self.run(broker, [push], operation: "LPUSH \(queueKey)")
     }
 
-    private static func run(_ client: RedisClient, _ commands: [[[UInt8]]], operation: String) throws(DatasetTaskError) {
+    private static func run(_ client: RedisClient, _ commands: [[[UInt8]]], operation: String) throws(DatasetTaskError)
+    {
         let replies: [RedisValue]
         do {
             replies = try client.pipeline(commands)

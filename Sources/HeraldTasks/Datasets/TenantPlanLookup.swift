@@ -89,7 +89,9 @@ public final class TenantPlanLookup: @unchecked Sendable {
                 throw .redis(operation: "MGET features", underlying: error)
             }
             guard case .array(let values) = reply, values.count == unique.count else {
-                if case .error(let m) = reply { throw .redis(operation: "MGET features", underlying: .redisReply(message: m)) }
+                if case .error(let m) = reply {
+                    throw .redis(operation: "MGET features", underlying: .redisReply(message: m))
+                }
                 throw .unexpectedResult(operation: "MGET features", detail: "\(reply)")
             }
             for (tenant, value) in zip(unique, values) {

@@ -31,8 +31,10 @@ public struct UnusedDatasetCleaner: Sendable {
     /// Dify's passes, in Dify's order: every tenant at `sandboxCleanDays` with logs, then sandbox
     /// tenants at `proCleanDays` without.
     public static func difyPasses(_ settings: DatasetTaskSettings) -> [Pass] {
-        [Pass(name: "all_tenants", days: settings.sandboxCleanDays, planFilter: nil, writesLogs: true),
-         Pass(name: "sandbox", days: settings.proCleanDays, planFilter: DifyPlan.sandbox, writesLogs: false)]
+        [
+            Pass(name: "all_tenants", days: settings.sandboxCleanDays, planFilter: nil, writesLogs: true),
+            Pass(name: "sandbox", days: settings.proCleanDays, planFilter: DifyPlan.sandbox, writesLogs: false),
+        ]
     }
 
     /// What one pass did (dry run: would do).
@@ -85,8 +87,10 @@ public struct UnusedDatasetCleaner: Sendable {
     ///   - plans: plan lookup (Redis `features:` cache, billing when enabled).
     ///   - strategy: what happens to the cleaned documents' index entries.
     ///   - passes: Dify's passes unless given.
-    public init(settings: DatasetTaskSettings, plans: TenantPlanLookup, strategy: any IndexCleanupStrategy,
-                passes: [Pass]? = nil) {
+    public init(
+        settings: DatasetTaskSettings, plans: TenantPlanLookup, strategy: any IndexCleanupStrategy,
+        passes: [Pass]? = nil
+    ) {
         self.passes = passes ?? Self.difyPasses(settings)
         self.pageSize = max(1, settings.unusedDatasetsPageSize)
         self.dispatchBatchSize = max(1, settings.indexCleanupDispatchBatchSize)
@@ -212,8 +216,10 @@ public struct UnusedDatasetCleaner: Sendable {
     }
 
     /// Applies the query and plan filters to one page, then cleans (or previews) each survivor.
-    private func process(_ rows: [[String?]], pass: Pass, cutoff: String, dryRun: Bool,
-                         _ conn: PostgresConnection, into pr: inout PassReport) throws(DatasetTaskError) {
+    private func process(
+        _ rows: [[String?]], pass: Pass, cutoff: String, dryRun: Bool,
+        _ conn: PostgresConnection, into pr: inout PassReport
+    ) throws(DatasetTaskError) {
         var survivors: [(dataset: String, tenant: String)] = []
         for row in rows {
             guard row.count == 5, let dataset = row[2], let tenant = row[3] else {
@@ -253,16 +259,22 @@ public struct UnusedDatasetCleaner: Sendable {
     }
 
     /// Cleans one dataset in one transaction: re-check under lock, disable, log, queue.
-    private func clean(dataset: String, pass: Pass, cutoff: String, _ conn: PostgresConnection,
-                       into pr: inout PassReport) throws(DatasetTaskError) {
+    private func clean(
+        dataset: String, pass: Pass, cutoff: String, _ conn: PostgresConnection,
+        into pr: inout PassReport
+    ) throws(DatasetTaskError) {
         let queues = strategy.queuesDocuments
         let counts: [Int]? = try DatasetTaskError.db("clean dataset \(dataset)") {
             try conn.transaction { c -> [Int]? in
                 guard let tenant = try c.query(Self.lockCandidate, [dataset, cutoff]).rows.first?.first ?? nil else {
                     return nil
                 }
-                let r = try c.query(Self.disableDataset, [dataset, tenant, pass.writesLogs ? "true" : "false",
-                                                          queues ? "true" : "false"])
+                let r = try c.query(
+                    Self.disableDataset,
+                    [
+                        dataset, tenant, pass.writesLogs ? "true" : "false",
+                        queues ? "true" : "false",
+                    ])
                 return (r.rows.first ?? []).map { $0.flatMap { Int($0) } ?? 0 }
             }
         }
@@ -270,7 +282,9 @@ public struct UnusedDatasetCleaner: Sendable {
             pr.skippedChanged += 1
             return
         }
-        guard counts.count == 3 else { throw .unexpectedResult(operation: "clean dataset \(dataset)", detail: "\(counts)") }
+        guard counts.count == 3 else {
+            throw .unexpectedResult(operation: "clean dataset \(dataset)", detail: "\(counts)")
+        }
         pr.cleanedDatasets += 1
         pr.disabledDocuments += counts[0]
         pr.logsWritten += counts[1]
@@ -286,22 +300,26 @@ public struct UnusedDatasetCleaner: Sendable {
         while true {
             let n = try DatasetTaskError.db("dispatch index cleanups") {
                 try conn.transaction { c -> Int in
-                    let rows = try c.query("""
+                    let rows = try c.query(
+                        """
                         SELECT document_id::text, dataset_id::text, tenant_id::text, extract(epoch FROM queued_at)::bigint
                           FROM herald.dataset_index_cleanups
                          ORDER BY queued_at, document_id
                          LIMIT $1
                          FOR UPDATE SKIP LOCKED
-                        """, [String(dispatchBatchSize)]).rows
+                        """, [String(dispatchBatchSize)]
+                    ).rows
                     let items = rows.compactMap { r -> IndexCleanupItem? in
-                        guard r.count == 4, let doc = r[0], let ds = r[1], let t = r[2], let at = r[3].flatMap({ Int64($0) })
+                        guard r.count == 4, let doc = r[0], let ds = r[1], let t = r[2],
+                            let at = r[3].flatMap({ Int64($0) })
                         else { return nil }
                         return IndexCleanupItem(documentID: doc, datasetID: ds, tenantID: t, queuedAt: at)
                     }
                     guard !items.isEmpty else { return 0 }
                     try strategy.dispatch(items)
-                    try c.query("DELETE FROM herald.dataset_index_cleanups WHERE document_id = ANY($1::uuid[])",
-                                ["{" + items.map(\.documentID).joined(separator: ",") + "}"])
+                    try c.query(
+                        "DELETE FROM herald.dataset_index_cleanups WHERE document_id = ANY($1::uuid[])",
+                        ["{" + items.map(\.documentID).joined(separator: ",") + "}"])
                     return items.count
                 }
             }

@@ -11,8 +11,14 @@ public enum DemoData {
     public static let tenantID = "00000000-0000-4000-8000-00000000d1f1"
     public static let accountID = "00000000-0000-4000-8000-00000000ac01"
     public static let plans: [(id: String, appID: String, node: String, cron: String, zone: String)] = [
-        ("00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000b1", "schedule-every-minute", "* * * * *", "UTC"),
-        ("00000000-0000-4000-8000-0000000000a2", "00000000-0000-4000-8000-0000000000b2", "schedule-every-5-minutes", "*/5 * * * *", "Asia/Shanghai"),
+        (
+            "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000b1", "schedule-every-minute",
+            "* * * * *", "UTC"
+        ),
+        (
+            "00000000-0000-4000-8000-0000000000a2", "00000000-0000-4000-8000-0000000000b2", "schedule-every-5-minutes",
+            "*/5 * * * *", "Asia/Shanghai"
+        ),
     ]
 
     /// Inserts the demo rows that are missing; returns how many plans were created.
@@ -20,22 +26,29 @@ public enum DemoData {
     public static func load(_ c: PostgresConnection) throws -> Int {
         try c.transaction { c in
             try c.query("INSERT INTO tenants (id, name) VALUES ($1, 'Demo tenant') ON CONFLICT DO NOTHING", [tenantID])
-            try c.query("INSERT INTO accounts (id, name, email) VALUES ($1, 'Demo owner', 'owner@example.com') ON CONFLICT DO NOTHING", [accountID])
-            try c.query("""
+            try c.query(
+                "INSERT INTO accounts (id, name, email) VALUES ($1, 'Demo owner', 'owner@example.com') ON CONFLICT DO NOTHING",
+                [accountID])
+            try c.query(
+                """
                 INSERT INTO tenant_account_joins (tenant_id, account_id, current, role) VALUES ($1, $2, true, 'owner')
                 ON CONFLICT (tenant_id, account_id) DO NOTHING
                 """, [tenantID, accountID])
             var created = 0
             for p in plans {
-                try c.query("INSERT INTO apps (id, tenant_id, name, mode) VALUES ($1, $2, $3, 'workflow') ON CONFLICT DO NOTHING",
-                            [p.appID, tenantID, "Demo app (\(p.cron), \(p.zone))"])
-                try c.query("""
+                try c.query(
+                    "INSERT INTO apps (id, tenant_id, name, mode) VALUES ($1, $2, $3, 'workflow') ON CONFLICT DO NOTHING",
+                    [p.appID, tenantID, "Demo app (\(p.cron), \(p.zone))"])
+                try c.query(
+                    """
                     INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status)
                     SELECT $1::uuid, $2::uuid, $3::varchar, 'trigger-schedule', 'Schedule', 'enabled'
                      WHERE NOT EXISTS (SELECT 1 FROM app_triggers WHERE app_id = $2::uuid AND node_id = $3::varchar)
                     """, [tenantID, p.appID, p.node])
-                let next = try CronSchedule(p.cron, timeZone: p.zone).next(afterUnixSeconds: Date().timeIntervalSince1970)
-                let r = try c.query("""
+                let next = try CronSchedule(p.cron, timeZone: p.zone).next(
+                    afterUnixSeconds: Date().timeIntervalSince1970)
+                let r = try c.query(
+                    """
                     INSERT INTO workflow_schedule_plans (id, app_id, node_id, tenant_id, cron_expression, timezone, next_run_at)
                     VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::bigint) AT TIME ZONE 'UTC')
                     ON CONFLICT DO NOTHING

@@ -79,7 +79,8 @@ public struct MessagesCleaner {
             if dryRun {
                 ctes.append("d\(i) AS (SELECT 1 FROM \(table) t WHERE t.\(key) = ANY(ARRAY(SELECT id FROM target)))")
             } else {
-                ctes.append("d\(i) AS (DELETE FROM \(table) t WHERE t.\(key) = ANY(ARRAY(SELECT id FROM target)) RETURNING 1)")
+                ctes.append(
+                    "d\(i) AS (DELETE FROM \(table) t WHERE t.\(key) = ANY(ARRAY(SELECT id FROM target)) RETURNING 1)")
             }
             selects.append("(SELECT count(*) FROM d\(i))")
         }
@@ -99,9 +100,11 @@ public struct MessagesCleaner {
                 SELECT created_at, id FROM batch ORDER BY created_at DESC, id DESC LIMIT 1
             ), target AS MATERIALIZED (SELECT id FROM batch)
             """
-        return statement(target: target, dryRun: dryRun, leadingColumns: [
-            "(SELECT count(*) FROM batch)", "(SELECT created_at::text FROM last)", "(SELECT id::text FROM last)",
-        ])
+        return statement(
+            target: target, dryRun: dryRun,
+            leadingColumns: [
+                "(SELECT count(*) FROM batch)", "(SELECT created_at::text FROM last)", "(SELECT id::text FROM last)",
+            ])
     }
 
     /// Billing enabled, step 1 (read-only): the batch's size, last key and distinct tenants.
@@ -134,8 +137,10 @@ public struct MessagesCleaner {
     }
 
     /// Deletes (or, dry, counts) every expired message the policy allows.
-    public func run(_ conn: PostgresConnection, now: Date, dryRun: Bool, shouldContinue: () -> Bool = { true },
-                    onBatch: (RetentionBatch, RetentionReport) -> Void = { _, _ in }) throws(RetentionError) -> RetentionReport {
+    public func run(
+        _ conn: PostgresConnection, now: Date, dryRun: Bool, shouldContinue: () -> Bool = { true },
+        onBatch: (RetentionBatch, RetentionReport) -> Void = { _, _ in }
+    ) throws(RetentionError) -> RetentionReport {
         let runner = try RetentionBatchRunner(
             conn, now: now, days: settings.messageRetentionDays, batchSize: settings.messageBatchSize,
             pauseMaxMs: settings.messagePauseMaxMs, dryRun: dryRun, settings: settings)
@@ -144,14 +149,17 @@ public struct MessagesCleaner {
         case .everyTenant:
             let sql = Self.everyTenantStatement(dryRun: dryRun)
             return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
-                let r = try c.queryPrepared("herald_clean_messages_batch", sql, [cutoff, cursor.createdAt, cursor.id, String(limit)])
+                let r = try c.queryPrepared(
+                    "herald_clean_messages_batch", sql, [cutoff, cursor.createdAt, cursor.id, String(limit)])
                 return try RetentionBatch.parse(r, tables: Self.tables, operation: "delete expired messages")
             }
         case .sandbox(let rule):
             guard let billing else { throw .billing("the sandbox policy needs the billing service") }
             let range = Self.rangeStatement(dryRun: dryRun)
             return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
-                let s = try c.queryPrepared("herald_clean_messages_scan", Self.scanStatement, [cutoff, cursor.createdAt, cursor.id, String(limit)])
+                let s = try c.queryPrepared(
+                    "herald_clean_messages_scan", Self.scanStatement,
+                    [cutoff, cursor.createdAt, cursor.id, String(limit)])
                 guard let row = s.rows.first, row.count == 4, let scanned = row[0].flatMap({ Int($0) }) else {
                     throw RetentionError.unexpectedResult(operation: "scan expired messages", detail: "\(s.rows)")
                 }
@@ -165,12 +173,18 @@ public struct MessagesCleaner {
                 guard !deletable.isEmpty else {
                     return RetentionBatch(scanned: scanned, last: last, deleted: [:], kept: scanned)
                 }
-                let r = try c.queryPrepared("herald_clean_messages_range", range, [cutoff, cursor.createdAt, cursor.id, lastAt, lastID,
-                                            "{" + deletable.joined(separator: ",") + "}"])
-                let deleted = try RetentionBatch.counts(r.rows.first ?? [], tables: Self.tables,
-                                                        operation: "delete expired messages")
-                return RetentionBatch(scanned: scanned, last: last, deleted: deleted,
-                                      kept: max(0, scanned - (deleted["messages"] ?? 0)))
+                let r = try c.queryPrepared(
+                    "herald_clean_messages_range", range,
+                    [
+                        cutoff, cursor.createdAt, cursor.id, lastAt, lastID,
+                        "{" + deletable.joined(separator: ",") + "}",
+                    ])
+                let deleted = try RetentionBatch.counts(
+                    r.rows.first ?? [], tables: Self.tables,
+                    operation: "delete expired messages")
+                return RetentionBatch(
+                    scanned: scanned, last: last, deleted: deleted,
+                    kept: max(0, scanned - (deleted["messages"] ?? 0)))
             }
         }
     }

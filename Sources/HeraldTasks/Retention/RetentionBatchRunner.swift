@@ -52,12 +52,14 @@ extension RetentionBatch {
         }
         var last: KeysetCursor?
         if let at = row[1], let id = row[2] { last = KeysetCursor(createdAt: at, id: id) }
-        return RetentionBatch(scanned: scanned, last: last,
-                              deleted: try counts(Array(row[3...]), tables: tables, operation: operation))
+        return RetentionBatch(
+            scanned: scanned, last: last,
+            deleted: try counts(Array(row[3...]), tables: tables, operation: operation))
     }
 
     /// One count per table, zeros left out.
-    static func counts(_ values: [String?], tables: [String], operation: String) throws(RetentionError) -> [String: Int] {
+    static func counts(_ values: [String?], tables: [String], operation: String) throws(RetentionError) -> [String: Int]
+    {
         guard values.count == tables.count else {
             throw .unexpectedResult(operation: operation, detail: "\(values.count) counts for \(tables.count) tables")
         }
@@ -136,8 +138,10 @@ struct RetentionBatchRunner {
 
     /// A runner for rows older than `days` before `now` (the cut-off read from PostgreSQL), with
     /// the settings' target, lock timeout and retries; no pauses on a dry run.
-    init(_ conn: PostgresConnection, now: Date, days: Int, batchSize: Int, pauseMaxMs: Int, dryRun: Bool,
-         settings: RetentionSettings) throws(RetentionError) {
+    init(
+        _ conn: PostgresConnection, now: Date, days: Int, batchSize: Int, pauseMaxMs: Int, dryRun: Bool,
+        settings: RetentionSettings
+    ) throws(RetentionError) {
         do {
             cutoff = try EmbeddingCacheCleaner.cutoff(conn, now: now, days: days)
         } catch {
@@ -156,8 +160,10 @@ struct RetentionBatchRunner {
 
     /// Runs `batch(conn, cursor, limit)` until a batch scans fewer rows than asked.
     /// `onBatch` sees the running report after every batch (metrics, progress).
-    func run(_ conn: PostgresConnection, shouldContinue: () -> Bool, onBatch: (RetentionBatch, RetentionReport) -> Void,
-             batch: (PostgresConnection, KeysetCursor, Int) throws -> RetentionBatch) throws(RetentionError) -> RetentionReport {
+    func run(
+        _ conn: PostgresConnection, shouldContinue: () -> Bool, onBatch: (RetentionBatch, RetentionReport) -> Void,
+        batch: (PostgresConnection, KeysetCursor, Int) throws -> RetentionBatch
+    ) throws(RetentionError) -> RetentionReport {
         var report = RetentionReport(cutoff: cutoff)
         report.dryRun = dryRun
         var sizing = AdaptiveBatchSize(start: batchStart, ceiling: batchCeiling, targetSeconds: Double(targetMs) / 1000)
@@ -232,7 +238,8 @@ struct RetentionBatchRunner {
     /// statements (PostgreSQL's default re-plans them at every execution, 2–3 ms of a batch; their
     /// shape does not depend on the parameters: keyset scans on (created_at, id), index probes by id).
     private func configureSession(_ conn: PostgresConnection) {
-        _ = try? conn.query("""
+        _ = try? conn.query(
+            """
             SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false),
                    set_config('plan_cache_mode', 'force_generic_plan', false)
             """, ["\(lockTimeoutMs)ms", "\(statementTimeoutMs)ms"])

@@ -43,13 +43,16 @@ public struct RetentionSettings: Sendable, Equatable {
     public static let defaults = RetentionSettings(
         messageRetentionDays: 30, messageBatchSize: 1000, messagePauseMaxMs: 200, gracePeriodDays: 21,
         billingEnabled: false, workflowLogRetentionDays: 30, workflowLogBatchSize: 100, workflowIDs: [],
-        workflowLogPauseMaxMs: 0, batchTargetMs: 100, maxBatchGrowth: 10, lockTimeoutMs: 100, statementTimeoutMs: 150, batchAttempts: 5, retryBaseMs: 1000)
+        workflowLogPauseMaxMs: 0, batchTargetMs: 100, maxBatchGrowth: 10, lockTimeoutMs: 100, statementTimeoutMs: 150,
+        batchAttempts: 5, retryBaseMs: 1000)
 
     /// Every value given explicitly (tests, benchmarks). Use `load(from:)` for the environment.
-    public init(messageRetentionDays: Int, messageBatchSize: Int, messagePauseMaxMs: Int, gracePeriodDays: Int,
-                billingEnabled: Bool, workflowLogRetentionDays: Int, workflowLogBatchSize: Int, workflowIDs: [String],
-                workflowLogPauseMaxMs: Int, batchTargetMs: Int, maxBatchGrowth: Int, lockTimeoutMs: Int,
-                statementTimeoutMs: Int, batchAttempts: Int, retryBaseMs: Int) {
+    public init(
+        messageRetentionDays: Int, messageBatchSize: Int, messagePauseMaxMs: Int, gracePeriodDays: Int,
+        billingEnabled: Bool, workflowLogRetentionDays: Int, workflowLogBatchSize: Int, workflowIDs: [String],
+        workflowLogPauseMaxMs: Int, batchTargetMs: Int, maxBatchGrowth: Int, lockTimeoutMs: Int,
+        statementTimeoutMs: Int, batchAttempts: Int, retryBaseMs: Int
+    ) {
         self.messageRetentionDays = messageRetentionDays
         self.messageBatchSize = messageBatchSize
         self.messagePauseMaxMs = messagePauseMaxMs
@@ -78,12 +81,15 @@ public struct RetentionSettings: Sendable, Equatable {
         let days = DatasetTaskSettings.dayRange
         s.messageRetentionDays = try int("SANDBOX_EXPIRED_RECORDS_RETENTION_DAYS", d.messageRetentionDays, days)
         s.messageBatchSize = try int("SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_SIZE", d.messageBatchSize, 1...100_000)
-        s.messagePauseMaxMs = try int("SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_MAX_INTERVAL", d.messagePauseMaxMs, 0...600_000)
+        s.messagePauseMaxMs = try int(
+            "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_MAX_INTERVAL", d.messagePauseMaxMs, 0...600_000)
         s.gracePeriodDays = try int("SANDBOX_EXPIRED_RECORDS_CLEAN_GRACEFUL_PERIOD", d.gracePeriodDays, 0...36_500)
-        s.billingEnabled = try DatasetTaskSettings.boolean(value("BILLING_ENABLED"), key: "BILLING_ENABLED", default: d.billingEnabled)
+        s.billingEnabled = try DatasetTaskSettings.boolean(
+            value("BILLING_ENABLED"), key: "BILLING_ENABLED", default: d.billingEnabled)
         s.workflowLogRetentionDays = try int("WORKFLOW_LOG_RETENTION_DAYS", d.workflowLogRetentionDays, days)
         s.workflowLogBatchSize = try int("WORKFLOW_LOG_CLEANUP_BATCH_SIZE", d.workflowLogBatchSize, 1...100_000)
-        s.workflowLogPauseMaxMs = try int("WORKFLOW_LOG_CLEANUP_BATCH_MAX_INTERVAL", d.workflowLogPauseMaxMs, 0...600_000)
+        s.workflowLogPauseMaxMs = try int(
+            "WORKFLOW_LOG_CLEANUP_BATCH_MAX_INTERVAL", d.workflowLogPauseMaxMs, 0...600_000)
         s.batchTargetMs = try int("HERALD_RETENTION_BATCH_TARGET_MS", d.batchTargetMs, 5...60_000)
         s.maxBatchGrowth = try int("HERALD_RETENTION_MAX_BATCH_GROWTH", d.maxBatchGrowth, 1...100)
         s.lockTimeoutMs = try int("HERALD_RETENTION_LOCK_TIMEOUT_MS", d.lockTimeoutMs, 1...600_000)
@@ -96,8 +102,9 @@ public struct RetentionSettings: Sendable, Equatable {
                 let id = part.trimmingWhitespace.lowercased()
                 if id.isEmpty { continue }
                 guard isUUID(id) else {
-                    throw TaskSettingsError(key: "WORKFLOW_LOG_CLEANUP_SPECIFIC_WORKFLOW_IDS",
-                                            reason: "expected comma-separated workflow UUIDs, got \"\(part)\"")
+                    throw TaskSettingsError(
+                        key: "WORKFLOW_LOG_CLEANUP_SPECIFIC_WORKFLOW_IDS",
+                        reason: "expected comma-separated workflow UUIDs, got \"\(part)\"")
                 }
                 list.append(id)
             }

@@ -105,7 +105,8 @@ public final class TenantBillingLookup: @unchecked Sendable {
         var misses = wanted
         if let redis {
             if let reply = try? redis.command(["MGET"] + wanted.map(cacheKey)), case .array(let values) = reply,
-               values.count == wanted.count {
+                values.count == wanted.count
+            {
                 misses = []
                 for (t, v) in zip(wanted, values) {
                     guard let text = v.text else {
@@ -146,9 +147,10 @@ public final class TenantBillingLookup: @unchecked Sendable {
         }
         if let redis, !fresh.isEmpty {
             let ttl = Array(String(Self.cacheTTLSeconds).utf8)
-            _ = try? redis.pipeline(fresh.map { t, b in
-                [Array("SETEX".utf8), Array(cacheKey(t).utf8), ttl, Array(b.cacheJSON.utf8)]
-            })
+            _ = try? redis.pipeline(
+                fresh.map { t, b in
+                    [Array("SETEX".utf8), Array(cacheKey(t).utf8), ttl, Array(b.cacheJSON.utf8)]
+                })
         }
         return out
     }

@@ -95,26 +95,35 @@ public struct WorkflowRunLogsCleaner {
             "nodes AS MATERIALIZED (SELECT n.id FROM workflow_node_executions n WHERE n.workflow_run_id = ANY(ARRAY(SELECT id FROM runs)))",
             "pauses AS MATERIALIZED (SELECT p.id FROM workflow_pauses p WHERE p.workflow_run_id = ANY(ARRAY(SELECT id FROM runs)))",
         ]
-        var selects = ["(SELECT count(*) FROM runs)", "(SELECT created_at::text FROM last)", "(SELECT id::text FROM last)"]
+        var selects = [
+            "(SELECT count(*) FROM runs)", "(SELECT created_at::text FROM last)", "(SELECT id::text FROM last)",
+        ]
         for (i, step) in cascade.enumerated() {
-            ctes.append("d\(i) AS (SELECT 1 FROM \(step.table) t WHERE t.\(step.key) = ANY(ARRAY(SELECT id FROM \(step.parents))))")
+            ctes.append(
+                "d\(i) AS (SELECT 1 FROM \(step.table) t WHERE t.\(step.key) = ANY(ARRAY(SELECT id FROM \(step.parents))))"
+            )
             selects.append("(SELECT count(*) FROM d\(i))")
         }
         return "WITH " + ctes.joined(separator: ",\n") + "\nSELECT " + selects.joined(separator: ", ")
     }
 
     /// Deletes (or, dry, counts) every expired ended run and what hangs off it.
-    public func run(_ conn: PostgresConnection, now: Date, dryRun: Bool, shouldContinue: () -> Bool = { true },
-                    onBatch: (RetentionBatch, RetentionReport) -> Void = { _, _ in }) throws(RetentionError) -> RetentionReport {
+    public func run(
+        _ conn: PostgresConnection, now: Date, dryRun: Bool, shouldContinue: () -> Bool = { true },
+        onBatch: (RetentionBatch, RetentionReport) -> Void = { _, _ in }
+    ) throws(RetentionError) -> RetentionReport {
         let runner = try RetentionBatchRunner(
             conn, now: now, days: settings.workflowLogRetentionDays, batchSize: settings.workflowLogBatchSize,
             pauseMaxMs: settings.workflowLogPauseMaxMs, dryRun: dryRun, settings: settings)
         let cutoff = runner.cutoff
         let sql = dryRun ? Self.countStatement : Self.deleteStatement
-        let workflows: String? = settings.workflowIDs.isEmpty ? nil : "{" + settings.workflowIDs.joined(separator: ",") + "}"
+        let workflows: String? =
+            settings.workflowIDs.isEmpty ? nil : "{" + settings.workflowIDs.joined(separator: ",") + "}"
         let tables = Self.tables
         return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
-            let r = try c.queryPrepared(dryRun ? "herald_count_workflow_runs_batch" : "herald_clean_workflow_runs_batch", sql, [cutoff, cursor.createdAt, cursor.id, String(limit), workflows])
+            let r = try c.queryPrepared(
+                dryRun ? "herald_count_workflow_runs_batch" : "herald_clean_workflow_runs_batch", sql,
+                [cutoff, cursor.createdAt, cursor.id, String(limit), workflows])
             return try RetentionBatch.parse(r, tables: tables, operation: "delete expired workflow runs")
         }
     }

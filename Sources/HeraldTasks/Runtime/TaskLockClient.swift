@@ -96,7 +96,9 @@ public final class TaskLockClient: Sendable {
 
     /// Extends the lock's lifetime to its full TTL; false when it is no longer ours.
     public func renew(_ handle: TaskLockHandle) throws(TaskLockError) -> Bool {
-        let reply = try command(["EVAL", Self.renewScript, "1", handle.key, handle.token, String(handle.ttlMilliseconds)])
+        let reply = try command([
+            "EVAL", Self.renewScript, "1", handle.key, handle.token, String(handle.ttlMilliseconds),
+        ])
         guard let n = reply.integer else { throw .unexpectedReply(operation: "renew", reply: "\(reply)") }
         return n == 1
     }

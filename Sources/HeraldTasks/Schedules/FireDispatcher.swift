@@ -70,7 +70,8 @@ public final class FireDispatcher: @unchecked Sendable {
         gethostname(&host, host.count)
         let hostname = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         self.origin = "herald\(getpid())@\(hostname)"
-        self.replyTo = CeleryUUID.v5(namespace: CeleryMessage.taskIDNamespace, name: "reply-to:\(instanceID)").description
+        self.replyTo =
+            CeleryUUID.v5(namespace: CeleryMessage.taskIDNamespace, name: "reply-to:\(instanceID)").description
     }
 
     /// The list key of Dify's schedule queue.
@@ -100,8 +101,10 @@ public final class FireDispatcher: @unchecked Sendable {
             while i < end {
                 let part = Array(sorted[i..<min(i + Self.chunkSize, end)])
                 let marker = markerKey(claim: claim, scheduledAt: at, index: index)
-                out.append(encoded ? encode(claim: claim, fires: part, marker: marker)
-                                   : FireChunk(claim: claim, fires: part, marker: marker, wire: []))
+                out.append(
+                    encoded
+                        ? encode(claim: claim, fires: part, marker: marker)
+                        : FireChunk(claim: claim, fires: part, marker: marker, wire: []))
                 index += 1
                 i += part.count
             }
@@ -128,7 +131,8 @@ public final class FireDispatcher: @unchecked Sendable {
         for f in fires {
             writer.bytes.removeAll(keepingCapacity: true)
             let task = DifyCeleryTasks.runScheduleTrigger(scheduleID: f.plan.description, taskID: f.taskID)
-            CeleryMessage.encode(task, origin: origin, replyTo: replyTo, deliveryTag: CeleryUUID.v4().description, into: &writer)
+            CeleryMessage.encode(
+                task, origin: origin, replyTo: replyTo, deliveryTag: CeleryUUID.v4().description, into: &writer)
             cmd.append(writer.bytes)
         }
         return FireChunk(claim: claim, fires: fires, marker: marker, wire: cmd.bytes)
@@ -143,7 +147,9 @@ public final class FireDispatcher: @unchecked Sendable {
         try loadScript(c)
         var replies = try send(c, count: chunks.count) { encoded(chunks[$0]).wire }
         // The script cache was flushed behind our back (SCRIPT FLUSH, a failover): load, send again.
-        let missing = replies.indices.filter { if case .error(let m) = replies[$0] { return m.hasPrefix("NOSCRIPT") } else { return false } }
+        let missing = replies.indices.filter {
+            if case .error(let m) = replies[$0] { return m.hasPrefix("NOSCRIPT") } else { return false }
+        }
         if !missing.isEmpty {
             scriptLoaded = false
             try loadScript(c)
@@ -201,7 +207,9 @@ public final class FireDispatcher: @unchecked Sendable {
         if scriptLoaded { return }
         let r = try c.command(["SCRIPT", "LOAD", Self.script])
         guard let sha = r.text else { throw IOError.redisReply(message: "SCRIPT LOAD: \(r)") }
-        guard sha == Self.scriptSHA else { throw IOError.redisReply(message: "SCRIPT LOAD returned \(sha), expected \(Self.scriptSHA)") }
+        guard sha == Self.scriptSHA else {
+            throw IOError.redisReply(message: "SCRIPT LOAD returned \(sha), expected \(Self.scriptSHA)")
+        }
         scriptLoaded = true
     }
 }

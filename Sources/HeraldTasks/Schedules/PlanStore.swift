@@ -90,7 +90,8 @@ public struct PlanStore: Sendable {
 
     /// Enabled plans due within `horizonSeconds` of the database clock, earliest first.
     public func loadWindow(_ c: PostgresConnection, horizonSeconds: Int, limit: Int) throws -> [ArmedPlan] {
-        let r = try c.query("""
+        let r = try c.query(
+            """
             SELECT p.id::text, \(Self.micros)
               FROM workflow_schedule_plans p \(Self.enabledJoin)
              WHERE p.next_run_at IS NOT NULL
@@ -106,7 +107,9 @@ public struct PlanStore: Sendable {
     /// have no `next_run_at` are absent from the result.
     public func read(_ c: PostgresConnection, ids: [PlanID]) throws -> [ArmedPlan] {
         guard !ids.isEmpty else { return [] }
-        let r = try c.queryPrepared("herald_plan_read", """
+        let r = try c.queryPrepared(
+            "herald_plan_read",
+            """
             SELECT p.id::text, \(Self.micros)
               FROM workflow_schedule_plans p \(Self.enabledJoin)
              WHERE p.id = ANY($1::uuid[]) AND p.next_run_at IS NOT NULL AND \(Self.notQuarantined)
@@ -117,7 +120,8 @@ public struct PlanStore: Sendable {
     /// Plans of the given app_triggers rows (by trigger id), whatever their status.
     public func plansOfTriggers(_ c: PostgresConnection, triggerIDs: [String]) throws -> [PlanID] {
         guard !triggerIDs.isEmpty else { return [] }
-        let r = try c.query("""
+        let r = try c.query(
+            """
             SELECT p.id::text FROM app_triggers t
               JOIN workflow_schedule_plans p ON p.tenant_id = t.tenant_id AND p.app_id = t.app_id AND p.node_id = t.node_id
              WHERE t.id = ANY($1::uuid[])
@@ -134,17 +138,24 @@ public struct PlanStore: Sendable {
     /// index probe of the plan and of its trigger per row, whatever the planner estimates), then one
     /// statement that moves `next_run_at` (by the locked rows' ctid), inserts the fires and their
     /// claim row.
-    public func claimDue(_ c: PostgresConnection, ids: [PlanID]?, limit: Int, via: String, leadMicros: Int64 = 0,
-                         cronCache: inout [String: CronSchedule]) throws -> ClaimResult {
+    public func claimDue(
+        _ c: PostgresConnection, ids: [PlanID]?, limit: Int, via: String, leadMicros: Int64 = 0,
+        cronCache: inout [String: CronSchedule]
+    ) throws -> ClaimResult {
         var cache = cronCache
         defer { cronCache = cache }
         return try c.transaction { c in
-            try c.execute(script: "SET LOCAL herald.claiming = 'on'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+            try c.execute(
+                script:
+                    "SET LOCAL herald.claiming = 'on'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
+            )
             let filter = ids == nil ? "" : "AND p.id = ANY($3::uuid[])"
             let order = ids == nil ? "ORDER BY p.next_run_at" : ""
             var params = [String(limit), String(Double(leadMicros) / 1e6)]
             if let ids { params.append(PGArray.uuids(ids)) }
-            let rows = try c.queryPrepared(ids == nil ? "herald_claim_due" : "herald_claim_plans", """
+            let rows = try c.queryPrepared(
+                ids == nil ? "herald_claim_due" : "herald_claim_plans",
+                """
                 SELECT p.id::text, p.cron_expression, p.timezone, \(Self.micros),
                        coalesce(sp.catch_up, 'once'), coalesce(sp.misfire_grace_seconds, 60), coalesce(sp.max_catch_up, 100),
                        (extract(epoch from now()) * 1000000)::bigint, p.ctid::text
@@ -155,7 +166,8 @@ public struct PlanStore: Sendable {
                  \(order)
                  LIMIT $1
                    FOR UPDATE OF p SKIP LOCKED
-                """, params).rows
+                """, params
+            ).rows
             var dbNow = Int64(0)
             var fires: [(PlanID, Int64, String)] = []
             var advanced: [ArmedPlan] = []
@@ -163,7 +175,8 @@ public struct PlanStore: Sendable {
             var quarantine: [(PlanID, String, String, String)] = []
             for row in rows {
                 guard let id = row[0].flatMap(PlanID.init), let next = row[3].flatMap({ Int64($0) }),
-                      let now = row[7].flatMap({ Int64($0) }), let tid = row[8] else { continue }
+                    let now = row[7].flatMap({ Int64($0) }), let tid = row[8]
+                else { continue }
                 dbNow = now
                 let plan = DuePlan(
                     id: id, cronExpression: row[1] ?? "", timezone: row[2] ?? "", nextRunAt: next,
@@ -181,7 +194,9 @@ public struct PlanStore: Sendable {
             var claim = Int64(0)
             var claimed: [ClaimedFire] = []
             if !advanced.isEmpty {
-                let r = try c.queryPrepared("herald_claim_record", """
+                let r = try c.queryPrepared(
+                    "herald_claim_record",
+                    """
                     WITH k AS MATERIALIZED (SELECT nextval('herald.schedule_claim_seq') AS id),
                     moved AS (
                         UPDATE workflow_schedule_plans p SET next_run_at = timestamp 'epoch' + v.next * interval '1 microsecond'
@@ -197,18 +212,24 @@ public struct PlanStore: Sendable {
                         INSERT INTO herald.schedule_claims (id, via, claimed_by, release_at, fires)
                         SELECT claim_id, $6, $7, max(scheduled_at), count(*) FROM ins GROUP BY claim_id)
                     SELECT claim_id, plan_id::text, (extract(epoch from scheduled_at) * 1000000)::bigint, task_id::text FROM ins
-                    """, [PGArray.text(tids), PGArray.ints(advanced.map(\.nextRunAt)),
-                          PGArray.uuids(fires.map(\.0)), PGArray.ints(fires.map(\.1)), PGArray.text(fires.map(\.2)), via, instanceID])
+                    """,
+                    [
+                        PGArray.text(tids), PGArray.ints(advanced.map(\.nextRunAt)),
+                        PGArray.uuids(fires.map(\.0)), PGArray.ints(fires.map(\.1)), PGArray.text(fires.map(\.2)), via,
+                        instanceID,
+                    ])
                 for row in r.rows {
                     guard let k = row[0].flatMap({ Int64($0) }), let id = row[1].flatMap(PlanID.init),
-                          let at = row[2].flatMap({ Int64($0) }), let task = row[3] else { continue }
+                        let at = row[2].flatMap({ Int64($0) }), let task = row[3]
+                    else { continue }
                     claim = k
                     claimed.append(ClaimedFire(plan: id, scheduledAt: at, kind: .cron, taskID: task))
                 }
             }
             var newlyQuarantined: [(PlanID, String)] = []
             if !quarantine.isEmpty {
-                let r = try c.query("""
+                let r = try c.query(
+                    """
                     INSERT INTO herald.schedule_quarantine AS q (plan_id, cron_expression, timezone, error)
                     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
                     ON CONFLICT (plan_id) DO UPDATE
@@ -217,23 +238,31 @@ public struct PlanStore: Sendable {
                                               THEN q.occurrences + 1 ELSE 1 END,
                            last_seen_at = now()
                     RETURNING plan_id::text, occurrences, error
-                    """, [PGArray.uuids(quarantine.map(\.0)), PGArray.text(quarantine.map(\.1)),
-                          PGArray.text(quarantine.map(\.2)), PGArray.text(quarantine.map(\.3))])
+                    """,
+                    [
+                        PGArray.uuids(quarantine.map(\.0)), PGArray.text(quarantine.map(\.1)),
+                        PGArray.text(quarantine.map(\.2)), PGArray.text(quarantine.map(\.3)),
+                    ])
                 newlyQuarantined = r.rows.compactMap { row in
                     guard row[1] == "1", let id = row[0].flatMap(PlanID.init) else { return nil }
                     return (id, row[2] ?? "")
                 }
             }
-            return ClaimResult(dbNow: dbNow, claim: claim, fires: claimed, advanced: advanced, quarantined: newlyQuarantined,
-                               examined: rows.count)
+            return ClaimResult(
+                dbNow: dbNow, claim: claim, fires: claimed, advanced: advanced, quarantined: newlyQuarantined,
+                examined: rows.count)
         }
     }
 
     /// Claims one immediate extra fire of an enabled plan (`run_now`), with a claim of its own, in
     /// one statement; nil when the plan is missing or its trigger is not enabled.
-    public func claimRunNow(_ c: PostgresConnection, plan: PlanID, via: String) throws -> (claim: Int64, fire: ClaimedFire)? {
+    public func claimRunNow(
+        _ c: PostgresConnection, plan: PlanID, via: String
+    ) throws -> (claim: Int64, fire: ClaimedFire)? {
         let task = TaskIDs.runNow(plan: plan)
-        let r = try c.queryPrepared("herald_claim_run_now", """
+        let r = try c.queryPrepared(
+            "herald_claim_run_now",
+            """
             WITH k AS MATERIALIZED (SELECT nextval('herald.schedule_claim_seq') AS id),
             ins AS (
                 INSERT INTO herald.schedule_fires (plan_id, scheduled_at, kind, task_id, via, claimed_by, claim_id)
@@ -247,22 +276,27 @@ public struct PlanStore: Sendable {
                 SELECT claim_id, $3, $4, scheduled_at, 1 FROM ins)
             SELECT claim_id, (extract(epoch from scheduled_at) * 1000000)::bigint FROM ins
             """, [plan.description, task, via, instanceID])
-        guard let row = r.rows.first, let k = row[0].flatMap({ Int64($0) }), let at = row[1].flatMap({ Int64($0) }) else { return nil }
+        guard let row = r.rows.first, let k = row[0].flatMap({ Int64($0) }), let at = row[1].flatMap({ Int64($0) })
+        else { return nil }
         return (k, ClaimedFire(plan: plan, scheduledAt: at, kind: .runNow, taskID: task))
     }
 
     /// Records that every fire of these claims reached the queue.
     public func markEnqueued(_ c: PostgresConnection, claims: [Int64]) throws {
         guard !claims.isEmpty else { return }
-        try c.query("UPDATE herald.schedule_claims SET enqueued_at = now() WHERE id = ANY($1::bigint[]) AND enqueued_at IS NULL",
-                    [PGArray.ints(claims)])
+        try c.query(
+            "UPDATE herald.schedule_claims SET enqueued_at = now() WHERE id = ANY($1::bigint[]) AND enqueued_at IS NULL",
+            [PGArray.ints(claims)])
     }
 
     /// Claims made more than `olderThanSeconds` ago, whose fires were all due that long ago, and not
     /// marked enqueued (a crash or a broker outage between claim and enqueue; a pre-claimed fire is
     /// never re-sent before its time), oldest first, with their fires.
-    public func openClaims(_ c: PostgresConnection, olderThanSeconds: Int, limit: Int) throws -> [(claim: Int64, fires: [ClaimedFire])] {
-        let r = try c.query("""
+    public func openClaims(
+        _ c: PostgresConnection, olderThanSeconds: Int, limit: Int
+    ) throws -> [(claim: Int64, fires: [ClaimedFire])] {
+        let r = try c.query(
+            """
             WITH open AS (
                 SELECT id FROM herald.schedule_claims
                  WHERE enqueued_at IS NULL AND claimed_at < now() - make_interval(secs => $1::int)
@@ -278,7 +312,8 @@ public struct PlanStore: Sendable {
             guard let k = row[0].flatMap({ Int64($0) }) else { continue }
             if out.last?.claim != k { out.append((k, [])) }
             guard let id = row[1].flatMap(PlanID.init), let at = row[2].flatMap({ Int64($0) }),
-                  let kind = row[3].flatMap(ClaimedFire.Kind.init(rawValue:)), let task = row[4] else { continue }
+                let kind = row[3].flatMap(ClaimedFire.Kind.init(rawValue:)), let task = row[4]
+            else { continue }
             out[out.count - 1].fires.append(ClaimedFire(plan: id, scheduledAt: at, kind: kind, taskID: task))
         }
         return out
@@ -287,13 +322,15 @@ public struct PlanStore: Sendable {
     /// Deletes claims enqueued more than `days` ago and their fire records (bounded table size);
     /// returns the number of fire records deleted.
     public func pruneFires(_ c: PostgresConnection, olderThanDays days: Int) throws -> Int {
-        try c.query("""
+        try c.query(
+            """
             WITH old AS (
                 DELETE FROM herald.schedule_claims
                  WHERE enqueued_at IS NOT NULL AND claimed_at < now() - make_interval(days => $1::int)
                 RETURNING id)
             DELETE FROM herald.schedule_fires f USING old WHERE f.claim_id = old.id
-            """, [String(days)]).affected
+            """, [String(days)]
+        ).affected
     }
 
     static func armed(_ row: [String?]) -> ArmedPlan? {
@@ -307,13 +344,14 @@ enum PGArray {
     static func uuids(_ ids: [PlanID]) -> String { "{" + ids.map(\.description).joined(separator: ",") + "}" }
     static func ints(_ v: [Int64]) -> String { "{" + v.map(String.init).joined(separator: ",") + "}" }
     static func text(_ v: [String]) -> String {
-        "{" + v.map { s in
-            var out = "\""
-            for ch in s.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out.append("\\") }
-                out.unicodeScalars.append(ch)
-            }
-            return out + "\""
-        }.joined(separator: ",") + "}"
+        "{"
+            + v.map { s in
+                var out = "\""
+                for ch in s.unicodeScalars {
+                    if ch == "\"" || ch == "\\" { out.append("\\") }
+                    out.unicodeScalars.append(ch)
+                }
+                return out + "\""
+            }.joined(separator: ",") + "}"
     }
 }

@@ -26,11 +26,14 @@ public struct ScheduleMetrics: Sendable {
         fires = f
         lateness = Timer(label: "herald_schedule_fire_lateness_seconds", dimensions: [], factory: factory)
         dispatched = Counter(label: "herald_dispatch_total", dimensions: [("queue", queue)], factory: factory)
-        duplicatesSuppressed = Counter(label: "herald_dispatch_duplicates_suppressed_total", dimensions: [("queue", queue)], factory: factory)
+        duplicatesSuppressed = Counter(
+            label: "herald_dispatch_duplicates_suppressed_total", dimensions: [("queue", queue)], factory: factory)
         sweepFound = Counter(label: "herald_sweep_found_total", dimensions: [("kind", "schedule")], factory: factory)
-        sweepResent = Counter(label: "herald_sweep_found_total", dimensions: [("kind", "schedule_unenqueued")], factory: factory)
+        sweepResent = Counter(
+            label: "herald_sweep_found_total", dimensions: [("kind", "schedule_unenqueued")], factory: factory)
         quarantined = Counter(label: "herald_schedule_quarantined_total", dimensions: [], factory: factory)
-        dispatchErrors = Counter(label: "herald_dispatch_errors_total", dimensions: [("queue", queue)], factory: factory)
+        dispatchErrors = Counter(
+            label: "herald_dispatch_errors_total", dimensions: [("queue", queue)], factory: factory)
         armed = Gauge(label: "herald_schedule_armed_plans", dimensions: [], factory: factory)
         runNowDropped = Counter(label: "herald_schedule_run_now_refused_total", dimensions: [], factory: factory)
         planReads = Counter(label: "herald_schedule_plan_reads_total", dimensions: [], factory: factory)

@@ -29,9 +29,12 @@ extension ScheduleService {
         pendingRefresh.removeAll()
         pendingTriggers.removeAll()
         pendingRunNow.removeAll()
-        logger.info("schedules draining", metadata: [
-            "claims_in_flight": "\(inFlight)", "held_instants": "\(heldTimes.count)", "claims_open": "\(claimsLeft.count)",
-        ])
+        logger.info(
+            "schedules draining",
+            metadata: [
+                "claims_in_flight": "\(inFlight)", "held_instants": "\(heldTimes.count)",
+                "claims_open": "\(claimsLeft.count)",
+            ])
         drainCheck()
     }
 
@@ -50,9 +53,11 @@ extension ScheduleService {
         }
         drainDone = nil
         if late {
-            logger.warning("schedules drain deadline passed; peers' sweeps send what is left", metadata: [
-                "held_instants": "\(heldTimes.count)", "claims_open": "\(claimsLeft.count + claimsToMark.count)",
-            ])
+            logger.warning(
+                "schedules drain deadline passed; peers' sweeps send what is left",
+                metadata: [
+                    "held_instants": "\(heldTimes.count)", "claims_open": "\(claimsLeft.count + claimsToMark.count)",
+                ])
         } else {
             logger.info("schedules drained")
         }

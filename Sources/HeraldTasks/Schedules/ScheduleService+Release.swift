@@ -31,7 +31,9 @@ extension ScheduleService {
         }
     }
 
-    private func dispatched(_ claim: Int64, due: [FireChunk], delivery: Delivery, held later: [FireChunk], via: ScheduleMetrics.Via) {
+    private func dispatched(
+        _ claim: Int64, due: [FireChunk], delivery: Delivery, held later: [FireChunk], via: ScheduleMetrics.Via
+    ) {
         dispatching -= 1
         if !due.isEmpty { record(delivery, fires: due.flatMap(\.fires), via: via) }
         if delivery.error == nil {
@@ -87,7 +89,9 @@ extension ScheduleService {
         }
     }
 
-    private func released(_ chunks: [FireChunk], vias: [ScheduleMetrics.Via], result: Result<[Bool], any Error>, at: Int64) {
+    private func released(
+        _ chunks: [FireChunk], vias: [ScheduleMetrics.Via], result: Result<[Bool], any Error>, at: Int64
+    ) {
         releasing -= 1
         var byVia: [ScheduleMetrics.Via: (fires: [ClaimedFire], delivery: Delivery)] = [:]
         let pushed = (try? result.get()) ?? []

@@ -19,33 +19,40 @@ extension ScheduleService {
         let prune = localNowMicros() - lastPrune > 3_600_000_000
         if prune { lastPrune = localNowMicros() }
         // The sweep claims at most what the per-second budget has left (bounded anyway).
-        let allowance = options.maxDispatchPerSecond > 0 ? takeBudget(options.maxDispatchPerSecond) : 100 * options.sweepBatch
-        pool.run(on: loop, { c -> SweepOutcome in
-            var out = SweepOutcome()
-            var cache: [String: CronSchedule] = [:]
-            var claimed = 0
-            while claimed < allowance {
-                let limit = min(options.sweepBatch, allowance - claimed)
-                let r = try store.claimDue(c, ids: nil, limit: limit, via: ScheduleMetrics.Via.sweep.rawValue, cronCache: &cache)
-                let d = Self.deliver(claim: r.claim, fires: r.fires, store: store, dispatchers: dispatchers, connection: c)
-                out.claims.append((r, d))
-                claimed += r.examined
-                if r.examined < limit || d.error != nil { break }
+        let allowance =
+            options.maxDispatchPerSecond > 0 ? takeBudget(options.maxDispatchPerSecond) : 100 * options.sweepBatch
+        pool.run(
+            on: loop,
+            { c -> SweepOutcome in
+                var out = SweepOutcome()
+                var cache: [String: CronSchedule] = [:]
+                var claimed = 0
+                while claimed < allowance {
+                    let limit = min(options.sweepBatch, allowance - claimed)
+                    let r = try store.claimDue(
+                        c, ids: nil, limit: limit, via: ScheduleMetrics.Via.sweep.rawValue, cronCache: &cache)
+                    let d = Self.deliver(
+                        claim: r.claim, fires: r.fires, store: store, dispatchers: dispatchers, connection: c)
+                    out.claims.append((r, d))
+                    claimed += r.examined
+                    if r.examined < limit || d.error != nil { break }
+                }
+                // Claims never marked enqueued (a crash, a broker outage): sent again; the chunks that
+                // already reached the broker are recognised by their markers and not queued twice.
+                for (claim, fires) in try store.openClaims(c, olderThanSeconds: options.resendAfterSeconds, limit: 20) {
+                    let d = Self.deliver(
+                        claim: claim, fires: fires, store: store, dispatchers: dispatchers, connection: c)
+                    out.resent += fires.count
+                    out.resendDelivery.pushed += d.pushed
+                    out.resendDelivery.duplicates += d.duplicates
+                    out.resendDelivery.error = out.resendDelivery.error ?? d.error
+                    out.resendDelivery.markError = out.resendDelivery.markError ?? d.markError
+                    if d.error != nil { break }
+                }
+                if prune { out.pruned = try store.pruneFires(c, olderThanDays: options.keepFiresDays) }
+                return out
             }
-            // Claims never marked enqueued (a crash, a broker outage): sent again; the chunks that
-            // already reached the broker are recognised by their markers and not queued twice.
-            for (claim, fires) in try store.openClaims(c, olderThanSeconds: options.resendAfterSeconds, limit: 20) {
-                let d = Self.deliver(claim: claim, fires: fires, store: store, dispatchers: dispatchers, connection: c)
-                out.resent += fires.count
-                out.resendDelivery.pushed += d.pushed
-                out.resendDelivery.duplicates += d.duplicates
-                out.resendDelivery.error = out.resendDelivery.error ?? d.error
-                out.resendDelivery.markError = out.resendDelivery.markError ?? d.markError
-                if d.error != nil { break }
-            }
-            if prune { out.pruned = try store.pruneFires(c, olderThanDays: options.keepFiresDays) }
-            return out
-        }) { [self] result in
+        ) { [self] result in
             sweeping = false
             switch result {
             case .success(let o):
@@ -59,8 +66,9 @@ extension ScheduleService {
                     metrics.duplicatesSuppressed.increment(by: o.resendDelivery.duplicates)
                     if let e = o.resendDelivery.error { reportError("re-sending \(o.resent) fires", e) }
                     if let e = o.resendDelivery.markError { reportError("marking re-sent fires enqueued", e) }
-                    logger.warning("sweep re-sent fires that were claimed but not marked enqueued",
-                                   metadata: ["count": "\(o.resent)", "already_queued": "\(o.resendDelivery.duplicates)"])
+                    logger.warning(
+                        "sweep re-sent fires that were claimed but not marked enqueued",
+                        metadata: ["count": "\(o.resent)", "already_queued": "\(o.resendDelivery.duplicates)"])
                 }
             case .failure(let e):
                 reportError("sweeping schedules", e)
@@ -92,7 +100,9 @@ extension ScheduleService {
     }
 
     /// Marks claims enqueued; a failure is kept in `delivery.markError` (the claims stay open).
-    static func mark(_ claims: [Int64], store: PlanStore, connection c: PostgresConnection, into delivery: inout Delivery) {
+    static func mark(
+        _ claims: [Int64], store: PlanStore, connection c: PostgresConnection, into delivery: inout Delivery
+    ) {
         do {
             try store.markEnqueued(c, claims: claims)
         } catch {
@@ -102,8 +112,10 @@ extension ScheduleService {
 
     /// Pushes one claim's fires and marks the claim enqueued. Never throws: a broker failure
     /// leaves the claim open for the sweep to re-send.
-    static func deliver(claim: Int64, fires: [ClaimedFire], store: PlanStore, dispatchers: DispatcherPool,
-                        connection c: PostgresConnection) -> Delivery {
+    static func deliver(
+        claim: Int64, fires: [ClaimedFire], store: PlanStore, dispatchers: DispatcherPool,
+        connection c: PostgresConnection
+    ) -> Delivery {
         guard claim != 0 else { return Delivery() }
         do {
             return try dispatchers.with { dispatcher in

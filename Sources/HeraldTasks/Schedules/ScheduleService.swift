@@ -50,7 +50,7 @@ public final class ScheduleService: @unchecked Sendable {
     let logger: Logger
 
     var heap = ScheduleHeap()
-    var skewMicros: Int64 = 0      // database clock minus local clock
+    var skewMicros: Int64 = 0  // database clock minus local clock
     var pending: [PlanID] = []
     var pendingSet: Set<PlanID> = []
     var pendingVia: [PlanID: ScheduleMetrics.Via] = [:]
@@ -97,12 +97,16 @@ public final class ScheduleService: @unchecked Sendable {
     /// Last fires, newest first (for `herald status` and the demo log).
     public private(set) var recentFires: [(plan: PlanID, scheduledAt: Int64, via: String)] = []
 
-    public init(loop: EventLoop, pool: PostgresPool, broker: RedisEndpoint, redisKeyPrefix: String, instanceID: String,
-                metrics: ScheduleMetrics, options: ScheduleOptions = ScheduleOptions(), logger: Logger) {
+    public init(
+        loop: EventLoop, pool: PostgresPool, broker: RedisEndpoint, redisKeyPrefix: String, instanceID: String,
+        metrics: ScheduleMetrics, options: ScheduleOptions = ScheduleOptions(), logger: Logger
+    ) {
         self.loop = loop
         self.pool = pool
         self.store = PlanStore(instanceID: instanceID)
-        self.dispatchers = DispatcherPool { FireDispatcher(broker: broker, redisKeyPrefix: redisKeyPrefix, instanceID: instanceID) }
+        self.dispatchers = DispatcherPool {
+            FireDispatcher(broker: broker, redisKeyPrefix: redisKeyPrefix, instanceID: instanceID)
+        }
         self.pushDispatcher = FireDispatcher(broker: broker, redisKeyPrefix: redisKeyPrefix, instanceID: instanceID)
         self.metrics = metrics
         self.options = options
@@ -194,10 +198,13 @@ public final class ScheduleService: @unchecked Sendable {
         refreshInFlight = true
         metrics.planReads.increment()
         let store = self.store
-        pool.run(on: loop, { c -> ([PlanID], [ArmedPlan], Int64) in
-            let all = plans + (try store.plansOfTriggers(c, triggerIDs: triggers))
-            return (all, try store.read(c, ids: all), try store.databaseNow(c))
-        }) { [self] result in
+        pool.run(
+            on: loop,
+            { c -> ([PlanID], [ArmedPlan], Int64) in
+                let all = plans + (try store.plansOfTriggers(c, triggerIDs: triggers))
+                return (all, try store.read(c, ids: all), try store.databaseNow(c))
+            }
+        ) { [self] result in
             refreshInFlight = false
             switch result {
             case .success(let (asked, rows, dbNow)):
@@ -233,10 +240,13 @@ public final class ScheduleService: @unchecked Sendable {
         guard running, !draining else { return }
         let store = self.store, options = self.options
         lastWindowLoad = localNowMicros()
-        pool.run(on: loop, { c -> ([ArmedPlan], Int64) in
-            let skew = try store.clockSkew(c, localNow: localNowMicros)
-            return (try store.loadWindow(c, horizonSeconds: options.horizonSeconds, limit: options.maxArmed), skew)
-        }) { [self] result in
+        pool.run(
+            on: loop,
+            { c -> ([ArmedPlan], Int64) in
+                let skew = try store.clockSkew(c, localNow: localNowMicros)
+                return (try store.loadWindow(c, horizonSeconds: options.horizonSeconds, limit: options.maxArmed), skew)
+            }
+        ) { [self] result in
             switch result {
             case .success(let (plans, skew)):
                 skewMicros = skew
@@ -315,15 +325,19 @@ public final class ScheduleService: @unchecked Sendable {
 
     func claim(ids: [PlanID], via: ScheduleMetrics.Via) {
         let store = self.store, limit = ids.count, lead = options.leadMicros
-        pool.run(on: loop, { c -> ClaimOutcome in
-            var cache: [String: CronSchedule] = [:]
-            let result = try store.claimDue(c, ids: ids, limit: limit, via: via.rawValue, leadMicros: lead, cronCache: &cache)
-            var o = ClaimOutcome(result: result)
-            let settled = Set(result.advanced.map(\.id)).union(result.quarantined.map(\.0))
-            o.unclaimed = ids.filter { !settled.contains($0) }
-            o.reread = try store.read(c, ids: o.unclaimed)
-            return o
-        }) { [self] outcome in
+        pool.run(
+            on: loop,
+            { c -> ClaimOutcome in
+                var cache: [String: CronSchedule] = [:]
+                let result = try store.claimDue(
+                    c, ids: ids, limit: limit, via: via.rawValue, leadMicros: lead, cronCache: &cache)
+                var o = ClaimOutcome(result: result)
+                let settled = Set(result.advanced.map(\.id)).union(result.quarantined.map(\.0))
+                o.unclaimed = ids.filter { !settled.contains($0) }
+                o.reread = try store.read(c, ids: o.unclaimed)
+                return o
+            }
+        ) { [self] outcome in
             inFlight -= 1
             switch outcome {
             case .success(let o): apply(o, via: via)
@@ -342,8 +356,9 @@ public final class ScheduleService: @unchecked Sendable {
         if !o.result.fires.isEmpty, o.dueFires.isEmpty { dispatch(o.result, via: via) }
         for (plan, reason) in o.result.quarantined {
             metrics.quarantined.increment()
-            logger.error("schedule plan quarantined: it cannot be computed and is skipped until it changes",
-                         metadata: ["plan": "\(plan)", "reason": "\(reason)"])
+            logger.error(
+                "schedule plan quarantined: it cannot be computed and is skipped until it changes",
+                metadata: ["plan": "\(plan)", "reason": "\(reason)"])
         }
         for p in o.result.advanced { arm(p) }
         let found = Set(o.reread.map(\.id))
@@ -360,7 +375,9 @@ public final class ScheduleService: @unchecked Sendable {
         metrics.fired(via, fires.count)
         metrics.dispatched.increment(by: d.pushed)
         if d.duplicates > 0 { metrics.duplicatesSuppressed.increment(by: d.duplicates) }
-        if let e = d.markError { reportError("marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e) }
+        if let e = d.markError {
+            reportError("marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e)
+        }
         if let e = d.error {
             metrics.dispatchErrors.increment()
             reportError("enqueueing \(fires.count) fires (the sweep re-sends them)", e)
@@ -368,19 +385,24 @@ public final class ScheduleService: @unchecked Sendable {
             for f in fires { metrics.lateness.recordMicroseconds(max(0, d.enqueuedAtMicros - f.scheduledAt)) }
         }
         for f in fires.prefix(20) {
-            logger.info("schedule fired", metadata: [
-                "plan": "\(f.plan)", "scheduled_at": "\(ISO.micros(f.scheduledAt))", "via": "\(via.rawValue)",
-                "queue": "schedule_executor", "task_id": "\(f.taskID)",
-            ])
+            logger.info(
+                "schedule fired",
+                metadata: [
+                    "plan": "\(f.plan)", "scheduled_at": "\(ISO.micros(f.scheduledAt))", "via": "\(via.rawValue)",
+                    "queue": "schedule_executor", "task_id": "\(f.taskID)",
+                ])
             recentFires.insert((f.plan, f.scheduledAt, via.rawValue), at: 0)
         }
-        if fires.count > 20 { logger.info("schedule fired (more)", metadata: ["count": "\(fires.count - 20)", "via": "\(via.rawValue)"]) }
+        if fires.count > 20 {
+            logger.info("schedule fired (more)", metadata: ["count": "\(fires.count - 20)", "via": "\(via.rawValue)"])
+        }
         if recentFires.count > 50 { recentFires.removeLast(recentFires.count - 50) }
     }
 
     func reportError(_ what: String, _ error: any Error) {
         if case .log(let suppressed) = errorBurst.record(now: MonotonicNow.instant) {
-            logger.error("schedules: \(what) failed", metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
+            logger.error(
+                "schedules: \(what) failed", metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
         }
     }
 }
@@ -438,6 +460,8 @@ enum ISO {
         var tt = time_t(secs)
         var tmv = tm()
         gmtime_r(&tt, &tmv)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour,
+            tmv.tm_min, tmv.tm_sec)
     }
 }
