@@ -30,7 +30,22 @@ public struct DaemonStatus: Sendable {
     public var scheduleWindowLoads: Int?
     /// The latest fires, newest first: (plan, scheduled Unix µs, via).
     public var recentFires: [(plan: String, scheduledAt: Int64, via: String)] = []
+    /// Every task of the topology: how it runs, its next tick here, its last outcome here.
+    public var tasks: [TaskStatusRow] = []
     public var healthy: Bool { sources.allSatisfy { $0.state == "ready" } }
+}
+
+/// One task in `herald status`: how it runs, whether it fires here, its next tick and last outcome.
+public struct TaskStatusRow: Sendable {
+    public var task: String
+    /// `native`, `native (service)`, `celery` or `off`.
+    public var runs: String
+    public var enabled: Bool
+    /// The next tick armed on this instance (Unix seconds), if any.
+    public var nextTick: Int64?
+    /// The latest run's status on this instance and when it ended (Unix seconds).
+    public var lastStatus: String?
+    public var lastAt: Double?
 }
 
 /// The Herald daemon. Create it, then call `start()` on the loop thread.
@@ -510,7 +525,21 @@ public final class Daemon: @unchecked Sendable {
             scheduleWindowLoads: schedules?.windowLoads,
             recentFires: (schedules?.recentFires ?? []).prefix(10).map {
                 (plan: $0.plan.description, scheduledAt: $0.scheduledAt, via: $0.via)
-            })
+            },
+            tasks: taskRows())
+    }
+
+    private func taskRows() -> [TaskStatusRow] {
+        guard let topology else { return [] }
+        let ticks = tasks?.armedTicks ?? [:]
+        return topology.topology.graph.order.map { name in
+            let last = tasks?.lastOutcomes[name]
+            let runs = topology.isService(name) ? "native (service)" : topology.mode(name).rawValue
+            let disabled = tasks?.disabledTasks.contains(name) ?? true
+            return TaskStatusRow(
+                task: name.rawValue, runs: runs, enabled: topology.isService(name) ? schedules != nil : !disabled,
+                nextTick: ticks[name], lastStatus: last?.status, lastAt: last?.at)
+        }
     }
 
     /// The listener's backend pid (tests use it for pg_terminate_backend).

@@ -24,6 +24,18 @@ public enum StatusJSON {
             }.joined(separator: ",")
             out += "]}"
         }
+        if !s.tasks.isEmpty {
+            out += ",\"tasks\":["
+            out += s.tasks.map { t in
+                var o = "{\"task\":\(q(t.task)),\"runs\":\(q(t.runs)),\"enabled\":\(t.enabled)"
+                if let n = t.nextTick { o += ",\"next_tick\":\(q(ISOTime.format(seconds: Int(n))))" }
+                if let status = t.lastStatus, let at = t.lastAt {
+                    o += ",\"last\":{\"status\":\(q(status)),\"at\":\(q(ISOTime.format(seconds: Int(at))))}"
+                }
+                return o + "}"
+            }.joined(separator: ",")
+            out += "]"
+        }
         out += ",\"uptime_seconds\":\(Int(max(0, now - s.startedWallSeconds)))}"
         return out
     }

@@ -64,6 +64,19 @@ struct StatusCommand: ParsableCommand {
                 )
             }
         }
+        if let tasks = obj["tasks"] as? [[String: Any]], !tasks.isEmpty {
+            lines.append("tasks")
+            for t in tasks {
+                let name = "\(t["task"] ?? "?")".padding(toLength: 34, withPad: " ", startingAt: 0)
+                let runs = "\(t["runs"] ?? "?")".padding(toLength: 17, withPad: " ", startingAt: 0)
+                var line = "  \(name) \(runs) " + ((t["enabled"] as? Bool) == true ? "on " : "off")
+                if let next = t["next_tick"] { line += "  next \(next)" }
+                if let last = t["last"] as? [String: Any] {
+                    line += "  last \(last["status"] ?? "?") at \(last["at"] ?? "?")"
+                }
+                lines.append(line)
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

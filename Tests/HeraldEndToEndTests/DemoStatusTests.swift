@@ -58,6 +58,14 @@ final class DemoStatusTests: XCTestCase {
         let status = try Binary.run(["status"], env: env)
         XCTAssertEqual(status.status, 0, status.stderr)
         XCTAssertTrue(status.stdout.contains("fired 00000000-0000-4000-8000-0000000000a1"), status.stdout)
+        // Every beat entry, how it runs here and whether it fires.
+        XCTAssertTrue(status.stdout.contains("workflow_schedule_task"), status.stdout)
+        let json = try Binary.run(["status", "--json"], env: env)
+        XCTAssertTrue(
+            json.stdout.contains(#"{"task":"human_input_form_timeout","runs":"celery","enabled":false"#), json.stdout)
+        XCTAssertTrue(
+            json.stdout.contains(#"{"task":"workflow_schedule_task","runs":"native (service)","enabled":true"#),
+            json.stdout)
         XCTAssertTrue(status.stdout.contains("-> schedule_executor"), status.stdout)
         XCTAssertTrue(status.stdout.contains("plans armed"), status.stdout)
     }

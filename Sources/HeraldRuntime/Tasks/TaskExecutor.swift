@@ -61,6 +61,8 @@ public final class TaskExecutor: @unchecked Sendable {
     let modes: [TaskName: ResolvedRunMode]
     /// The tick a planned tick run serves (Unix seconds), handed to its context.
     var tickTimes: [TaskRunID: Int64] = [:]
+    /// The latest end of a run of each task on this instance: status and wall time.
+    public private(set) var lastOutcomes: [TaskName: (status: String, at: Double)] = [:]
     /// Whether a re-send of unsent `celery` ticks is in flight.
     var resendInFlight = false
     /// Counts `celery` ticks the sweep found claimed but never enqueued
@@ -359,6 +361,10 @@ public final class TaskExecutor: @unchecked Sendable {
             cause: cause?.description, dryRun: dryRun, reason: reason,
             durationSeconds: duration, instance: instanceID)
         for observer in observers { observer.observe(event) }
+        switch status {
+        case .succeeded, .failed, .skipped: lastOutcomes[task] = (status.rawValue, event.at)
+        default: break
+        }
     }
 
     // MARK: Schedules
