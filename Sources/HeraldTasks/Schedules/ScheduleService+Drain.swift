@@ -1,5 +1,5 @@
 // A graceful stop. On SIGTERM the daemon drains the schedules before it tears
-// anything down: nothing new is armed or claimed (peers claim every plan this
+// anything down: the engine stops arming and claiming (peers claim every plan this
 // instance would have), and what this instance already claimed, at most the lead
 // ahead of its time, is pushed at its instant and recorded as enqueued. Without
 // this, pre-claimed fires would wait for a peer's sweep, seconds late.
@@ -19,29 +19,23 @@ extension ScheduleService {
         draining = true
         drainDone = done
         drainDeadline = localNowMicros() + deadline.nanosecondsClamped / 1000
-        timer.cancel()
-        windowTimer.cancel()
-        budgetTimer.cancel()
-        heap.removeAll()
-        pending.removeAll()
-        pendingSet.removeAll()
-        pendingVia.removeAll()
-        pendingRefresh.removeAll()
         pendingTriggers.removeAll()
         pendingRunNow.removeAll()
         logger.info(
             "schedules draining",
             metadata: [
-                "claims_in_flight": "\(inFlight)", "held_instants": "\(heldTimes.count)",
+                "claims_in_flight": "\(engine.claimsInFlight)", "held_fires": "\(engine.heldFireCount)",
                 "claims_open": "\(claimsLeft.count)",
             ])
+        // `.push` within the drain window, `.handBack` beyond it, `.stopped` once nothing is held.
+        feed(engine.stop(now: now()))
         drainCheck()
     }
 
     /// Whether nothing claimed here is left to push or record.
     var isDrained: Bool {
-        inFlight == 0 && dispatching == 0 && releasing == 0 && held.isEmpty && claimsLeft.isEmpty
-            && claimsToMark.isEmpty && !marking && !runNowInFlight && !sweeping && !refreshInFlight
+        engineStopped && dispatching == 0 && releasing == 0 && claimsLeft.isEmpty && claimsToMark.isEmpty
+            && !marking && !runNowInFlight && !sweeping
     }
 
     func drainCheck() {
@@ -52,11 +46,12 @@ extension ScheduleService {
             return
         }
         drainDone = nil
+        drainTimer.cancel()
         if late {
             logger.warning(
                 "schedules drain deadline passed; peers' sweeps send what is left",
                 metadata: [
-                    "held_instants": "\(heldTimes.count)", "claims_open": "\(claimsLeft.count + claimsToMark.count)",
+                    "held_fires": "\(engine.heldFireCount)", "claims_open": "\(claimsLeft.count + claimsToMark.count)",
                 ])
         } else {
             logger.info("schedules drained")

@@ -1,126 +1,86 @@
-// Dispatching claimed fires. The push thread encodes a claim's chunks (the
-// whole EVALSHA command) while the pool goes on claiming, pushes the ones
-// already due and hands back the rest. A claim may take tens of milliseconds
-// for thousands of plans, so fires are claimed up to `leadMicros` ahead and
-// held here; a second timer pushes every chunk due at an instant (database
-// clock) in one pipeline from the push thread. A claim is marked enqueued on
-// the pool once its last chunk is out.
+// Dispatching claimed fires. The push thread encodes a claim's chunks (the whole
+// EVALSHA command) while the pool goes on claiming, and keeps them until the engine
+// releases them: DueTimeEngine asks for `.push` of a claim's fires at their due
+// instant (database clock), and the push thread writes every chunk of that instant
+// in one pipeline. A claim is marked enqueued on the pool once its last chunk is out.
 
 import Foundation
 import HeraldCore
 import HeraldIO
 
 extension ScheduleService {
-    /// Hands a timer or event claim to the push thread, so that the pool goes on claiming while
-    /// its fires are encoded: the ones already due are pushed at once, the rest held for their time.
+    /// Hands a timer or event claim to the push thread, so that the pool goes on claiming while its
+    /// fires are encoded. Its chunks wait there for the engine's `.push`; a `.push` that comes before
+    /// the encoding is done queues behind it on the serial push queue, so it finds them.
     func dispatch(_ r: ClaimResult, via: ScheduleMetrics.Via) {
-        let dispatcher = pushDispatcher, encodeAhead = options.encodeAhead
+        let dispatcher = pushDispatcher, encodeAhead = options.encodeAhead, book = heldChunks
+        claimsLeft[r.claim] = (Set(r.fires.map(\.scheduledAt)).count, [])
         dispatching += 1
         pushQueue.async { [self] in
             let chunks = dispatcher.chunks(claim: r.claim, fires: r.fires, encoded: false)
-            let due = chunks.filter { $0.scheduledAt <= r.dbNow }
-            // Held chunks are encoded now, up to `encodeAhead` fires held encoded at once (about
-            // 1.1 KB each); the rest of a larger burst is encoded as it is pushed.
-            let later = chunks.filter { $0.scheduledAt > r.dbNow }.map { chunk in
-                guard dispatcher.encodedAhead + chunk.fires.count <= encodeAhead else { return chunk }
+            // Chunks due at once are pushed right after, encoded as they go. Held ones are encoded
+            // now, up to `encodeAhead` fires held encoded at once (about 1.1 KB each); the rest of a
+            // larger burst is encoded as it is pushed.
+            let ready = chunks.map { chunk in
+                guard chunk.scheduledAt > r.dbNow, dispatcher.encodedAhead + chunk.fires.count <= encodeAhead else {
+                    return chunk
+                }
                 dispatcher.encodedAhead += chunk.fires.count
                 return dispatcher.encoded(chunk)
             }
-            let delivery = Self.push(due, on: dispatcher)
-            loop.execute { [self] in dispatched(r.claim, due: due, delivery: delivery, held: later, via: via) }
+            book.add(claim: r.claim, chunks: ready, via: via)
+            loop.execute { [self] in dispatching -= 1 }
         }
     }
 
-    private func dispatched(
-        _ claim: Int64, due: [FireChunk], delivery: Delivery, held later: [FireChunk], via: ScheduleMetrics.Via
-    ) {
-        dispatching -= 1
-        if !due.isEmpty { record(delivery, fires: due.flatMap(\.fires), via: via) }
-        if delivery.error == nil {
-            // Marked enqueued when its last chunk is out; a failed push leaves it to the sweep.
-            if later.isEmpty {
-                claimsToMark.append((claim, due.map(\.marker)))
-                markClaims()
-            } else {
-                claimsLeft[claim] = (later.count, due.map(\.marker))
-            }
-        }
-        hold(later, via: via)
-    }
-
-    /// Keeps pre-claimed fires until their time.
-    func hold(_ chunks: [FireChunk], via: ScheduleMetrics.Via) {
-        guard !chunks.isEmpty else { return }
-        for c in chunks {
-            let t = c.scheduledAt
-            if held[t] == nil { heldTimes.push(t) }
-            held[t, default: []].append((c, via))
-        }
-        armRelease()
-    }
-
-    func armRelease() {
-        guard running, let t = heldTimes.peek else {
-            releaseTimer.cancel()
-            return
-        }
-        releaseTimer.schedule(after: .microseconds(max(0, t - skewMicros - localNowMicros())))
-    }
-
-    /// Pushes every held fire whose time has come.
-    func releaseDue() {
-        let dbNow = localNowMicros() + skewMicros
-        var batch: [(FireChunk, ScheduleMetrics.Via)] = []
-        while let t = heldTimes.peek, t <= dbNow {
-            heldTimes.pop()
-            batch += held.removeValue(forKey: t) ?? []
-        }
-        armRelease()
-        guard !batch.isEmpty else { return }
-        let dispatcher = pushDispatcher
-        let chunks = batch.map(\.0)
-        let vias = batch.map(\.1)
+    /// `.push`: every chunk of these releases, in one pipeline on the push thread.
+    func push(_ releases: [Engine.Release]) {
+        let dispatcher = pushDispatcher, book = heldChunks
         releasing += 1
         pushQueue.async { [self] in
-            dispatcher.encodedAhead -= chunks.reduce(0) { $0 + ($1.isEncoded ? $1.fires.count : 0) }
+            let taken = book.take(releases, dispatcher: dispatcher)
+            let chunks = taken.flatMap(\.chunks)
             let result = Result { try dispatcher.push(chunks) }
             let at = localNowMicros()
-            loop.execute { [self] in released(chunks, vias: vias, result: result, at: at) }
+            loop.execute { [self] in released(taken, result: result, at: at) }
         }
     }
 
-    private func released(
-        _ chunks: [FireChunk], vias: [ScheduleMetrics.Via], result: Result<[Bool], any Error>, at: Int64
-    ) {
+    private func released(_ taken: [HeldChunks.Taken], result: Result<[Bool], any Error>, at: Int64) {
         releasing -= 1
         var byVia: [ScheduleMetrics.Via: (fires: [ClaimedFire], delivery: Delivery)] = [:]
         let pushed = (try? result.get()) ?? []
-        for (i, (chunk, via)) in zip(chunks, vias).enumerated() {
-            var entry = byVia[via] ?? ([], Delivery(enqueuedAtMicros: at))
-            entry.fires += chunk.fires
-            if case .failure(let e) = result {
-                entry.delivery.error = e
-            } else if pushed[i] {
-                entry.delivery.pushed += chunk.fires.count
-            } else {
-                entry.delivery.duplicates += chunk.fires.count
+        var i = 0
+        for release in taken {
+            var entry = byVia[release.via] ?? ([], Delivery(enqueuedAtMicros: at))
+            for chunk in release.chunks {
+                entry.fires += chunk.fires
+                if case .failure(let e) = result {
+                    entry.delivery.error = e
+                } else if pushed[i] {
+                    entry.delivery.pushed += chunk.fires.count
+                } else {
+                    entry.delivery.duplicates += chunk.fires.count
+                }
+                i += 1
             }
-            byVia[via] = entry
+            byVia[release.via] = entry
         }
         for (via, entry) in byVia { record(entry.delivery, fires: entry.fires, via: via) }
-        for chunk in chunks {
-            guard var entry = claimsLeft[chunk.claim] else { continue }
+        guard running else { return }
+        for release in taken {
+            guard var entry = claimsLeft[release.claim] else { continue }
             if case .failure = result {
-                claimsLeft[chunk.claim] = nil  // left open: the sweep re-sends it after its time
+                claimsLeft[release.claim] = nil  // left open: the sweep re-sends it after its time
                 continue
             }
             entry.left -= 1
-            entry.markers.append(chunk.marker)
+            entry.markers += release.chunks.map(\.marker)
             if entry.left <= 0 {
-                claimsLeft[chunk.claim] = nil
-                claimsToMark.append((chunk.claim, entry.markers))
+                claimsLeft[release.claim] = nil
+                claimsToMark.append((release.claim, entry.markers))
             } else {
-                claimsLeft[chunk.claim] = entry
+                claimsLeft[release.claim] = entry
             }
         }
         markClaims()
@@ -148,37 +108,42 @@ extension ScheduleService {
     }
 }
 
-/// A binary min-heap of instants (µs).
-struct TimeHeap: Sendable {
-    private var items: [Int64] = []
-
-    var peek: Int64? { items.first }
-    var count: Int { items.count }
-
-    mutating func push(_ t: Int64) {
-        items.append(t)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i] < items[parent] else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
+/// Claimed chunks waiting for their release, by claim and scheduled time (µs). Used only on the
+/// schedule service's push queue (hence `@unchecked Sendable`).
+final class HeldChunks: @unchecked Sendable {
+    /// The chunks of one release (a claim's fires due at one instant).
+    struct Taken: Sendable {
+        var claim: Int64
+        var via: ScheduleMetrics.Via
+        var chunks: [FireChunk]
     }
 
-    mutating func pop() {
-        let last = items.removeLast()
-        guard !items.isEmpty else { return }
-        items[0] = last
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < items.count, items[l] < items[m] { m = l }
-            if r < items.count, items[r] < items[m] { m = r }
-            if m == i { return }
-            items.swapAt(i, m)
-            i = m
-        }
+    private var byClaim: [Int64: (via: ScheduleMetrics.Via, byTime: [Int64: [FireChunk]])] = [:]
+
+    func add(claim: Int64, chunks: [FireChunk], via: ScheduleMetrics.Via) {
+        var byTime: [Int64: [FireChunk]] = [:]
+        for c in chunks { byTime[c.scheduledAt, default: []].append(c) }
+        byClaim[claim] = (via, byTime)
     }
+
+    /// Removes and returns the chunks of `releases`, in their order; a release whose chunks are not
+    /// here (the service stopped meanwhile) gives none.
+    func take(_ releases: [DueTimeEngine<PlanID>.Release], dispatcher: FireDispatcher) -> [Taken] {
+        var out: [Taken] = []
+        for r in releases {
+            guard var entry = byClaim[r.claim], let chunks = entry.byTime[r.dueAtMicros] else { continue }
+            entry.byTime[r.dueAtMicros] = nil
+            byClaim[r.claim] = entry.byTime.isEmpty ? nil : entry
+            dispatcher.encodedAhead -= chunks.reduce(0) { $0 + ($1.isEncoded ? $1.fires.count : 0) }
+            out.append(Taken(claim: r.claim, via: entry.via, chunks: chunks))
+        }
+        return out
+    }
+
+    /// Forgets the chunks of `releases` (handed back: the sweep sends them).
+    func drop(_ releases: [DueTimeEngine<PlanID>.Release], dispatcher: FireDispatcher) {
+        _ = take(releases, dispatcher: dispatcher)
+    }
+
+    func removeAll() { byClaim.removeAll() }
 }

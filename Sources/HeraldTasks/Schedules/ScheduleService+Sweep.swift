@@ -1,5 +1,6 @@
 // The schedule sweep and delivery: claiming what no timer fired, re-sending what
-// was claimed but never reached the queue, and pushing fires to the broker.
+// was claimed but never reached the queue, and pushing fires to the broker. The
+// sweep runs beside DueTimeEngine, sharing its per-second claim budget.
 
 import HeraldCore
 import HeraldIO
@@ -20,7 +21,8 @@ extension ScheduleService {
         if prune { lastPrune = localNowMicros() }
         // The sweep claims at most what the per-second budget has left (bounded anyway).
         let allowance =
-            options.maxDispatchPerSecond > 0 ? takeBudget(options.maxDispatchPerSecond) : 100 * options.sweepBatch
+            options.maxDispatchPerSecond > 0
+            ? engine.takeClaimBudget(options.maxDispatchPerSecond, now: now()) : 100 * options.sweepBatch
         pool.run(
             on: loop,
             { c -> SweepOutcome in
@@ -56,10 +58,15 @@ extension ScheduleService {
             sweeping = false
             switch result {
             case .success(let o):
+                var advanced: [PlanID] = []
                 for (r, d) in o.claims {
                     metrics.sweepFound.increment(by: r.fires.count)
-                    apply(ClaimOutcome(result: r, delivery: d, dueFires: r.fires), via: .sweep)
+                    if !r.fires.isEmpty { record(d, fires: r.fires, via: .sweep) }
+                    logQuarantined(r.quarantined)
+                    advanced += r.advanced.map(\.id)
                 }
+                // Plans the sweep moved on are re-read, so that the engine arms their next time.
+                if running, !draining, !advanced.isEmpty { feed(engine.hints(advanced, now: now())) }
                 if o.resent > 0 {
                     metrics.sweepResent.increment(by: o.resent)
                     metrics.dispatched.increment(by: o.resendDelivery.pushed)
@@ -77,7 +84,6 @@ extension ScheduleService {
                 sweepAgain = false
                 sweep()
             }
-            armTimer()
         }
     }
 

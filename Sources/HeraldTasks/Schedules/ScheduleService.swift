@@ -1,9 +1,9 @@
-// Workflow schedules, event-driven: plans due soon are armed in a heap behind
-// one libevent timer; when it fires, the due plans are claimed in PostgreSQL
-// (exactly once per plan and scheduled time) and enqueued for Celery. Events
-// re-read single plans; the sweep claims whatever no timer fired and re-sends
-// what was claimed but never reached the queue. The loop thread only keeps the
-// heap; every query and every push runs on the pool.
+// Workflow schedules, event-driven. The due-time logic (arming within the horizon,
+// the timer, claiming a lead ahead within the budget, releasing at the due instant,
+// coalesced re-reads, window reloads, backoff, drain) is DueTimeEngine's, in
+// HeraldCore; this service is its loop-side driver: it carries out the engine's
+// actions with I/O (queries on the pool, pushes on the push thread) and feeds the
+// results back. run_now and the sweep stay here, outside the engine.
 
 import Foundation
 import HeraldCore
@@ -37,6 +37,22 @@ public struct ScheduleOptions: Sendable {
     public var encodeAhead = 20_000
 
     public init() {}
+
+    /// The engine's tunables for these options.
+    var engineOptions: DueTimeEngine<PlanID>.Options {
+        var o = DueTimeEngine<PlanID>.Options()
+        o.horizonMicros = Int64(horizonSeconds) * 1_000_000
+        o.leadMicros = leadMicros
+        o.claimBudgetPerSecond = maxDispatchPerSecond
+        o.armedCap = maxArmed
+        o.windowReloadIntervalMicros = Int64(max(5, horizonSeconds / 5)) * 1_000_000
+        o.claimBatchSize = claimBatch
+        o.maxClaimsInFlight = max(1, maxInFlight)
+        // A claim in flight when the drain starts may take fires a little beyond the lead (its
+        // statement runs later): they are still pushed at their instant rather than handed back.
+        o.drainWindowMicros = leadMicros + 2_000_000
+        return o
+    }
 }
 
 /// The schedule subsystem. Loop-confined; `@unchecked Sendable` to cross into pool callbacks.
@@ -49,50 +65,41 @@ public final class ScheduleService: @unchecked Sendable {
     let options: ScheduleOptions
     let logger: Logger
 
-    var heap = ScheduleHeap()
-    var skewMicros: Int64 = 0  // database clock minus local clock
-    var pending: [PlanID] = []
-    var pendingSet: Set<PlanID> = []
-    var pendingVia: [PlanID: ScheduleMetrics.Via] = [:]
-    var inFlight = 0
+    /// The due-time logic; every input goes through `feed`.
+    var engine: DueTimeEngine<PlanID>
+    var running = false
     var sweeping = false
     var sweepAgain = false
-    var budgetSecond: Int64 = 0
-    var budgetUsed = 0
-    var running = false
     /// True from `drain` on: nothing new is claimed; what was claimed is pushed at its instant.
     var draining = false
+    /// The engine said `.stopped`: nothing is held or claimed in flight any more.
+    var engineStopped = false
     var drainDone: (() -> Void)?
     var drainDeadline: Int64 = 0
-    /// Claims handed to the push thread, and releases in flight there (drain waits for both).
+    /// Claims handed to the push thread to encode, and pushes in flight there (drain waits for both).
     var dispatching = 0
     var releasing = 0
     var lastPrune: Int64 = 0
-    var lastWindowLoad: Int64 = 0
-    var pendingRefresh: Set<PlanID> = []
     var pendingTriggers: Set<String> = []
-    var refreshInFlight = false
+    var triggerLookupInFlight = false
     var pendingRunNow: [PlanID] = []
     var runNowInFlight = false
     var runNowBurst = BurstLimiter()
     var errorBurst = BurstLimiter()
-    lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.timerFired() }
-    lazy var budgetTimer = LoopTimer(loop: loop) { [unowned self] in self.kick() }
-    lazy var windowTimer = LoopTimer(loop: loop) { [unowned self] in self.reloadWindow() }
-    lazy var releaseTimer = LoopTimer(loop: loop) { [unowned self] in self.releaseDue() }
+    /// The engine's one timer.
+    lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.feed(self.engine.tick(now: self.now())) }
     lazy var drainTimer = LoopTimer(loop: loop) { [unowned self] in self.drainCheck() }
-    /// Pre-claimed fires waiting for their time, by scheduled time (µs).
-    var held: [Int64: [(FireChunk, ScheduleMetrics.Via)]] = [:]
-    var heldTimes = TimeHeap()
-    /// Chunks still to push, and the markers of those pushed, per claim whose pushes have all
-    /// succeeded so far.
+    /// Per claim whose pushes have all succeeded so far: its release instants still to push, and
+    /// the markers of the chunks pushed.
     var claimsLeft: [Int64: (left: Int, markers: [String])] = [:]
     /// Claims whose fires all reached the queue, to be marked enqueued, with their chunks' markers.
     var claimsToMark: [(claim: Int64, markers: [String])] = []
     var marking = false
-    /// Pushes at release time run here, never behind claim transactions on the pool.
+    /// Encoding and pushes at release time run here, never behind claim transactions on the pool.
     let pushQueue = DispatchQueue(label: "herald.schedule-push")
     let pushDispatcher: FireDispatcher
+    /// Claimed chunks waiting for their release; touched only on `pushQueue`.
+    let heldChunks = HeldChunks()
 
     /// Last fires, newest first (for `herald status` and the demo log).
     public private(set) var recentFires: [(plan: PlanID, scheduledAt: Int64, via: String)] = []
@@ -111,44 +118,46 @@ public final class ScheduleService: @unchecked Sendable {
         self.metrics = metrics
         self.options = options
         self.logger = logger
+        self.engine = DueTimeEngine(options: options.engineOptions)
     }
 
     /// Loads the first window and starts arming. Call on the loop.
     public func start() {
         loop.assertInLoop()
+        guard !running else { return }
         running = true
         // Open the push connection and load the script now, not at the first fire's instant.
         let dispatcher = pushDispatcher
         pushQueue.async { try? dispatcher.warmUp() }
-        reloadWindow()
-        windowTimer.scheduleRepeating(every: .seconds(max(5, options.horizonSeconds / 5)))
+        feed(engine.start(now: now()))
     }
 
-    /// Stops arming; in-flight work finishes on its own.
+    /// Stops; in-flight work finishes on its own, and its results are dropped.
     public func stop() {
         loop.assertInLoop()
         running = false
         timer.cancel()
-        windowTimer.cancel()
-        budgetTimer.cancel()
-        releaseTimer.cancel()
         drainTimer.cancel()
-        heap.removeAll()
         // Pre-claimed fires not yet released (a stop without `drain`, or a drain past its
         // deadline) stay unenqueued in PostgreSQL; any instance's sweep sends them after their
         // time (HERALD_SCHEDULE_RESEND_AFTER).
-        held.removeAll()
-        heldTimes = TimeHeap()
+        engine = DueTimeEngine(options: options.engineOptions)
         claimsLeft.removeAll()
-        let dispatcher = pushDispatcher
-        pushQueue.async { dispatcher.encodedAhead = 0 }
+        let dispatcher = pushDispatcher, book = heldChunks
+        pushQueue.async {
+            book.removeAll()
+            dispatcher.encodedAhead = 0
+        }
     }
 
     /// Number of plans armed now.
-    public var armedCount: Int { heap.count }
+    public var armedCount: Int { engine.armedCount }
 
     /// Completed loads of the arming window (0 until the first one finished).
-    public private(set) var windowLoads = 0
+    public var windowLoads: Int { engine.windowLoads }
+
+    /// The engine's clock: the local clock (Unix µs).
+    func now() -> DueTimeInstant { DueTimeInstant(micros: localNowMicros()) }
 
     // MARK: Events
 
@@ -161,214 +170,51 @@ public final class ScheduleService: @unchecked Sendable {
         switch event {
         case .scheduleChanged(let id, let runNow):
             guard let plan = PlanID(id) else { return }
-            refresh(plans: [plan])
+            feed(engine.hint(plan, now: now()))
             if runNow { fireNow(plan) }
         case .tableChanged(let change) where change.table == PlanStore.plansTable:
-            if let id = change.id.flatMap(PlanID.init) { refresh(plans: [id]) } else { reloadWindow() }
+            if let id = change.id.flatMap(PlanID.init) {
+                feed(engine.hint(id, now: now()))
+            } else {
+                feed(engine.reloadWindow(now: now()))
+            }
         case .tableChanged(let change) where change.table == PlanStore.triggersTable:
-            guard let id = change.id else { return reloadWindow() }
-            refresh(triggers: [id])
+            guard let id = change.id else { return feed(engine.reloadWindow(now: now())) }
+            pendingTriggers.insert(id)
+            lookUpTriggers()
         case .tableChanged:
-            reloadWindow()
+            feed(engine.reloadWindow(now: now()))
         case .sweep:
             sweep()
-            // The window also reloads on its own timer; from sweeps at most every 5 s.
-            if localNowMicros() - lastWindowLoad > 5_000_000 { reloadWindow() }
+            // The window also reloads on the engine's timer; from sweeps at most every 5 s.
+            let t = now()
+            if let last = engine.lastWindowLoadStart, t.micros - last.micros <= 5_000_000 { return }
+            feed(engine.reloadWindow(now: t))
         default:
             break
         }
     }
 
-    /// Re-reads plans (and the plans of changed triggers) and re-arms or disarms them; a plan
-    /// already due is claimed at once (via event). Hints are coalesced: one read is in flight at a
-    /// time, and ids arriving meanwhile are merged into the next, so a flood of events for the same
-    /// plans costs a few queries, not one each.
-    func refresh(plans: [PlanID] = [], triggers: [String] = []) {
-        pendingRefresh.formUnion(plans)
-        pendingTriggers.formUnion(triggers)
-        startRefresh()
-    }
-
-    func startRefresh() {
-        guard running, !draining, !refreshInFlight, !(pendingRefresh.isEmpty && pendingTriggers.isEmpty) else { return }
-        let plans = Array(pendingRefresh.prefix(5_000))
+    /// Turns changed triggers into the plans they enable, which are then hinted (re-read: a plan
+    /// whose trigger is no longer enabled is not found and is disarmed). One lookup at a time;
+    /// ids arriving meanwhile go into the next.
+    func lookUpTriggers() {
+        guard running, !draining, !triggerLookupInFlight, !pendingTriggers.isEmpty else { return }
         let triggers = Array(pendingTriggers.prefix(5_000))
-        pendingRefresh.subtract(plans)
         pendingTriggers.subtract(triggers)
-        refreshInFlight = true
-        metrics.planReads.increment()
+        triggerLookupInFlight = true
         let store = self.store
-        pool.run(
-            on: loop,
-            { c -> ([PlanID], [ArmedPlan], Int64) in
-                let all = plans + (try store.plansOfTriggers(c, triggerIDs: triggers))
-                return (all, try store.read(c, ids: all), try store.databaseNow(c))
-            }
-        ) { [self] result in
-            refreshInFlight = false
+        pool.run(on: loop, { c in try store.plansOfTriggers(c, triggerIDs: triggers) }) { [self] result in
+            triggerLookupInFlight = false
+            guard running else { return }
             switch result {
-            case .success(let (asked, rows, dbNow)):
-                let found = Set(rows.map(\.id))
-                for p in asked where !found.contains(p) { heap.disarm(p) }
-                for r in rows {
-                    if r.nextRunAt <= dbNow + options.leadMicros {
-                        heap.disarm(r.id)
-                        enqueueClaim(r.id, via: .event)
-                    } else {
-                        arm(r)
-                    }
-                }
-                kick()
-                armTimer()
+            case .success(let plans):
+                if !plans.isEmpty, !draining { feed(engine.hints(plans, now: now())) }
             case .failure(let e):
-                reportError("re-reading plans", e)
+                reportError("reading the plans of changed triggers", e)
             }
-            startRefresh()
+            lookUpTriggers()
         }
-    }
-
-    func arm(_ plan: ArmedPlan) {
-        let horizon = localNowMicros() + skewMicros + Int64(options.horizonSeconds) * 1_000_000
-        if plan.nextRunAt <= horizon, heap.count < options.maxArmed || heap.due(of: plan.id) != nil {
-            heap.arm(plan.id, at: plan.nextRunAt)
-        } else {
-            heap.disarm(plan.id)
-        }
-    }
-
-    func reloadWindow() {
-        guard running, !draining else { return }
-        let store = self.store, options = self.options
-        lastWindowLoad = localNowMicros()
-        pool.run(
-            on: loop,
-            { c -> ([ArmedPlan], Int64) in
-                let skew = try store.clockSkew(c, localNow: localNowMicros)
-                return (try store.loadWindow(c, horizonSeconds: options.horizonSeconds, limit: options.maxArmed), skew)
-            }
-        ) { [self] result in
-            switch result {
-            case .success(let (plans, skew)):
-                skewMicros = skew
-                windowLoads += 1
-                for p in plans { arm(p) }
-                metrics.armed.record(heap.count)
-                armTimer()
-            case .failure(let e):
-                reportError("loading the schedule window", e)
-            }
-        }
-    }
-
-    // MARK: Timer
-
-    func armTimer() {
-        guard running, !draining, let due = heap.earliest() else {
-            timer.cancel()
-            return
-        }
-        let wait = due - options.leadMicros - skewMicros - localNowMicros()
-        timer.schedule(after: .microseconds(max(0, wait)))
-    }
-
-    func timerFired() {
-        let dbNow = localNowMicros() + skewMicros
-        for (plan, _) in heap.popDue(upTo: dbNow + options.leadMicros) { enqueueClaim(plan, via: .timer) }
-        metrics.armed.record(heap.count)
-        kick()
-        armTimer()
-    }
-
-    func enqueueClaim(_ plan: PlanID, via: ScheduleMetrics.Via) {
-        if pendingSet.insert(plan).inserted {
-            pending.append(plan)
-            pendingVia[plan] = via
-        }
-    }
-
-    /// Starts claim transactions while there is pending work and capacity.
-    func kick() {
-        while running, !draining, inFlight < options.maxInFlight, !pending.isEmpty {
-            let n = takeBudget(min(options.claimBatch, pending.count))
-            if n == 0 { return }
-            let batch = Array(pending.prefix(n))
-            pending.removeFirst(n)
-            var vias: [PlanID: ScheduleMetrics.Via] = [:]
-            for p in batch {
-                pendingSet.remove(p)
-                vias[p] = pendingVia.removeValue(forKey: p)
-            }
-            let via = vias.values.contains(.event) && !vias.values.contains(.timer) ? ScheduleMetrics.Via.event : .timer
-            inFlight += 1
-            claim(ids: batch, via: via)
-        }
-    }
-
-    /// `WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK`: at most that many claims per second, shared by
-    /// timers and the sweep. Returns how many of `want` may go now (0: a timer retries next second).
-    func takeBudget(_ want: Int) -> Int {
-        guard options.maxDispatchPerSecond > 0 else { return want }
-        let now = localNowMicros()
-        let second = now / 1_000_000
-        if second != budgetSecond {
-            budgetSecond = second
-            budgetUsed = 0
-        }
-        let n = min(want, options.maxDispatchPerSecond - budgetUsed)
-        if n <= 0 {
-            budgetTimer.schedule(after: .microseconds(max(1000, (second + 1) * 1_000_000 - now)))
-            return 0
-        }
-        budgetUsed += n
-        return n
-    }
-
-    func claim(ids: [PlanID], via: ScheduleMetrics.Via) {
-        let store = self.store, limit = ids.count, lead = options.leadMicros
-        pool.run(
-            on: loop,
-            { c -> ClaimOutcome in
-                var cache: [String: CronSchedule] = [:]
-                let result = try store.claimDue(
-                    c, ids: ids, limit: limit, via: via.rawValue, leadMicros: lead, cronCache: &cache)
-                var o = ClaimOutcome(result: result)
-                let settled = Set(result.advanced.map(\.id)).union(result.quarantined.map(\.0))
-                o.unclaimed = ids.filter { !settled.contains($0) }
-                o.reread = try store.read(c, ids: o.unclaimed)
-                return o
-            }
-        ) { [self] outcome in
-            inFlight -= 1
-            switch outcome {
-            case .success(let o): apply(o, via: via)
-            case .failure(let e):
-                reportError("claiming due plans", e)
-                for p in ids { enqueueClaim(p, via: via) }  // try again shortly
-                budgetTimer.schedule(after: .milliseconds(500))
-            }
-            kick()
-            armTimer()
-        }
-    }
-
-    func apply(_ o: ClaimOutcome, via: ScheduleMetrics.Via) {
-        if !o.dueFires.isEmpty { record(o.delivery, fires: o.dueFires, via: via) }
-        if !o.result.fires.isEmpty, o.dueFires.isEmpty { dispatch(o.result, via: via) }
-        for (plan, reason) in o.result.quarantined {
-            metrics.quarantined.increment()
-            logger.error(
-                "schedule plan quarantined: it cannot be computed and is skipped until it changes",
-                metadata: ["plan": "\(plan)", "reason": "\(reason)"])
-        }
-        for p in o.result.advanced { arm(p) }
-        let found = Set(o.reread.map(\.id))
-        for p in o.unclaimed where !found.contains(p) { heap.disarm(p) }
-        let now = localNowMicros() + skewMicros
-        for r in o.reread {
-            // Locked by another instance or not yet due by the database clock: look again shortly.
-            arm(ArmedPlan(id: r.id, nextRunAt: max(r.nextRunAt, now + 5_000)))
-        }
-        metrics.armed.record(heap.count)
     }
 
     func record(_ d: Delivery, fires: [ClaimedFire], via: ScheduleMetrics.Via) {
@@ -399,6 +245,16 @@ public final class ScheduleService: @unchecked Sendable {
         if recentFires.count > 50 { recentFires.removeLast(recentFires.count - 50) }
     }
 
+    /// Logs plans newly quarantined by a claim (timer, event or sweep).
+    func logQuarantined(_ quarantined: [(PlanID, String)]) {
+        for (plan, reason) in quarantined {
+            metrics.quarantined.increment()
+            logger.error(
+                "schedule plan quarantined: it cannot be computed and is skipped until it changes",
+                metadata: ["plan": "\(plan)", "reason": "\(reason)"])
+        }
+    }
+
     func reportError(_ what: String, _ error: any Error) {
         if case .log(let suppressed) = errorBurst.record(now: MonotonicNow.instant) {
             logger.error(
@@ -421,16 +277,6 @@ struct Delivery: Sendable {
     var error: (any Error)?
     /// Pushed, but recording it in PostgreSQL failed (the claim stays open).
     var markError: (any Error)?
-}
-
-struct ClaimOutcome: Sendable {
-    var result: ClaimResult
-    /// Fires already pushed (and how) where the claim was made (the sweep); empty when the
-    /// claim's fires are still to be dispatched.
-    var delivery = Delivery()
-    var dueFires: [ClaimedFire] = []
-    var unclaimed: [PlanID] = []
-    var reread: [ArmedPlan] = []
 }
 
 struct SweepOutcome: Sendable {
