@@ -65,7 +65,11 @@ extension ScheduleService {
             { c -> ([ArmedPlan], Int64, Int64) in
                 let skew = try store.clockSkew(c, localNow: localNowMicros)
                 let local = localNowMicros()
-                return (try store.loadWindow(c, horizonSeconds: horizon, limit: limit), local + skew, local)
+                // Armed in (due, id) order, the engine pops plans due together by id, so a claim takes
+                // consecutive ids: index locality for its plan lookups and its fire rows in PostgreSQL.
+                let plans = try store.loadWindow(c, horizonSeconds: horizon, limit: limit)
+                    .sorted { ($0.nextRunAt, $0.id) < ($1.nextRunAt, $1.id) }
+                return (plans, local + skew, local)
             }
         ) { [self] result in
             guard running else { return }
