@@ -1,4 +1,4 @@
-// The pure parts of schedules: plan ids, the timer heap, and the fire
+// The pure parts of schedules: plan ids and the fire
 // decisions (Dify's overdue rule, the catch-up policies, quarantine).
 
 import HeraldCore
@@ -13,39 +13,6 @@ final class PlanIDTests: XCTestCase {
         XCTAssertNil(PlanID("not-a-uuid"))
         XCTAssertNil(PlanID("0192f3c4-1111-7aaa-8bbb-123456789abg"))
         XCTAssertEqual(MemoryLayout<PlanID>.size, 16)
-    }
-}
-
-final class ScheduleHeapTests: XCTestCase {
-    func id(_ n: Int) -> PlanID { PlanID(high: 0, low: UInt64(n)) }
-
-    func testPopsInDueOrderAndHonoursRearming() {
-        var h = ScheduleHeap()
-        h.arm(id(1), at: 300)
-        h.arm(id(2), at: 100)
-        h.arm(id(3), at: 200)
-        h.arm(id(1), at: 50)  // re-armed earlier
-        h.disarm(id(3))
-        XCTAssertEqual(h.count, 2)
-        XCTAssertEqual(h.earliest(), 50)
-        let due = h.popDue(upTo: 150)
-        XCTAssertEqual(due.map(\.plan), [id(1), id(2)])
-        XCTAssertEqual(due.map(\.due), [50, 100])
-        XCTAssertNil(h.earliest())
-        XCTAssertEqual(h.count, 0)
-    }
-
-    func testLimitAndStaleEntriesAreSkipped() {
-        var h = ScheduleHeap()
-        for i in 0..<10_000 { h.arm(id(i), at: Int64(10_000 - i)) }
-        for i in 0..<10_000 where i % 2 == 0 { h.arm(id(i), at: 1_000_000 + Int64(i)) }
-        XCTAssertEqual(h.count, 10_000)
-        let first = h.popDue(upTo: 20_000, limit: 100)
-        XCTAssertEqual(first.count, 100)
-        XCTAssertTrue(first.allSatisfy { Int($0.plan.low) % 2 == 1 })
-        XCTAssertEqual(first.map(\.due), first.map(\.due).sorted())
-        XCTAssertEqual(h.popDue(upTo: 20_000).count, 4_900)
-        XCTAssertEqual(h.count, 5_000)
     }
 }
 

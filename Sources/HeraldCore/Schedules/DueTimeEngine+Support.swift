@@ -1,5 +1,5 @@
 // The small value types the due-time engine is built from: the caller's local instant,
-// a min-heap of due times keyed by any hashable row id (ScheduleHeap is tied to PlanID),
+// a min-heap of due times keyed by any hashable row id,
 // an insertion-ordered queue without duplicates, and a deterministic exponential retry.
 // Pure Swift, no Foundation, so the engine stays a plain value.
 
