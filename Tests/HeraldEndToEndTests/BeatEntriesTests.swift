@@ -24,7 +24,7 @@ final class BeatEntriesTests: XCTestCase {
     ]
 
     func testThreeInstancesEnqueueEachBeatTickOnceDespiteSIGKILL() throws {
-        let (redisURL, dbURL) = try Binary.servers()
+        let (redisURL, _) = try Binary.servers()
         let env0 = ProcessInfo.processInfo.environment
         guard var python = env0["HERALD_TEST_PYTHON"] else {
             if env0["HERALD_TEST_REQUIRE_SERVERS"] == "1" { XCTFail("HERALD_TEST_PYTHON must be set") }
@@ -34,18 +34,12 @@ final class BeatEntriesTests: XCTestCase {
         if FileManager.default.fileExists(atPath: python, isDirectory: &isDirectory), isDirectory.boolValue {
             python += "/bin/python"
         }
-        var info = try PostgresConnInfo(dbURL)
-        info["dbname"] = "postgres"
-        let admin = try PostgresConnection(connInfo: info)
-        let db = "herald_beat_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
-        try admin.query("CREATE DATABASE \(db)")
-        info["dbname"] = db
-        let url = info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+        let database = try PrivateDatabase(prefix: "herald_beat")
+        let (info, url) = (database.info, database.url)
         let prefix = "beat" + UUID().uuidString.lowercased().prefix(8)
         let redis = try RedisClient(endpoint: RedisEndpoint.parse(redisURL))
         defer {
-            _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [db])
-            _ = try? admin.query("DROP DATABASE IF EXISTS \(db)")
+            database.drop()
             if case .array(let keys)? = try? redis.command(["KEYS", prefix + ":*"]) {
                 for k in keys { if case .string(let b) = k { _ = try? redis.command([Array("DEL".utf8), b]) } }
             }

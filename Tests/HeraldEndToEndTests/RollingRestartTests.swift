@@ -10,19 +10,13 @@ import XCTest
 
 final class RollingRestartTests: XCTestCase {
     func testRollingRestartOfThreeInstancesDelaysNoFireByMoreThanASecond() throws {
-        let (redisURL, dbURL) = try Binary.servers()
-        var info = try PostgresConnInfo(dbURL)
-        info["dbname"] = "postgres"
-        let admin = try PostgresConnection(connInfo: info)
-        let db = "herald_roll_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
-        try admin.query("CREATE DATABASE \(db)")
-        info["dbname"] = db
-        let url = info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+        let (redisURL, _) = try Binary.servers()
+        let database = try PrivateDatabase(prefix: "herald_roll")
+        let (info, url) = (database.info, database.url)
         let prefix = "roll" + UUID().uuidString.lowercased().prefix(8)
         let redis = try RedisClient(endpoint: RedisEndpoint.parse(redisURL))
         defer {
-            _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [db])
-            _ = try? admin.query("DROP DATABASE IF EXISTS \(db)")
+            database.drop()
             if case .array(let keys)? = try? redis.command(["KEYS", prefix + ":*"]) {
                 for k in keys { if case .string(let b) = k { _ = try? redis.command([Array("DEL".utf8), b]) } }
             }
