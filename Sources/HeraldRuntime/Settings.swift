@@ -75,6 +75,11 @@ public struct Settings: Sendable {
         from environment: [String: String], hostname: String = "localhost", pid: Int32 = 0
     ) throws(SettingsError) -> Settings {
         let env = TaskSettings.applyingHeraldOverrides(environment)
+        // A Dify name's bad value is reported under the name that set it (HERALD_<NAME> when overridden).
+        func named(_ key: String) -> String {
+            let override = TaskSettings.overridePrefix + key
+            return (environment[override]?.trimmed.isEmpty == false) ? override : key
+        }
         func value(_ key: String) -> String? {
             guard let v = env[key]?.trimmed, !v.isEmpty else { return nil }
             return v
@@ -87,7 +92,9 @@ public struct Settings: Sendable {
 
         let redis = try redisURL("HERALD_REDIS_URL", value("HERALD_REDIS_URL") ?? defaultRedisURL)
         let broker =
-            try value("CELERY_BROKER_URL").map { (t) throws(SettingsError) in try redisURL("CELERY_BROKER_URL", t) }
+            try value("CELERY_BROKER_URL").map { (t) throws(SettingsError) in
+                try redisURL(named("CELERY_BROKER_URL"), t)
+            }
             ?? redis
 
         let dbText: String
@@ -157,20 +164,23 @@ public struct Settings: Sendable {
             throw SettingsError(key: "HERALD_INSTANCE_ID", reason: "must be at most 128 characters without spaces")
         }
         let maxDispatch = try integer(
-            value("WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK"), key: "WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK",
+            value("WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK"), key: named("WORKFLOW_SCHEDULE_MAX_DISPATCH_PER_TICK"),
             default: 0, range: 0...10_000_000)
         let batch = try integer(
-            value("WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE"), key: "WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE", default: 100,
+            value("WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE"), key: named("WORKFLOW_SCHEDULE_POLLER_BATCH_SIZE"),
+            default: 100,
             range: 1...100_000)
         let pool = try integer(value("HERALD_DB_POOL_SIZE"), key: "HERALD_DB_POOL_SIZE", default: 4, range: 1...64)
 
         let logTZ = value("LOG_TZ") ?? "UTC"
         do { _ = try CronZone(identifier: logTZ) } catch {
             throw SettingsError(
-                key: "LOG_TZ", reason: "unknown time zone \"\(logTZ)\" (expected an IANA name such as Asia/Shanghai)")
+                key: named("LOG_TZ"),
+                reason: "unknown time zone \"\(logTZ)\" (expected an IANA name such as Asia/Shanghai)")
         }
         let schedulesEnabled = try boolean(
-            value("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"), key: "ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)
+            value("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"), key: named("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK"),
+            default: true)
         let horizon = try integer(
             value("HERALD_SCHEDULE_HORIZON"), key: "HERALD_SCHEDULE_HORIZON", default: 300, range: 5...86_400)
         let lead = try seconds(value("HERALD_SCHEDULE_LEAD"), key: "HERALD_SCHEDULE_LEAD", default: 2, range: 0...60)

@@ -114,5 +114,16 @@ final class RunModeTests: XCTestCase {
             enabledBy: [EnableSetting("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", default: true)])
         XCTAssertTrue(try task.isEnabled(settings))
         XCTAssertFalse(try task.isEnabled(TaskSettings(["ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK": "false"])))
+        // A bad value is reported under the name that set it.
+        XCTAssertThrowsError(
+            try TaskSettings(["HERALD_ENABLE_CLEAN_MESSAGES": "maybe"]).bool("ENABLE_CLEAN_MESSAGES", default: false)
+        ) {
+            XCTAssertEqual("\($0)", "HERALD_ENABLE_CLEAN_MESSAGES: expected true or false, got \"maybe\"")
+        }
+        XCTAssertThrowsError(
+            try TaskSettings(["ENABLE_CLEAN_MESSAGES": "maybe"]).bool("ENABLE_CLEAN_MESSAGES", default: false)
+        ) {
+            XCTAssertEqual("\($0)", "ENABLE_CLEAN_MESSAGES: expected true or false, got \"maybe\"")
+        }
     }
 }

@@ -75,6 +75,9 @@ final class SettingsTests: XCTestCase {
             ("HERALD_DB_POOL_SIZE", "0"), ("LOG_TZ", "Mars/Base"), ("ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", "maybe"),
             ("HERALD_SCHEDULE_HORIZON", "1"), ("HERALD_SCHEDULE_RESEND_AFTER", "0"),
             ("HERALD_SCHEDULE_ENCODE_AHEAD", "-1"), ("HERALD_SCHEDULE_ENCODE_AHEAD", "lots"),
+            // A Dify name overridden for Herald alone is reported under the override's name.
+            ("HERALD_LOG_TZ", "Mars/Base"), ("HERALD_ENABLE_WORKFLOW_SCHEDULE_POLLER_TASK", "maybe"),
+            ("HERALD_CELERY_BROKER_URL", "http://nope"),
         ]
         for (key, value) in cases {
             XCTAssertThrowsError(try Settings.load(from: [key: value]), "\(key)=\(value)") { error in

@@ -54,6 +54,13 @@ public struct TaskSettings: Sendable {
     /// `HERALD_<NAME>` overrides of Dify's names.
     public init(_ values: [String: String]) { self.values = Self.applyingHeraldOverrides(values) }
 
+    /// The name a bad value of `key` is reported under: `HERALD_<key>` when that override set it.
+    func sourceKey(_ key: String) -> String {
+        let override = Self.overridePrefix + key
+        guard let value = values[override], !value.trimmingSpaces.isEmpty else { return key }
+        return override
+    }
+
     /// The prefix that makes a Dify setting Herald's alone: `HERALD_ENABLE_CLEAN_MESSAGES`
     /// overrides `ENABLE_CLEAN_MESSAGES` for Herald while Dify keeps reading its own.
     public static let overridePrefix = "HERALD_"
@@ -96,7 +103,7 @@ public struct TaskSettings: Sendable {
         switch text.lowercased() {
         case "1", "true", "yes", "on", "t", "y": return true
         case "0", "false", "no", "off", "f", "n": return false
-        default: throw .notBoolean(key: key, value: text)
+        default: throw .notBoolean(key: sourceKey(key), value: text)
         }
     }
 
@@ -104,7 +111,7 @@ public struct TaskSettings: Sendable {
     public func int(_ key: String, default defaultValue: Int, range: ClosedRange<Int>) throws(TaskSettingError) -> Int {
         guard let text = string(key) else { return defaultValue }
         guard let value = Int(text), range.contains(value) else {
-            throw .notInteger(key: key, value: text, range: range)
+            throw .notInteger(key: sourceKey(key), value: text, range: range)
         }
         return value
     }
@@ -113,7 +120,7 @@ public struct TaskSettings: Sendable {
     public func positiveNumber(_ key: String, default defaultValue: Double) throws(TaskSettingError) -> Double {
         guard let text = string(key) else { return defaultValue }
         guard let value = Double(text), value.isFinite, value > 0 else {
-            throw .notPositiveNumber(key: key, value: text)
+            throw .notPositiveNumber(key: sourceKey(key), value: text)
         }
         return value
     }
@@ -129,7 +136,7 @@ public struct TaskSettings: Sendable {
         do {
             return try CronZone(identifier: name)
         } catch {
-            throw .unknownTimeZone(key: Self.logTimeZoneKey, value: name)
+            throw .unknownTimeZone(key: sourceKey(Self.logTimeZoneKey), value: name)
         }
     }
 }
