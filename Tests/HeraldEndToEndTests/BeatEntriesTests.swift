@@ -40,9 +40,7 @@ final class BeatEntriesTests: XCTestCase {
         let redis = try RedisClient(endpoint: RedisEndpoint.parse(redisURL))
         defer {
             database.drop()
-            if case .array(let keys)? = try? redis.command(["KEYS", prefix + ":*"]) {
-                for k in keys { if case .string(let b) = k { _ = try? redis.command([Array("DEL".utf8), b]) } }
-            }
+            Binary.deleteKeys(redis, prefix: prefix + ":")
         }
         var env = [
             "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": url, "REDIS_KEY_PREFIX": prefix,

@@ -60,6 +60,12 @@ enum Binary {
         "ENABLE_CLEAN_OAUTH_ACCESS_TOKENS_TASK": "false",
     ]
 
+    /// Deletes every key under `prefix` (a test's own namespace), ignoring errors.
+    static func deleteKeys(_ redis: RedisClient, prefix: String) {
+        guard case .array(let keys)? = try? redis.command(["KEYS", prefix + "*"]) else { return }
+        for k in keys { if case .string(let b) = k { _ = try? redis.command([Array("DEL".utf8), b]) } }
+    }
+
     /// Starts the binary; output goes to `log`. Returns its pid.
     static func spawn(_ args: [String], env extra: [String: String], log: String) throws -> pid_t {
         let bin = try path()

@@ -22,9 +22,7 @@ final class MultiInstanceTests: XCTestCase {
         defer {
             _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [db])
             _ = try? admin.query("DROP DATABASE IF EXISTS \(db)")
-            if case .array(let keys)? = try? redis.command(["KEYS", prefix + ":*"]) {
-                for k in keys { if case .string(let b) = k { _ = try? redis.command([Array("DEL".utf8), b]) } }
-            }
+            Binary.deleteKeys(redis, prefix: prefix + ":")
         }
         var env = [
             "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": url, "REDIS_KEY_PREFIX": prefix,

@@ -17,9 +17,7 @@ final class RollingRestartTests: XCTestCase {
         let redis = try RedisClient(endpoint: RedisEndpoint.parse(redisURL))
         defer {
             database.drop()
-            if case .array(let keys)? = try? redis.command(["KEYS", prefix + ":*"]) {
-                for k in keys { if case .string(let b) = k { _ = try? redis.command([Array("DEL".utf8), b]) } }
-            }
+            Binary.deleteKeys(redis, prefix: prefix + ":")
         }
         // A long resend delay: a fire left to a peer's sweep would be at least 30 s late.
         var env = [
