@@ -145,7 +145,8 @@ func sample(_ text: String, _ name: String, _ labels: [String: String] = [:]) ->
     return total
 }
 
-/// A database of its own on the test server, dropped by `drop()` (call it in a defer).
+/// A database of its own on the test server, dropped by `drop()` (call it in a defer): empty, or a
+/// copy of Dify's real schema in the test pass on it (Tests/Support/run-tests.sh, pass 2).
 struct PrivateDatabase {
     let name: String
     /// Connection parameters of the private database.
@@ -159,7 +160,11 @@ struct PrivateDatabase {
         info["dbname"] = "postgres"
         admin = try PostgresConnection(connInfo: info)
         name = prefix + "_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
-        try admin.query("CREATE DATABASE \(name)")
+        if Binary.env["HERALD_TEST_SCHEMA"] == "dify", let template = Binary.env["HERALD_TEST_DIFY_TEMPLATE"] {
+            try admin.query("CREATE DATABASE \(name) TEMPLATE \(template)")
+        } else {
+            try admin.query("CREATE DATABASE \(name)")
+        }
         info["dbname"] = name
         self.info = info
     }

@@ -9,22 +9,17 @@ import XCTest
 
 final class DemoStatusTests: XCTestCase {
     func testDemoFiresShowInLogAndStatus() throws {
-        let (redisURL, dbURL) = try Binary.servers()
-        var info = try PostgresConnInfo(dbURL)
-        info["dbname"] = "postgres"
-        let admin = try PostgresConnection(connInfo: info)
-        let db = "herald_demo_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
-        try admin.query("CREATE DATABASE \(db)")
-        info["dbname"] = db
+        let (redisURL, _) = try Binary.servers()
+        let db = try PrivateDatabase(prefix: "herald_demo")
+        let info = db.info
         let prefix = "demo" + UUID().uuidString.lowercased().prefix(6)
         defer {
-            _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [db])
-            _ = try? admin.query("DROP DATABASE IF EXISTS \(db)")
+            db.drop()
         }
         let port = Binary.freePort()
         let env = [
             "HERALD_REDIS_URL": redisURL,
-            "HERALD_DATABASE_URL": info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " "),
+            "HERALD_DATABASE_URL": db.url,
             "REDIS_KEY_PREFIX": prefix, "HERALD_METRICS_ADDR": "127.0.0.1:\(port)",
         ]
         let first = try Binary.run(["migrate", "--demo"], env: env)

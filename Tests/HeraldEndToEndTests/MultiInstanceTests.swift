@@ -9,19 +9,14 @@ import XCTest
 
 final class MultiInstanceTests: XCTestCase {
     func testThreeInstancesEnqueueEachFireExactlyOnceDespiteSIGKILL() throws {
-        let (redisURL, dbURL) = try Binary.servers()
-        var info = try PostgresConnInfo(dbURL)
-        info["dbname"] = "postgres"
-        let admin = try PostgresConnection(connInfo: info)
-        let db = "herald_multi_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(10)
-        try admin.query("CREATE DATABASE \(db)")
-        info["dbname"] = db
-        let url = info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+        let (redisURL, _) = try Binary.servers()
+        let db = try PrivateDatabase(prefix: "herald_multi")
+        let info = db.info
+        let url = db.url
         let prefix = "mi" + UUID().uuidString.lowercased().prefix(8)
         let redis = try RedisClient(endpoint: RedisEndpoint.parse(redisURL))
         defer {
-            _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", [db])
-            _ = try? admin.query("DROP DATABASE IF EXISTS \(db)")
+            db.drop()
             Binary.deleteKeys(redis, prefix: prefix + ":")
         }
         var env = [
@@ -37,11 +32,15 @@ final class MultiInstanceTests: XCTestCase {
             let tenant = UUID().uuidString.lowercased()
             try c.query("INSERT INTO tenants (id, name) VALUES ($1, 't')", [tenant])
             try c.query(
-                "INSERT INTO apps (tenant_id, name, mode) SELECT $1, 'a' || g, 'workflow' FROM generate_series(1, $2::int) g",
+                """
+                INSERT INTO apps (tenant_id, name, mode, enable_site, enable_api)
+                SELECT $1, 'a' || g, 'workflow', true, true FROM generate_series(1, $2::int) g
+                """,
                 [tenant, String(n)])
             try c.query(
                 """
-                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title) SELECT $1, id, 'n', 'trigger-schedule', 's' FROM apps
+                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status, updated_at)
+                SELECT $1, id, 'n', 'trigger-schedule', 's', 'enabled', now() AT TIME ZONE 'UTC' FROM apps
                 """, [tenant])
             try c.query(
                 """

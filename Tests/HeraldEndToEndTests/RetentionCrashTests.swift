@@ -42,11 +42,15 @@ final class RetentionCrashTests: XCTestCase {
         let conn = try PostgresConnection(connInfo: info)
         // 6,000 expired messages (40 days) and 600 fresh ones (2 days), each with one row in every child table.
         try conn.query(
-            "INSERT INTO apps (id, tenant_id, name, mode) VALUES (gen_random_uuid(), gen_random_uuid(), 'a', 'chat')")
+            """
+            INSERT INTO apps (id, tenant_id, name, mode, enable_site, enable_api)
+            VALUES (gen_random_uuid(), gen_random_uuid(), 'a', 'chat', true, true)
+            """)
         try conn.query(
             """
-            INSERT INTO messages (app_id, conversation_id, created_at)
-            SELECT (SELECT id FROM apps), gen_random_uuid(),
+            INSERT INTO messages (app_id, conversation_id, inputs, query, message, answer, message_unit_price,
+                                  answer_unit_price, currency, from_source, created_at)
+            SELECT (SELECT id FROM apps), gen_random_uuid(), '{}', 'q', '{}', 'a', 0, 0, 'USD', 'api',
                    now() - make_interval(days => CASE WHEN g % 11 = 0 THEN 2 ELSE 40 END) - g * interval '1 second'
               FROM generate_series(1, 6600) g
             """)
@@ -60,7 +64,8 @@ final class RetentionCrashTests: XCTestCase {
                 )
             case "message_annotations":
                 (columns, values) = (
-                    "app_id, conversation_id, content, account_id", "app_id, conversation_id, 'c', gen_random_uuid()"
+                    "app_id, conversation_id, question, content, account_id",
+                    "app_id, conversation_id, 'q', 'c', gen_random_uuid()"
                 )
             case "message_chains": (columns, values) = ("type", "'system'")
             case "message_agent_thoughts":

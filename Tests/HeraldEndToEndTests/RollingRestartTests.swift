@@ -34,11 +34,15 @@ final class RollingRestartTests: XCTestCase {
             let tenant = UUID().uuidString.lowercased()
             try c.query("INSERT INTO tenants (id, name) VALUES ($1, 't')", [tenant])
             try c.query(
-                "INSERT INTO apps (tenant_id, name, mode) SELECT $1, 'a' || g, 'workflow' FROM generate_series(1, $2::int) g",
+                """
+                INSERT INTO apps (tenant_id, name, mode, enable_site, enable_api)
+                SELECT $1, 'a' || g, 'workflow', true, true FROM generate_series(1, $2::int) g
+                """,
                 [tenant, String(seconds * perSecond)])
             try c.query(
                 """
-                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title) SELECT $1, id, 'n', 'trigger-schedule', 's' FROM apps
+                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status, updated_at)
+                SELECT $1, id, 'n', 'trigger-schedule', 's', 'enabled', now() AT TIME ZONE 'UTC' FROM apps
                 """, [tenant])
             try c.query(
                 """

@@ -36,7 +36,7 @@ final class DatasetFixture {
         info["dbname"] = "postgres"
         admin = try PostgresConnection(connInfo: info)
         database = "herald_ds_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        try admin.query("CREATE DATABASE \(database)")
+        try TestServers.createDatabase(admin, database)
         info["dbname"] = database
         conn = try PostgresConnection(connInfo: info)
         keyPrefix = "ds" + UUID().uuidString.lowercased().prefix(8)

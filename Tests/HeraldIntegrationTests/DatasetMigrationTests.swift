@@ -66,9 +66,11 @@ final class DatasetMigrationTests: XCTestCase {
     func testLeavesAnExistingDifyTableAlone() throws {
         let f = try DatasetFixture()
         defer { f.drop() }
-        // An older Dify's datasets table: no `maintainer` column, so Dify's newer index could not exist.
+        // An older Dify's datasets table, with a few columns only (in place of Dify 1.14.2's own table in
+        // the test pass on Dify's real schema).
         try f.conn.execute(
             script: """
+                DROP TABLE IF EXISTS datasets;
                 CREATE TABLE datasets (id uuid PRIMARY KEY, tenant_id uuid NOT NULL, name varchar(255) NOT NULL,
                                        created_by uuid NOT NULL, created_at timestamp NOT NULL DEFAULT now());
                 """)

@@ -348,7 +348,11 @@ final class RetentionCleanerTests: XCTestCase {
                 SELECT m.conversation_id::text FROM messages m WHERE m.workflow_run_id = ANY($1::uuid[]) ORDER BY m.id LIMIT 1
                 """, ["{" + expired.joined(separator: ",") + "}"]))
         try f.conn.query(
-            "INSERT INTO messages (app_id, conversation_id, created_at) VALUES ($1, $2, now() AT TIME ZONE 'UTC')",
+            """
+            INSERT INTO messages (app_id, conversation_id, inputs, query, message, answer, message_unit_price,
+                                  answer_unit_price, currency, from_source, created_at)
+            VALUES ($1, $2, '{}', 'q', '{}', 'a', 0, 0, 'USD', 'api', now() AT TIME ZONE 'UTC')
+            """,
             [app, shared])
         let before = try f.snapshot()
 

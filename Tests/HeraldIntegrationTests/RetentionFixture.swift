@@ -181,7 +181,8 @@ final class RetentionFixture {
         let id = DatasetFixture.uuid()
         try conn.query(
             """
-            INSERT INTO apps (id, tenant_id, name, mode, workflow_id) VALUES ($1, $2, $3, $4, gen_random_uuid())
+            INSERT INTO apps (id, tenant_id, name, mode, workflow_id, enable_site, enable_api)
+            VALUES ($1, $2, $3, $4, gen_random_uuid(), true, true)
             """, [id, tenant, name, mode])
         try conn.query(
             """
@@ -253,11 +254,12 @@ final class RetentionFixture {
         try c.query(
             """
             INSERT INTO messages (id, app_id, model_provider, model_id, conversation_id, inputs, query, message, message_tokens,
-                                  answer, answer_tokens, provider_response_latency, total_price, currency, status, invoke_from,
-                                  from_source, from_end_user_id, created_at, updated_at, agent_based, workflow_run_id, app_mode)
+                                  message_unit_price, answer, answer_tokens, answer_unit_price, provider_response_latency,
+                                  total_price, currency, status, invoke_from, from_source, from_end_user_id, created_at,
+                                  updated_at, agent_based, workflow_run_id, app_mode)
             SELECT m.id, $1, 'openai', 'gpt-4o-mini', m.conversation_id, '{}', $3,
-                   json_build_array(json_build_object('role', 'user', 'text', 'question ' || m.g)), 12,
-                   'answer ' || m.g, 34, 0.42, 0.0001, 'USD', 'normal', 'service-api', 'api', m.end_user_id,
+                   json_build_array(json_build_object('role', 'user', 'text', 'question ' || m.g)), 12, 0.0001,
+                   'answer ' || m.g, 34, 0.0002, 0.42, 0.0001, 'USD', 'normal', 'service-api', 'api', m.end_user_id,
                    m.created_at, m.created_at, false, m.workflow_run_id, $2
               FROM _hm m
             """, [app, mode, tag])
@@ -407,17 +409,18 @@ final class RetentionFixture {
                       FROM _hr r WHERE r.g % 3 = 0
                     RETURNING id, created_at
                 )
-                INSERT INTO workflow_pause_reasons (pause_id, type_, form_id, message, node_id, created_at, updated_at)
-                SELECT p.id, t, gen_random_uuid()::text, 'waiting', 'node-2', p.created_at, p.created_at
+                INSERT INTO workflow_pause_reasons (id, pause_id, type_, form_id, message, node_id, created_at, updated_at)
+                SELECT gen_random_uuid(), p.id, t, gen_random_uuid()::text, 'waiting', 'node-2', p.created_at, p.created_at
                   FROM p CROSS JOIN (VALUES ('human_input_required'), ('scheduling_pause')) AS x(t)
                 """, [workflow, status])
             try c.query(
                 """
                 INSERT INTO workflow_trigger_logs (tenant_id, app_id, workflow_id, workflow_run_id, root_node_id, trigger_metadata,
                                                    trigger_type, trigger_data, inputs, outputs, status, queue_name, celery_task_id,
-                                                   created_by_role, created_by, created_at, triggered_at, finished_at)
+                                                   retry_count, created_by_role, created_by, created_at, triggered_at,
+                                                   finished_at)
                 SELECT $1, $2, $3, r.id, 'node-1', '{}', 'trigger-schedule', '{}', '{}', '{}',
-                       CASE WHEN $4::boolean THEN 'succeeded' ELSE 'running' END, 'schedule_executor', gen_random_uuid()::text,
+                       CASE WHEN $4::boolean THEN 'succeeded' ELSE 'running' END, 'schedule_executor', gen_random_uuid()::text, 0,
                        'end_user', r.end_user_id::text, r.created_at, r.created_at,
                        CASE WHEN $4::boolean THEN r.created_at + interval '5 seconds' END
                   FROM _hr r

@@ -105,9 +105,11 @@ final class RetentionMigrationTests: XCTestCase {
     func testLeavesAnExistingMessagesTableAloneButIndexesItsRunColumn() throws {
         let f = try RetentionFixture()
         defer { f.drop() }
-        // Another Dify version's messages: fewer columns, no keyset index, one index of its own.
+        // Another Dify version's messages: fewer columns, no keyset index, one index of its own (in place
+        // of Dify 1.14.2's own table in the test pass on Dify's real schema).
         try f.conn.execute(
             script: """
+                DROP TABLE IF EXISTS messages;
                 CREATE TABLE messages (id uuid PRIMARY KEY, app_id uuid NOT NULL, conversation_id uuid NOT NULL,
                                        query text NOT NULL, workflow_run_id uuid, created_at timestamp NOT NULL DEFAULT now());
                 CREATE INDEX message_app_id_idx ON messages (app_id, created_at);

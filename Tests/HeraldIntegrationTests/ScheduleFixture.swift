@@ -24,7 +24,7 @@ final class ScheduleFixture {
         info["dbname"] = "postgres"
         admin = try PostgresConnection(connInfo: info)
         database = "herald_t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        try admin.query("CREATE DATABASE \(database)")
+        try TestServers.createDatabase(admin, database)
         info["dbname"] = database
         databaseURL = info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
         conn = try PostgresConnection(connInfo: info)
@@ -56,11 +56,14 @@ final class ScheduleFixture {
         try conn.transaction { c in
             if !notify { try c.query("SET LOCAL session_replication_role = replica") }
             try c.query(
-                "INSERT INTO apps (id, tenant_id, name, mode) VALUES ($1, $2, 'app', 'workflow')", [app, tenant])
+                """
+                INSERT INTO apps (id, tenant_id, name, mode, enable_site, enable_api)
+                VALUES ($1, $2, 'app', 'workflow', true, true)
+                """, [app, tenant])
             try c.query(
                 """
-                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status)
-                VALUES ($1, $2, 'node', 'trigger-schedule', 'Schedule', $3)
+                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status, updated_at)
+                VALUES ($1, $2, 'node', 'trigger-schedule', 'Schedule', $3, now() AT TIME ZONE 'UTC')
                 """, [tenant, app, triggerStatus])
             try c.query(
                 """
@@ -78,11 +81,12 @@ final class ScheduleFixture {
             return try c.query(
                 """
                 WITH a AS (
-                    INSERT INTO apps (tenant_id, name, mode)
-                    SELECT $1, 'bulk ' || g, 'workflow' FROM generate_series(1, $2::int) g RETURNING id
+                    INSERT INTO apps (tenant_id, name, mode, enable_site, enable_api)
+                    SELECT $1, 'bulk ' || g, 'workflow', true, true FROM generate_series(1, $2::int) g RETURNING id
                 ), t AS (
-                    INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status)
-                    SELECT $1, id, 'node', 'trigger-schedule', 'Schedule', 'enabled' FROM a RETURNING app_id
+                    INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status, updated_at)
+                    SELECT $1, id, 'node', 'trigger-schedule', 'Schedule', 'enabled', now() AT TIME ZONE 'UTC' FROM a
+                    RETURNING app_id
                 )
                 INSERT INTO workflow_schedule_plans (app_id, node_id, tenant_id, cron_expression, timezone, next_run_at)
                 SELECT id, 'node', $1, $3, 'UTC', date_trunc('seconds', now() AT TIME ZONE 'UTC') + make_interval(secs => $4::float8)

@@ -35,6 +35,18 @@ enum TestServers {
         return try PostgresConnection(connInfo: PostgresConnInfo(d))
     }
 
+    /// True in the test pass on Dify's real schema (Tests/Support/run-tests.sh, pass 2).
+    static var difySchema: Bool { env["HERALD_TEST_SCHEMA"] == "dify" }
+
+    /// `CREATE DATABASE name`: empty in the first pass, a copy of Dify's real schema in the second.
+    static func createDatabase(_ admin: PostgresConnection, _ name: String) throws {
+        if difySchema, let template = env["HERALD_TEST_DIFY_TEMPLATE"] {
+            try admin.query("CREATE DATABASE \(name) TEMPLATE \(template)")
+        } else {
+            try admin.query("CREATE DATABASE \(name)")
+        }
+    }
+
     /// Runs Tests/Support/services.sh with `command` (e.g. redis-restart).
     static func services(_ command: String) throws {
         guard let script = env["HERALD_TEST_SERVICES"] else { throw XCTSkip("HERALD_TEST_SERVICES not set") }

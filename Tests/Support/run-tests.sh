@@ -11,7 +11,13 @@
 # The exit code is swift test's (or the failing step's).
 #
 # The tests see: HERALD_BIN (the debug `herald` binary) and the HERALD_TEST_* variables written by
-# services.sh (URLs, ports, sockets, the venv's python, the services.sh path for redis-restart).
+# services.sh (URLs, ports, sockets, the venv's python, the services.sh path for redis-restart),
+# plus HERALD_TEST_SCHEMA (fallback | dify: which pass) and HERALD_TEST_DIFY_TEMPLATE (the template
+# database holding Dify's real schema, when it was found).
+#
+# Two passes: every test on Herald's own fallback tables, then the database suites again on Dify's
+# real schema (see below). HERALD_TEST_REQUIRE_DIFY_SCHEMA=1 (CI sets it) makes a missing schema an
+# error instead of a skipped pass.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -89,23 +95,57 @@ source "$HERALD_RUN_DIR/env"
 export HERALD_BIN="$BIN_PATH/herald"
 echo "    redis $HERALD_TEST_REDIS_URL, postgres $HERALD_TEST_DATABASE_URL" >&2
 
-# In the background and waited for, so that a signal to this script alone (make passes SIGTERM on,
-# `timeout` sends one) runs the trap at once instead of after the whole suite.
-# XCTest only (Herald has no Swift Testing suites, whose empty run would otherwise print the last
-# line). The output is teed so the closing line can state the XCTest totals plainly.
-step "swift test"
-TEST_LOG="$HERALD_RUN_DIR/swift-test.log"
-mkfifo "$HERALD_RUN_DIR/swift-test.fifo"
-tee "$TEST_LOG" < "$HERALD_RUN_DIR/swift-test.fifo" &
-TEE_PID=$!
-swift test --no-parallel --disable-swift-testing "$@" > "$HERALD_RUN_DIR/swift-test.fifo" 2>&1 &
-TEST_PID=$!
+# Pass 2 runs the database tests again on Dify's real schema (the DDL Dify's own migrations make),
+# loaded once into a template database; every test database of that pass is a copy of it, so
+# Herald's migrations meet Dify's tables instead of creating its fallbacks. The schema file is
+# data kept outside this repository: $HERALD_DIFY_SCHEMA, else ../shared beside the clone.
+DIFY_SCHEMA=${HERALD_DIFY_SCHEMA:-$REPO_ROOT/../shared/reference/dify-schema/schema.sql}
+DIFY_TEMPLATE=herald_dify_schema
+if [[ -r $DIFY_SCHEMA ]]; then
+    bash "$SERVICES" loadschema "$DIFY_TEMPLATE" "$DIFY_SCHEMA"
+    export HERALD_TEST_DIFY_TEMPLATE=$DIFY_TEMPLATE
+    echo "    Dify's real schema: $DIFY_SCHEMA (template database $DIFY_TEMPLATE)" >&2
+elif [[ ${HERALD_TEST_REQUIRE_DIFY_SCHEMA:-0} == 1 ]]; then
+    echo "run-tests: Dify's real schema not found at $DIFY_SCHEMA (HERALD_TEST_REQUIRE_DIFY_SCHEMA=1)" >&2
+    exit 1
+fi
+
+# One pass of swift test. In the background and waited for, so that a signal to this script alone
+# (make passes SIGTERM on, `timeout` sends one) runs the trap at once instead of after the whole
+# suite. XCTest only (Herald has no Swift Testing suites, whose empty run would otherwise print the
+# last line). The output is teed so the closing line can state the XCTest totals plainly.
+SUMMARY=()
+run_pass() {
+    local name=$1 log fifo rc=0 passed failed
+    shift
+    log="$HERALD_RUN_DIR/swift-test-$name.log"
+    fifo="$HERALD_RUN_DIR/swift-test-$name.fifo"
+    mkfifo "$fifo"
+    tee "$log" < "$fifo" &
+    local tee_pid=$!
+    swift test --no-parallel --disable-swift-testing "$@" > "$fifo" 2>&1 &
+    TEST_PID=$!
+    wait "$TEST_PID" || rc=$?
+    TEST_PID=
+    wait "$tee_pid" || true
+    # Count test cases (XCTest's "Executed N tests, with M failures" counts failed assertions).
+    passed=$(grep -cE "^Test Case '.*' passed" "$log" || true)
+    failed=$(grep -cE "^Test Case '.*' failed" "$log" || true)
+    SUMMARY+=("$name: $passed passed, $failed failed")
+    return "$rc"
+}
+
 rc=0
-wait "$TEST_PID" || rc=$?
-TEST_PID=
-wait "$TEE_PID" || true
-# Count test cases (XCTest's "Executed N tests, with M failures" counts failed assertions).
-passed=$(grep -cE "^Test Case '.*' passed" "$TEST_LOG" || true)
-failed=$(grep -cE "^Test Case '.*' failed" "$TEST_LOG" || true)
-echo "$passed passed, $failed failed"
+step "swift test, pass 1: Herald's own fallback tables"
+HERALD_TEST_SCHEMA=fallback run_pass fallback "$@" || rc=$?
+if [[ -n ${HERALD_TEST_DIFY_TEMPLATE:-} ]]; then
+    # Without arguments, pass 2 runs the suites that use a database; with arguments, the same ones.
+    args=("$@")
+    ((${#args[@]} > 0)) || args=(--filter 'HeraldIntegrationTests|HeraldEndToEndTests')
+    step "swift test, pass 2: Dify's real schema"
+    HERALD_TEST_SCHEMA=dify run_pass dify "${args[@]}" || rc=$?
+else
+    SUMMARY+=("dify: SKIPPED, Dify's real schema not found at $DIFY_SCHEMA (set HERALD_DIFY_SCHEMA)")
+fi
+printf '%s\n' "${SUMMARY[@]}"
 exit "$rc"

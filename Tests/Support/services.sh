@@ -13,6 +13,7 @@
 #   services.sh redis-restart  stop Redis and start it again on the same port and socket
 #   services.sh env            print <run dir>/env (export lines, for `source`)
 #   services.sh createdb NAME  create database NAME in the private cluster when it is missing
+#   services.sh loadschema NAME FILE  create database NAME, load the SQL FILE into it, mark it a template
 #   services.sh destroy        stop both and delete the run directory (and its /tmp base, if any)
 #   services.sh reap           destroy leftover .run/test-<pid> and .run/bench-<pid> directories
 #                              whose owning process is gone
@@ -317,6 +318,9 @@ pg_init() {
         cat -- "$PG_DIR/initdb.log" >&2
         die "initdb failed"
     fi
+    # Everyone is trusted, except members of herald_password_login over TCP: a test that must
+    # prove a password is sent and checked (a Dify-like DB_* login) makes its role one of them.
+    as_postgres sed -i '1i host all +herald_password_login 127.0.0.1/32 scram-sha-256' -- "$PG_DATA/pg_hba.conf"
 }
 
 # pg_start_on PORT: 0 when up, 2 when the port was taken, 1 on any other failure.
@@ -417,6 +421,9 @@ cmd_start() {
     redis_start
     pg_start
     pg_createdb herald_test
+    pg psql -X -q -h "$PG_SOCK_DIR" -p "$(pg_port)" -U postgres -d postgres -c \
+        "DO \$\$ BEGIN CREATE ROLE herald_password_login NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
+        >/dev/null
     write_env
 }
 
@@ -465,6 +472,22 @@ cmd_createdb() {
     pg_createdb "$1"
 }
 
+# A template database holding a schema file (Dify's real schema for the second test pass): made
+# once per run directory, then every test database of that pass is a file copy of it.
+cmd_loadschema() {
+    [[ $# -eq 2 ]] || die "usage: services.sh loadschema NAME FILE"
+    local name=$1 file=$2 port
+    [[ -r $file ]] || die "cannot read $file"
+    load_paths
+    PG_BIN=$(pg_bindir)
+    pg_createdb "$name"
+    port=$(pg_port)
+    pg psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$port" -U postgres -d "$name" -f "$file" >/dev/null ||
+        die "loading $file into $name failed"
+    pg psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$port" -U postgres -d postgres \
+        -c "UPDATE pg_database SET datistemplate = true WHERE datname = '$name'" >/dev/null
+}
+
 cmd_destroy() {
     [[ -d $RUN_DIR ]] || return 0
     [[ -e $RUN_DIR/$MARKER ]] || die "$RUN_DIR was not made by services.sh; not deleting it"
@@ -502,6 +525,7 @@ main() {
         redis-restart) cmd_redis_restart ;;
         env) cmd_env ;;
         createdb) cmd_createdb "$@" ;;
+        loadschema) cmd_loadschema "$@" ;;
         destroy) cmd_destroy ;;
         reap) cmd_reap ;;
         -h | --help | help) usage 0 ;;

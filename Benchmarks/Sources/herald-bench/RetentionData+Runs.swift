@@ -111,8 +111,9 @@ extension RetentionBenchData {
         let conversation = "md5('ret-run-conversation-' || g)::uuid"
         out.append(
             """
-            INSERT INTO conversations (id, app_id, mode, name, from_source, from_end_user_id, dialogue_count, created_at, updated_at)
-            SELECT \(conversation), \(app), 'advanced-chat', 'conversation of run ' || g, 'api', \(user), 1, ts, ts
+            INSERT INTO conversations (id, app_id, mode, name, inputs, status, from_source, from_end_user_id, dialogue_count,
+                                       created_at, updated_at)
+            SELECT \(conversation), \(app), 'advanced-chat', 'conversation of run ' || g, '{}', 'normal', 'api', \(user), 1, ts, ts
               FROM \(source(chat))
             """)
         out.append(

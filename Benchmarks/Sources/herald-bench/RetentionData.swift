@@ -142,8 +142,9 @@ struct RetentionBenchData: BenchDatabases {
         var out = tenantsAndApps(config: config, mode: "chat")
         out.append(
             """
-            INSERT INTO conversations (id, app_id, mode, name, from_source, from_end_user_id, dialogue_count, created_at, updated_at)
-            SELECT md5('ret-conv-' || c)::uuid, md5('ret-app-' || (c % \(a)))::uuid, 'chat', 'conversation ' || c, 'api',
+            INSERT INTO conversations (id, app_id, mode, name, inputs, status, from_source, from_end_user_id, dialogue_count,
+                                       created_at, updated_at)
+            SELECT md5('ret-conv-' || c)::uuid, md5('ret-app-' || (c % \(a)))::uuid, 'chat', 'conversation ' || c, '{}', 'normal', 'api',
                    md5('ret-user-' || (c % 1000))::uuid, 10, ts, ts
               FROM (SELECT c, \(ts("c * 10")) AS ts FROM generate_series(0, \((m - 1) / 10)) c) s
             """)
@@ -168,8 +169,9 @@ struct RetentionBenchData: BenchDatabases {
             SELECT md5('ret-tenant-' || t)::uuid, 'retention bench tenant ' || t FROM generate_series(0, \(config.tenants - 1)) t
             """,
             """
-            INSERT INTO apps (id, tenant_id, name, mode)
-            SELECT md5('ret-app-' || a)::uuid, md5('ret-tenant-' || (a % \(config.tenants)))::uuid, 'retention bench app ' || a, '\(mode)'
+            INSERT INTO apps (id, tenant_id, name, mode, enable_site, enable_api)
+            SELECT md5('ret-app-' || a)::uuid, md5('ret-tenant-' || (a % \(config.tenants)))::uuid, 'retention bench app ' || a, '\(mode)',
+                   true, true
               FROM generate_series(0, \(config.apps - 1)) a
             """,
         ]
@@ -180,13 +182,15 @@ struct RetentionBenchData: BenchDatabases {
         source: String
     ) -> String {
         """
-        INSERT INTO messages (id, app_id, conversation_id, inputs, query, message, message_tokens, answer, answer_tokens,
-                              provider_response_latency, total_price, currency, from_source, from_end_user_id, invoke_from,
-                              created_at, updated_at, workflow_run_id, app_mode, model_provider, model_id)
+        INSERT INTO messages (id, app_id, conversation_id, inputs, query, message, message_tokens, message_unit_price, answer,
+                              answer_tokens, answer_unit_price, provider_response_latency, total_price, currency, from_source,
+                              from_end_user_id, invoke_from, created_at, updated_at, workflow_run_id, app_mode, model_provider,
+                              model_id)
         SELECT \(id), \(app), \(conversation), '{"city": "Berlin"}',
                'What will the weather be like tomorrow? #' || g,
-               ('[{"role": "user", "text": "What will the weather be like tomorrow? #' || g || '"}]')::json, 24,
+               ('[{"role": "user", "text": "What will the weather be like tomorrow? #' || g || '"}]')::json, 24, 0.0015,
                'Tomorrow will be mostly sunny with a light breeze from the west; bring a jacket for the evening. #' || g, 38,
+               0.006,
                1.25, 0.0000620, 'USD', 'api', md5('ret-user-' || (g % 1000))::uuid, 'service-api', ts, ts, \(workflowRun),
                '\(mode)', 'openai', 'gpt-4o-mini'
           FROM \(source)

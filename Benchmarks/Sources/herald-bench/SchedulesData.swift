@@ -134,14 +134,16 @@ struct ScheduleBenchData: BenchDatabases {
                 """, [String(n)])
             try c.query(
                 """
-                INSERT INTO apps (id, tenant_id, name, mode)
-                SELECT \(Self.idSQL(Self.appHead, "g")), \(Self.idSQL(Self.tenantHead, "g / 10")), 'bench app', 'workflow'
+                INSERT INTO apps (id, tenant_id, name, mode, enable_site, enable_api)
+                SELECT \(Self.idSQL(Self.appHead, "g")), \(Self.idSQL(Self.tenantHead, "g / 10")), 'bench app', 'workflow',
+                       true, true
                   FROM generate_series(0, $1::int - 1) g
                 """, [String(n)])
             try c.query(
                 """
-                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status)
-                SELECT \(Self.idSQL(Self.tenantHead, "g / 10")), \(Self.idSQL(Self.appHead, "g")), $2, 'trigger-schedule', 'Schedule', 'enabled'
+                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status, updated_at)
+                SELECT \(Self.idSQL(Self.tenantHead, "g / 10")), \(Self.idSQL(Self.appHead, "g")), $2, 'trigger-schedule', 'Schedule',
+                       'enabled', now() AT TIME ZONE 'UTC'
                   FROM generate_series(0, $1::int - 1) g
                 """, [String(n), Self.node])
             try c.query(

@@ -37,12 +37,16 @@ public enum DemoData {
             var created = 0
             for p in plans {
                 try c.query(
-                    "INSERT INTO apps (id, tenant_id, name, mode) VALUES ($1, $2, $3, 'workflow') ON CONFLICT DO NOTHING",
+                    """
+                    INSERT INTO apps (id, tenant_id, name, mode, enable_site, enable_api)
+                    VALUES ($1, $2, $3, 'workflow', true, true) ON CONFLICT DO NOTHING
+                    """,
                     [p.appID, tenantID, "Demo app (\(p.cron), \(p.zone))"])
                 try c.query(
                     """
-                    INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status)
-                    SELECT $1::uuid, $2::uuid, $3::varchar, 'trigger-schedule', 'Schedule', 'enabled'
+                    INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status, updated_at)
+                    SELECT $1::uuid, $2::uuid, $3::varchar, 'trigger-schedule', 'Schedule', 'enabled',
+                           now() AT TIME ZONE 'UTC'
                      WHERE NOT EXISTS (SELECT 1 FROM app_triggers WHERE app_id = $2::uuid AND node_id = $3::varchar)
                     """, [tenantID, p.appID, p.node])
                 let next = try CronSchedule(p.cron, timeZone: p.zone).next(

@@ -25,12 +25,11 @@ extension Migrations {
                         indexing_technique varchar(255),
                         index_struct text,
                         created_by uuid NOT NULL,
-                        maintainer uuid,
                         created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP(0),
                         updated_by uuid,
                         updated_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP(0),
-                        embedding_model varchar(255),
-                        embedding_model_provider varchar(255),
+                        embedding_model varchar(255) DEFAULT 'text-embedding-ada-002',
+                        embedding_model_provider varchar(255) DEFAULT 'openai',
                         keyword_number integer DEFAULT 10,
                         collection_binding_id uuid,
                         retrieval_model jsonb,
@@ -45,7 +44,6 @@ extension Migrations {
                         CONSTRAINT dataset_pkey PRIMARY KEY (id)
                     );
                     CREATE INDEX dataset_tenant_idx ON datasets (tenant_id);
-                    CREATE INDEX dataset_tenant_maintainer_idx ON datasets (tenant_id, maintainer);
                     CREATE INDEX retrieval_model_idx ON datasets USING gin (retrieval_model);
                 END IF;
 
@@ -107,9 +105,9 @@ extension Migrations {
                         content text NOT NULL,
                         source varchar(255) NOT NULL,
                         source_app_id uuid,
-                        created_by_role varchar(255) NOT NULL,
+                        created_by_role varchar NOT NULL,
                         created_by uuid NOT NULL,
-                        created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP(0),
+                        created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
                         CONSTRAINT dataset_query_pkey PRIMARY KEY (id)
                     );
                     CREATE INDEX dataset_query_dataset_id_idx ON dataset_queries (dataset_id);

@@ -29,11 +29,11 @@ extension Migrations {
                         mode varchar(255) NOT NULL,
                         name varchar(255) NOT NULL,
                         summary text,
-                        inputs json NOT NULL DEFAULT '{}',
+                        inputs json NOT NULL,
                         introduction text,
                         system_instruction text,
                         system_instruction_tokens integer NOT NULL DEFAULT 0,
-                        status varchar(255) NOT NULL DEFAULT 'normal',
+                        status varchar(255) NOT NULL,
                         invoke_from varchar(255),
                         from_source varchar(255) NOT NULL,
                         from_end_user_id uuid,
@@ -59,25 +59,25 @@ extension Migrations {
                         model_id varchar(255),
                         override_model_configs text,
                         conversation_id uuid NOT NULL,
-                        inputs json NOT NULL DEFAULT '{}',
-                        query text NOT NULL DEFAULT '',
-                        message json NOT NULL DEFAULT '{}',
+                        inputs json NOT NULL,
+                        query text NOT NULL,
+                        message json NOT NULL,
                         message_tokens integer NOT NULL DEFAULT 0,
-                        message_unit_price numeric(10, 4) NOT NULL DEFAULT 0,
+                        message_unit_price numeric(10, 4) NOT NULL,
                         message_price_unit numeric(10, 7) NOT NULL DEFAULT 0.001,
-                        answer text NOT NULL DEFAULT '',
+                        answer text NOT NULL,
                         answer_tokens integer NOT NULL DEFAULT 0,
-                        answer_unit_price numeric(10, 4) NOT NULL DEFAULT 0,
+                        answer_unit_price numeric(10, 4) NOT NULL,
                         answer_price_unit numeric(10, 7) NOT NULL DEFAULT 0.001,
                         parent_message_id uuid,
                         provider_response_latency double precision NOT NULL DEFAULT 0,
                         total_price numeric(10, 7),
-                        currency varchar(255) NOT NULL DEFAULT 'USD',
+                        currency varchar(255) NOT NULL,
                         status varchar(255) NOT NULL DEFAULT 'normal',
                         error text,
                         message_metadata text,
                         invoke_from varchar(255),
-                        from_source varchar(255) NOT NULL DEFAULT 'api',
+                        from_source varchar(255) NOT NULL,
                         from_end_user_id uuid,
                         from_account_id uuid,
                         created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP(0),
@@ -122,7 +122,7 @@ extension Migrations {
                         app_id uuid NOT NULL,
                         conversation_id uuid,
                         message_id uuid,
-                        question text,
+                        question text NOT NULL,
                         content text NOT NULL,
                         hit_count integer NOT NULL DEFAULT 0,
                         account_id uuid NOT NULL,
@@ -267,7 +267,7 @@ extension Migrations {
                         conversation_id uuid NOT NULL,
                         app_id uuid NOT NULL,
                         data text NOT NULL,
-                        created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                        created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP(0),
                         updated_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
                         CONSTRAINT workflow__conversation_variables_pkey PRIMARY KEY (id, conversation_id)
                     );
@@ -288,7 +288,7 @@ extension Migrations {
                         graph text,
                         inputs text,
                         status varchar(255) NOT NULL,
-                        outputs text DEFAULT '{}',
+                        outputs text,
                         error text,
                         elapsed_time double precision NOT NULL DEFAULT 0,
                         total_tokens bigint NOT NULL DEFAULT 0,
@@ -331,14 +331,13 @@ extension Migrations {
                         finished_at timestamp,
                         CONSTRAINT workflow_node_execution_pkey PRIMARY KEY (id)
                     );
-                    CREATE INDEX workflow_node_execution_workflow_run_idx
-                        ON workflow_node_executions (tenant_id, app_id, workflow_id, triggered_from, workflow_run_id);
                     CREATE INDEX workflow_node_execution_node_run_idx
                         ON workflow_node_executions (tenant_id, app_id, workflow_id, triggered_from, node_id);
                     CREATE INDEX workflow_node_execution_id_idx
                         ON workflow_node_executions (tenant_id, app_id, workflow_id, triggered_from, node_execution_id);
                     CREATE INDEX workflow_node_execution_workflow_run_id_idx ON workflow_node_executions (workflow_run_id);
-                    CREATE INDEX workflow_node_execution_created_at_idx ON workflow_node_executions (created_at);
+                    CREATE INDEX workflow_node_executions_tenant_id_idx
+                        ON workflow_node_executions (tenant_id, workflow_id, node_id, created_at DESC);
                 END IF;
 
                 IF to_regclass('workflow_node_execution_offload') IS NULL THEN
@@ -388,12 +387,12 @@ extension Migrations {
 
                 IF to_regclass('workflow_pause_reasons') IS NULL THEN
                     CREATE TABLE workflow_pause_reasons (
-                        id uuid NOT NULL DEFAULT gen_random_uuid(),
+                        id uuid NOT NULL,
                         pause_id uuid NOT NULL,
                         type_ varchar(20) NOT NULL,
-                        form_id varchar(36) NOT NULL DEFAULT '',
-                        message varchar(255) NOT NULL DEFAULT '',
-                        node_id varchar(255) NOT NULL DEFAULT '',
+                        form_id varchar(36) NOT NULL,
+                        message varchar(255) NOT NULL,
+                        node_id varchar(255) NOT NULL,
                         created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
                         updated_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
                         CONSTRAINT workflow_pause_reasons_pkey PRIMARY KEY (id)
