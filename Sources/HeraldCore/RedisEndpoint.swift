@@ -1,12 +1,17 @@
 // Where a Redis server is, parsed from the URL forms Dify and redis-py accept:
 // redis://[[user]:password@]host[:port][/db] and
-// unix://[[user]:password@]/path/to.sock[?db=N][&password=...].
+// unix://[[user]:password@]/path/to.sock[?db=N][&password=...]; or Celery's
+// sentinel form sentinel://[[user]:password@]host:port[/db][;sentinel://host:port…],
+// where the credentials and db are the master's and the sentinels are asked for its
+// address (RedisSentinel.swift).
 
 /// A parsed Redis URL. `password` is a secret: `redacted` is what logs show.
 public struct RedisEndpoint: Sendable, Equatable {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
         case unix(path: String)
+        /// The master a set of sentinels names; asked at every connect.
+        case sentinel(RedisSentinel)
     }
     public var address: Address
     public var username: String?
@@ -33,6 +38,9 @@ public struct RedisEndpoint: Sendable, Equatable {
             let h = host.contains(":") ? "[\(host)]" : host
             return "redis://\(auth)\(h):\(port)/\(database)"
         case .unix(let path): return "unix://\(auth)\(path)?db=\(database)"
+        case .sentinel(let s):
+            let nodes = s.nodes.map { "sentinel://\(auth)\($0)/\(database)" }.joined(separator: ";")
+            return nodes + " (master \(s.masterName))"
         }
     }
 
@@ -42,6 +50,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         case invalidPort(String)
         case invalidDatabase(String)
         case tlsUnsupported
+        case sentinelNeedsMasterName
 
         public var description: String {
             switch self {
@@ -49,12 +58,41 @@ public struct RedisEndpoint: Sendable, Equatable {
             case .missingHost: return "no host or socket path"
             case .invalidPort(let p): return "invalid port \"\(p)\""
             case .invalidDatabase(let d): return "invalid database number \"\(d)\""
-            case .tlsUnsupported: return "rediss:// (TLS) is not supported by the hiredis this build links"
+            case .tlsUnsupported:
+                return "rediss:// (TLS) is not supported: the hiredis of Debian 12 (0.14) has no TLS; "
+                    + "reach Redis over a private network or a local TLS tunnel (stunnel, spiped) and give its redis:// URL"
+            case .sentinelNeedsMasterName:
+                return "a sentinel:// URL needs the master's name (CELERY_SENTINEL_MASTER_NAME)"
             }
         }
     }
 
-    public static func parse(_ url: String) throws(ParseError) -> RedisEndpoint {
+    /// Parses one URL. `sentinel://` (one URL, or several joined by `;` as Celery writes them) needs
+    /// `sentinel`: the master's name and the sentinels' own credentials and timeout, whose nodes
+    /// are replaced by the URL's.
+    public static func parse(_ url: String, sentinel: RedisSentinel? = nil) throws(ParseError) -> RedisEndpoint {
+        if url.lowercased().hasPrefix("sentinel://") {
+            guard var spec = sentinel, !spec.masterName.isEmpty else { throw .sentinelNeedsMasterName }
+            var first: RedisEndpoint?
+            spec.nodes = []
+            for part in url.split(separator: ";") where !part.trimmingASCIIWhitespace().isEmpty {
+                let one = String(part.trimmingASCIIWhitespace())
+                guard one.lowercased().hasPrefix("sentinel://") else { throw .unsupportedScheme(one) }
+                let e = try parse("redis://" + one.dropFirst("sentinel://".count))
+                guard case .tcp(let host, let port) = e.address else { throw .missingHost }
+                // Celery's sentinel port defaults to 26379, not 6379.
+                let explicitPort =
+                    one.dropFirst("sentinel://".count).split(separator: "/").first?
+                    .split(separator: "@").last.map { $0.hasPrefix("[") ? $0.contains("]:") : $0.contains(":") }
+                    ?? false
+                spec.nodes.append(RedisSentinel.Node(host: host, port: explicitPort ? port : 26379))
+                if first == nil { first = e }
+            }
+            guard let master = first else { throw .missingHost }
+            return RedisEndpoint(
+                address: .sentinel(spec), username: master.username, password: master.password,
+                database: master.database)
+        }
         let parts = url.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2 else { throw .unsupportedScheme(url) }
         let scheme = parts[0].lowercased()
@@ -132,7 +170,8 @@ public struct RedisEndpoint: Sendable, Equatable {
         }
     }
 
-    static func percentDecoded(_ s: String) -> String {
+    /// `%XX` escapes decoded (an invalid escape is kept as written).
+    public static func percentDecoded(_ s: String) -> String {
         guard s.contains("%") else { return s }
         var out: [UInt8] = []
         var bytes = Array(s.utf8)[...]

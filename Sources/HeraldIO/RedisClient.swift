@@ -13,14 +13,25 @@ public final class RedisClient: @unchecked Sendable {
     private var ctx: UnsafeMutablePointer<redisContext>?
     public let endpoint: RedisEndpoint
 
-    /// Connects (blocking, with a timeout), then AUTH and SELECT as the URL says.
+    /// Connects (blocking, with a timeout), then AUTH and SELECT as the URL says. Through
+    /// Sentinel, the sentinels are asked for the master first, and the server reached must say
+    /// it is the master (`ROLE`): a stale answer during a failover is an error, not a replica.
     public init(endpoint: RedisEndpoint, timeout: Duration = .seconds(5)) throws(IOError) {
         self.endpoint = endpoint
         let tv = timeout.timeval
         let c: UnsafeMutablePointer<redisContext>?
+        var viaSentinel = false
         switch endpoint.address {
         case .tcp(let host, let port): c = redisConnectWithTimeout(host, Int32(port), tv)
         case .unix(let path): c = redisConnectUnixWithTimeout(path, tv)
+        case .sentinel(let s):
+            let master: (host: String, port: Int)
+            switch RedisSentinelResolver.master(s) {
+            case .success(let m): master = m
+            case .failure(let e): throw e
+            }
+            viaSentinel = true
+            c = redisConnectWithTimeout(master.host, Int32(master.port), tv)
         }
         guard let c else { throw IOError.redis(call: "redisConnect", message: "out of memory") }
         if c.pointee.err != 0 {
@@ -42,6 +53,9 @@ public final class RedisClient: @unchecked Sendable {
             if case .error(let m) = try command(["SELECT", String(endpoint.database)]) {
                 throw IOError.redisReply(message: "SELECT: \(m)")
             }
+        }
+        if viaSentinel, !RedisSentinelResolver.isMaster(try command(["ROLE"])) {
+            throw IOError.redisReply(message: "the server Sentinel named is not the master (a failover is under way)")
         }
     }
 

@@ -168,6 +168,15 @@ public final class RedisConnection: @unchecked Sendable {
                 case .failure(let e): self.fail(e.description)
                 }
             }
+        case .sentinel(let s):
+            // Asked again at every connect: after a failover the reconnect finds the new master.
+            RedisSentinelResolver.resolve(s, on: loop) { [unowned self] result in
+                guard gen == self.generation, !self.stopped else { return }
+                switch result {
+                case .success(let m): self.open { redisAsyncConnect(m.ip, Int32(m.port)) }
+                case .failure(let e): self.fail(e.description)
+                }
+            }
         }
     }
 
@@ -220,6 +229,13 @@ public final class RedisConnection: @unchecked Sendable {
             if let u = endpoint.username { args.append(u) }
             args.append(pw)
             send(args) { [unowned self] reply in self.expectOK(reply, what: "AUTH") }
+        }
+        if case .sentinel = endpoint.address {
+            // The server Sentinel named must still be the master (not a replica mid-failover).
+            send(["ROLE"]) { [unowned self] reply in
+                guard reply != nil, !RedisSentinelResolver.isMaster(reply) else { return }
+                self.fail("the server Sentinel named is not the master (a failover is under way)")
+            }
         }
         if subscriptions.isEmpty {
             if endpoint.database != 0 {

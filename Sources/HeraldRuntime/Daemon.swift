@@ -152,6 +152,7 @@ public final class Daemon: @unchecked Sendable {
         running = true
         startedWall = loop.wallSeconds
         for (k, v) in settings.redactedSummary { logger.debug("setting", metadata: ["key": "\(k)", "value": "\(v)"]) }
+        for w in settings.warnings { logger.warning("\(w)") }
 
         // 0. The topology: sources, routes and how each task runs. Without one the daemon
         // runs the schedules alone (timers and the sweep; no events are routed).

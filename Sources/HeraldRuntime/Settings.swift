@@ -22,9 +22,11 @@ public enum LogFormat: String, Sendable, CaseIterable {
 
 /// Herald's configuration.
 public struct Settings: Sendable {
-    /// `HERALD_REDIS_URL`: events, locks and status (default `redis://127.0.0.1:6379/0`).
+    /// The app Redis (events, locks, caches, status): `HERALD_REDIS_URL`, else Dify's `REDIS_*`
+    /// settings (standalone or through Sentinel; default `localhost:6379`, db 0).
     public var redis: RedisEndpoint
-    /// `CELERY_BROKER_URL`: where Celery messages go (default: the Redis URL).
+    /// `CELERY_BROKER_URL` (also Celery's `sentinel://` form): where Celery messages go. Unset,
+    /// the app Redis, with a warning (Dify has no default; its docker `.env` sets db 1).
     public var celeryBroker: RedisEndpoint
     /// `HERALD_DATABASE_URL`, else built from Dify's `DB_*` names.
     public var database: PostgresConnInfo
@@ -40,7 +42,8 @@ public struct Settings: Sendable {
     public var logLevel: Logger.Level
     /// `HERALD_SWEEP_INTERVAL` seconds while every source is up (default 30).
     public var sweepInterval: Duration
-    /// `REDIS_KEY_PREFIX` (Dify; default empty): prefixes Herald's Redis keys and Celery's list keys.
+    /// `REDIS_KEY_PREFIX` (Dify; default empty), without surrounding whitespace as Dify trims it:
+    /// prefixes Herald's Redis keys and Celery's list keys (`<prefix>:`).
     public var redisKeyPrefix: String
     /// `LOG_TZ` (Dify; default UTC): the zone periodic tasks' crontabs are evaluated in.
     public var logTimeZone: String
@@ -63,11 +66,11 @@ public struct Settings: Sendable {
     /// `HERALD_SCHEDULE_ENCODE_AHEAD` (default 20,000): at most this many pre-claimed fires are held
     /// with their Celery messages already encoded; the rest of a larger burst is encoded as it is pushed.
     public var scheduleEncodeAhead: Int = 20_000
+    /// What start-up should warn about (a setting that works, but probably not as meant).
+    public var warnings: [String] = []
 
     /// Redis keys Herald writes start with this (`REDIS_KEY_PREFIX` plus ":" when set, as Dify does).
     public var redisKeyNamespace: String { redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":" }
-
-    public static let defaultRedisURL = "redis://127.0.0.1:6379/0"
 
     /// Reads and validates every setting from `env`.
     /// `HERALD_<NAME>` overrides Dify's `<NAME>` (``TaskSettings/applyingHeraldOverrides(_:)``).
@@ -90,32 +93,36 @@ public struct Settings: Sendable {
             }
         }
 
-        let redis = try redisURL("HERALD_REDIS_URL", value("HERALD_REDIS_URL") ?? defaultRedisURL)
-        let broker =
-            try value("CELERY_BROKER_URL").map { (t) throws(SettingsError) in
-                try redisURL(named("CELERY_BROKER_URL"), t)
-            }
-            ?? redis
-
-        let dbText: String
-        let dbKey: String
-        if let u = value("HERALD_DATABASE_URL") {
-            dbText = u
-            dbKey = "HERALD_DATABASE_URL"
+        let dify = DifyConnections(env: env, named: named)
+        var warnings: [String] = []
+        let redis: RedisEndpoint
+        if let u = value("HERALD_REDIS_URL") {
+            redis = try redisURL("HERALD_REDIS_URL", u)
         } else {
-            dbKey = "DB_HOST"
-            var parts = [
-                "host=\(quoteConnValue(value("DB_HOST") ?? "localhost"))",
-                "port=\(quoteConnValue(value("DB_PORT") ?? "5432"))",
-                "user=\(quoteConnValue(value("DB_USERNAME") ?? "postgres"))",
-                "dbname=\(quoteConnValue(value("DB_DATABASE") ?? "dify"))",
-            ]
-            if let pw = env["DB_PASSWORD"], !pw.isEmpty { parts.append("password=\(quoteConnValue(pw))") }
-            dbText = parts.joined(separator: " ")
+            redis = try dify.appRedis()
+        }
+        let broker: RedisEndpoint
+        if let b = try dify.broker() {
+            broker = b
+        } else {
+            broker = redis
+            warnings.append(
+                "CELERY_BROKER_URL is not set: Celery messages go to the app Redis (\(redis.redacted)); "
+                    + "Dify's workers read CELERY_BROKER_URL (db 1 in Dify's docker .env), so set it to the same URL")
+        }
+
+        if let type = value("DB_TYPE"), type.lowercased() != "postgresql" {
+            throw SettingsError(
+                key: named("DB_TYPE"),
+                reason: "Herald runs on PostgreSQL only (DB_TYPE=postgresql); got \"\(type)\"")
         }
         let database: PostgresConnInfo
-        do { database = try PostgresConnInfo(dbText) } catch {
-            throw SettingsError(key: dbKey, reason: "not a valid libpq connection string or URL")
+        if let u = value("HERALD_DATABASE_URL") {
+            do { database = try PostgresConnInfo(u) } catch {
+                throw SettingsError(key: "HERALD_DATABASE_URL", reason: "not a valid libpq connection string or URL")
+            }
+        } else {
+            database = try dify.database()
         }
 
         var metrics: (host: String, port: Int)? = ("127.0.0.1", 9464)
@@ -193,10 +200,10 @@ public struct Settings: Sendable {
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
             topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.json", instanceID: instance,
             logFormat: format, logLevel: level, sweepInterval: sweep,
-            redisKeyPrefix: env["REDIS_KEY_PREFIX"] ?? "", logTimeZone: logTZ,
+            redisKeyPrefix: (env["REDIS_KEY_PREFIX"] ?? "").trimmed, logTimeZone: logTZ,
             scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool,
             schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon, scheduleResendAfterSeconds: resend,
-            scheduleLead: lead, scheduleEncodeAhead: encodeAhead
+            scheduleLead: lead, scheduleEncodeAhead: encodeAhead, warnings: warnings
         )
     }
 

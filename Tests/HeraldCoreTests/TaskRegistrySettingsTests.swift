@@ -55,7 +55,18 @@ final class TaskRegistrySettingsTests: XCTestCase {
         XCTAssertThrowsError(try monitor.resolve(TaskSettings(["QUEUE_MONITOR_INTERVAL": "-1"]))) {
             XCTAssertEqual(
                 $0 as? TaskScheduleError,
-                .setting(.notPositiveNumber(key: "QUEUE_MONITOR_INTERVAL", value: "-1")))
+                .setting(.notPositiveNumber(key: "QUEUE_MONITOR_INTERVAL", value: "-1", max: 525_600)))
+        }
+        // 0 means the default, as Dify's `QUEUE_MONITOR_INTERVAL or 30`; for another interval it is refused.
+        XCTAssertEqual(try monitor.resolve(TaskSettings(["QUEUE_MONITOR_INTERVAL": "0"])), .every(.seconds(1800)))
+        XCTAssertEqual(try monitor.resolve(TaskSettings(["QUEUE_MONITOR_INTERVAL": "0.0"])), .every(.seconds(1800)))
+        let other = TaskSchedule.every(minutes: 1, setting: "TRIGGER_PROVIDER_REFRESH_INTERVAL")
+        XCTAssertThrowsError(try other.resolve(TaskSettings(["TRIGGER_PROVIDER_REFRESH_INTERVAL": "0"])))
+        // A value whose interval would not fit in nanoseconds is refused, not trapped on.
+        XCTAssertThrowsError(try monitor.resolve(TaskSettings(["QUEUE_MONITOR_INTERVAL": "1e9"]))) {
+            XCTAssertEqual(
+                "\($0)",
+                "QUEUE_MONITOR_INTERVAL: expected a number greater than 0 and at most 525600, got \"1e9\"")
         }
     }
 

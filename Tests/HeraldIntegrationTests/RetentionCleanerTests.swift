@@ -112,10 +112,10 @@ final class RetentionCleanerTests: XCTestCase {
         let unknown = try tenantWithMessages("unknown to billing")
         let cached = try tenantWithMessages("cached as sandbox, billing says team")
         try f.redis.command([
-            "SET", "\(f.keyPrefix):tenant_plan:\(cached.tenant)", "{\"plan\": \"sandbox\", \"expiration_date\": -1}",
+            "SET", "tenant_plan:\(cached.tenant)", "{\"plan\": \"sandbox\", \"expiration_date\": -1}", "EX", "600",
         ])
         // An unreadable cache value is counted and asked of billing instead (team: kept).
-        try f.redis.command(["SET", "\(f.keyPrefix):tenant_plan:\(team.tenant)", "{not json"])
+        try f.redis.command(["SET", "tenant_plan:\(team.tenant)", "{not json", "EX", "600"])
         // Many small tenants in one batch: the misses go to billing in chunks of 200.
         var many: [String] = []
         for i in 0..<205 {
@@ -128,7 +128,7 @@ final class RetentionCleanerTests: XCTestCase {
             expirations: [lapsed.tenant: f.unixDaysAgo(30), grace.tenant: f.unixDaysAgo(5)],
             whitelist: [white.tenant], unknown: [unknown.tenant])
         let source = BillingHTTPSource(baseURL: billing.url, secret: billing.secret)
-        let lookup = TenantBillingLookup(source: source, redis: f.redis, redisKeyPrefix: f.keyPrefix)
+        let lookup = TenantBillingLookup(source: source, redis: f.redis)
         let rule = RetentionPolicy.SandboxRule(
             whitelist: try lookup.whitelist(), graceDays: 21,
             now: Int64(f.now.timeIntervalSince1970))
@@ -169,7 +169,7 @@ final class RetentionCleanerTests: XCTestCase {
             try f.cachedPlan(team.tenant), "{\"plan\": \"team\", \"expiration_date\": -1}", "answers are cached as Dify"
         )
         XCTAssertNil(try f.cachedPlan(unknown.tenant), "an unknown tenant is not cached")
-        let ttl = try f.redis.command(["TTL", "\(f.keyPrefix):tenant_plan:\(never.tenant)"]).integer ?? -2
+        let ttl = try f.redis.command(["TTL", "tenant_plan:\(never.tenant)"]).integer ?? -2
         XCTAssertTrue((1...600).contains(ttl), "600 s, as Dify: \(ttl)")
     }
 
@@ -180,7 +180,7 @@ final class RetentionCleanerTests: XCTestCase {
         let before = try f.snapshot()
         // Nothing listens there: every plan/batch call fails, so every tenant's plan is unknown and kept.
         let dead = BillingHTTPSource(baseURL: "http://127.0.0.1:9", secret: "x", attempts: 1)
-        let lookup = TenantBillingLookup(source: dead, redis: nil, redisKeyPrefix: f.keyPrefix)
+        let lookup = TenantBillingLookup(source: dead, redis: nil)
         let cleaner = MessagesCleaner(
             settings: Self.settings { $0.billingEnabled = true },
             policy: .sandbox(.init(whitelist: [], graceDays: 21, now: Int64(f.now.timeIntervalSince1970))),

@@ -516,9 +516,9 @@ final class RetentionFixture {
         return out
     }
 
-    /// The value cached under `tenant_plan:{tenant}` in this fixture's Redis prefix (nil when absent).
+    /// The value cached under `tenant_plan:{tenant}` (never prefixed, as Dify's billing cache; nil when absent).
     func cachedPlan(_ tenant: String) throws -> String? {
-        try redis.command(["GET", "\(keyPrefix):tenant_plan:\(tenant)"]).text
+        try redis.command(["GET", "tenant_plan:\(tenant)"]).text
     }
 
     // MARK: - Billing

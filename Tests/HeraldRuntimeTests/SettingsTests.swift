@@ -9,8 +9,11 @@ import XCTest
 final class SettingsTests: XCTestCase {
     func testDefaults() throws {
         let s = try Settings.load(from: [:], hostname: "box", pid: 42)
-        XCTAssertEqual(s.redis, RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6379)))
+        // Dify's REDIS_HOST/REDIS_PORT defaults; no broker URL: the app Redis, with a warning.
+        XCTAssertEqual(s.redis, RedisEndpoint(address: .tcp(host: "localhost", port: 6379)))
         XCTAssertEqual(s.celeryBroker, s.redis)
+        XCTAssertEqual(s.warnings.count, 1)
+        XCTAssertTrue(s.warnings[0].hasPrefix("CELERY_BROKER_URL is not set"), s.warnings[0])
         XCTAssertEqual(s.metricsAddress?.host, "127.0.0.1")
         XCTAssertEqual(s.metricsAddress?.port, 9464)
         XCTAssertEqual(s.instanceID, "box-42")

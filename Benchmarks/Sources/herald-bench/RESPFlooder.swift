@@ -73,6 +73,8 @@ struct RESPFlooder {
     static func connect(_ endpoint: RedisEndpoint) throws -> Int32 {
         let fd: Int32
         switch endpoint.address {
+        case .sentinel:
+            throw BenchFailure("the flooder needs a redis:// or unix:// URL, not Sentinel")
         case .unix(let path):
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_un()

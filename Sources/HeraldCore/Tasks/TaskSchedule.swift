@@ -16,6 +16,14 @@ public enum TaskSchedule: Sendable, Hashable, CustomStringConvertible {
     /// The placeholder for `CELERY_BEAT_SCHEDULER_TIME` in a crontab template.
     public static let dayPlaceholder = "{day}"
 
+    /// Interval settings where 0 means the default, as Dify reads them
+    /// (`timedelta(minutes=QUEUE_MONITOR_INTERVAL or 30)`); 0 is refused for the others.
+    public static let zeroMeansDefault: Set<String> = ["QUEUE_MONITOR_INTERVAL"]
+
+    /// The longest interval a setting may give, in minutes: a year. Longer ones are refused,
+    /// so the interval's arithmetic in nanoseconds cannot overflow.
+    public static let maxIntervalMinutes: Double = 525_600
+
     /// The template as written in the topology.
     public var description: String {
         switch self {
@@ -48,7 +56,9 @@ public enum TaskSchedule: Sendable, Hashable, CustomStringConvertible {
                 throw .cron(error)
             }
         case .every(let minutes, _):
-            guard minutes.isFinite, minutes > 0 else { throw .nonPositiveInterval(minutes) }
+            guard minutes.isFinite, minutes > 0, minutes <= Self.maxIntervalMinutes else {
+                throw .nonPositiveInterval(minutes)
+            }
         }
     }
 
@@ -68,7 +78,12 @@ public enum TaskSchedule: Sendable, Hashable, CustomStringConvertible {
         case .every(let minutes, let key):
             var value = minutes
             if let key {
-                do { value = try settings.positiveNumber(key, default: minutes) } catch { throw .setting(error) }
+                if Self.zeroMeansDefault.contains(key), let text = settings.string(key), Double(text) == 0 {
+                    return .every(.nanoseconds(Int64((minutes * 60e9).rounded())))
+                }
+                do {
+                    value = try settings.positiveNumber(key, default: minutes, max: Self.maxIntervalMinutes)
+                } catch { throw .setting(error) }
             }
             return .every(.nanoseconds(Int64((value * 60e9).rounded())))
         }
@@ -126,7 +141,7 @@ public enum TaskScheduleError: Error, Sendable, Hashable, CustomStringConvertibl
     case cron(CronError)
     /// `{day}` appears outside the day-of-month field of a five-field crontab.
     case misplacedDayPlaceholder(String)
-    /// An interval of zero, a negative or a non-finite number of minutes.
+    /// An interval of zero, a negative or a non-finite number of minutes, or more than a year.
     case nonPositiveInterval(Double)
     /// A setting the schedule reads is invalid.
     case setting(TaskSettingError)
@@ -136,7 +151,8 @@ public enum TaskScheduleError: Error, Sendable, Hashable, CustomStringConvertibl
         case .cron(let error): return "\(error)"
         case .misplacedDayPlaceholder(let text):
             return "'\(text)': {day} may appear only in the day-of-month field of a five-field crontab"
-        case .nonPositiveInterval(let minutes): return "interval must be more than 0 minutes, got \(minutes)"
+        case .nonPositiveInterval(let minutes):
+            return "interval must be more than 0 minutes and at most a year (525600), got \(minutes)"
         case .setting(let error): return "\(error)"
         }
     }

@@ -14,15 +14,15 @@ public enum TaskSettingError: Error, Sendable, Hashable, CustomStringConvertible
     case notBoolean(key: String, value: String)
     /// The value is not a whole number within `range`.
     case notInteger(key: String, value: String, range: ClosedRange<Int>)
-    /// The value is not a finite number greater than zero.
-    case notPositiveNumber(key: String, value: String)
+    /// The value is not a finite number greater than zero and at most `max`.
+    case notPositiveNumber(key: String, value: String, max: Double)
     /// `LOG_TZ` (or another zone setting) is not an IANA zone name.
     case unknownTimeZone(key: String, value: String)
 
     /// The setting at fault.
     public var key: String {
         switch self {
-        case .notBoolean(let key, _), .notInteger(let key, _, _), .notPositiveNumber(let key, _),
+        case .notBoolean(let key, _), .notInteger(let key, _, _), .notPositiveNumber(let key, _, _),
             .unknownTimeZone(let key, _):
             return key
         }
@@ -34,8 +34,9 @@ public enum TaskSettingError: Error, Sendable, Hashable, CustomStringConvertible
             return "\(key): expected true or false, got \"\(value)\""
         case .notInteger(let key, let value, let range):
             return "\(key): expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(value)\""
-        case .notPositiveNumber(let key, let value):
-            return "\(key): expected a number greater than 0, got \"\(value)\""
+        case .notPositiveNumber(let key, let value, let max):
+            let bound = max == max.rounded() ? String(Int(max)) : String(max)
+            return "\(key): expected a number greater than 0 and at most \(bound), got \"\(value)\""
         case .unknownTimeZone(let key, let value):
             return "\(key): unknown time zone \"\(value)\" (expected an IANA name such as Asia/Shanghai)"
         }
@@ -117,10 +118,12 @@ public struct TaskSettings: Sendable {
     }
 
     /// A finite number greater than zero; `defaultValue` when unset.
-    public func positiveNumber(_ key: String, default defaultValue: Double) throws(TaskSettingError) -> Double {
+    public func positiveNumber(
+        _ key: String, default defaultValue: Double, max: Double = .greatestFiniteMagnitude
+    ) throws(TaskSettingError) -> Double {
         guard let text = string(key) else { return defaultValue }
-        guard let value = Double(text), value.isFinite, value > 0 else {
-            throw .notPositiveNumber(key: sourceKey(key), value: text)
+        guard let value = Double(text), value.isFinite, value > 0, value <= max else {
+            throw .notPositiveNumber(key: sourceKey(key), value: text, max: max)
         }
         return value
     }

@@ -126,7 +126,7 @@ public struct CleanMessagesTask: HeraldTask {
             }
             // Without Redis every tenant is asked of the API (Dify's fallback).
             let redis = try? RedisClient(endpoint: resources.redis)
-            let l = TenantBillingLookup(source: bulk, redis: redis, redisKeyPrefix: resources.redisKeyPrefix)
+            let l = TenantBillingLookup(source: bulk, redis: redis)
             let whitelist = try l.whitelist()
             policy = .sandbox(
                 .init(

@@ -63,7 +63,6 @@ public final class TenantBillingLookup: @unchecked Sendable {
 
     private let source: any BillingBulkSource
     private let redis: RedisClient?
-    private let keyPrefix: String
     private var memo: [String: TenantBilling?] = [:]
     /// Chunks the billing API failed (their tenants stayed unknown), with the first error.
     public private(set) var failedChunks = 0
@@ -74,14 +73,15 @@ public final class TenantBillingLookup: @unchecked Sendable {
     public private(set) var badCacheValues = 0
     public private(set) var apiAnswers = 0
 
-    public init(source: any BillingBulkSource, redis: RedisClient?, redisKeyPrefix: String) {
+    public init(source: any BillingBulkSource, redis: RedisClient?) {
         self.source = source
         self.redis = redis
-        self.keyPrefix = redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":"
     }
 
-    /// `[<REDIS_KEY_PREFIX>:]tenant_plan:<id>`.
-    public func cacheKey(_ tenantID: String) -> String { keyPrefix + "tenant_plan:" + tenantID }
+    /// `tenant_plan:<id>`, never with `REDIS_KEY_PREFIX`: Dify's billing cache reads it with
+    /// `mget` and writes it through `pipeline()`, the two calls its prefixing wrapper passes
+    /// through unchanged, so this is the key Dify shares.
+    public func cacheKey(_ tenantID: String) -> String { "tenant_plan:" + tenantID }
 
     /// The whitelist, once per run.
     public func whitelist() throws(DatasetTaskError) -> Set<String> {
