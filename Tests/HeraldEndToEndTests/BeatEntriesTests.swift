@@ -56,7 +56,7 @@ final class BeatEntriesTests: XCTestCase {
         let migrate = try Binary.run(["migrate"], env: env)
         XCTAssertEqual(migrate.status, 0, migrate.stderr)
 
-        let worker = try BeatWorker(
+        let worker = try CeleryWorkerProcess(
             python: python, broker: redisURL, keyPrefix: prefix + ":",
             queues: Set(Self.entries.map(\.queue)).sorted())
         defer { worker.stop() }
@@ -173,52 +173,5 @@ final class BeatEntriesTests: XCTestCase {
                 "\(entry.task) counted in herald_task_runs_total")
         }
         print("beat entries: killed beat-\(victim); ticks per entry \(claimed.mapValues(\.count))")
-    }
-}
-
-/// The real Celery worker of Tests/Support/celery_worker.py, with Dify's beat task names.
-private final class BeatWorker {
-    let output: URL
-    let log: URL
-    private let dir: URL
-    private let process = Process()
-    private let logHandle: FileHandle
-
-    init(python: String, broker: String, keyPrefix: String, queues: [String]) throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Support/celery_worker.py").path
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("herald-beat-worker-\(UUID())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        output = dir.appendingPathComponent("ran.jsonl")
-        log = dir.appendingPathComponent("worker.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        logHandle = try FileHandle(forWritingTo: log)
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [
-            script, "--broker", broker, "--key-prefix", keyPrefix, "--output", output.path,
-            "--queues", queues.joined(separator: ","),
-        ]
-        process.standardOutput = logHandle
-        process.standardError = logHandle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-    }
-
-    func records() -> [[String: Any]] {
-        guard let data = try? Data(contentsOf: output) else { return [] }
-        return data.split(separator: 0x0A).compactMap {
-            try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
-        }
-    }
-
-    var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-
-    func stop() {
-        process.terminate()
-        let deadline = Date().addingTimeInterval(15)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        try? logHandle.close()
-        try? FileManager.default.removeItem(at: dir)
     }
 }
