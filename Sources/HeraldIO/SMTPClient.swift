@@ -5,6 +5,7 @@
 
 import CCurl
 import CHeraldShim
+import Foundation
 
 /// How the connection is secured (Dify: `SMTP_USE_TLS`, `SMTP_OPPORTUNISTIC_TLS`).
 public enum SMTPSecurity: String, Sendable, Equatable, CaseIterable {
@@ -179,11 +180,31 @@ public struct SMTPClient: Sendable {
         guard rc == CURLE_OK else {
             let detail = String(cString: state.errorBuffer)
             let text = detail.isEmpty ? String(cString: curl_easy_strerror(rc)) : detail
+            let (user, password) = (configuration.username, configuration.password)
             throw SMTPError(
-                kind: Self.classify(rc, detail: detail, responseCode: code), call: call, message: text,
-                curlCode: Int(rc.rawValue), responseCode: code, serverReply: state.errorReply)
+                kind: Self.classify(rc, detail: detail, responseCode: code), call: call,
+                message: Self.redactingCredentials(text, username: user, password: password),
+                curlCode: Int(rc.rawValue), responseCode: code,
+                serverReply: Self.redactingCredentials(state.errorReply, username: user, password: password))
         }
         return Receipt(responseCode: code, serverReply: state.lastReply)
+    }
+
+    /// `text` without the credentials in any form a server could quote back: the password, and the
+    /// base64 of the AUTH PLAIN line, of the password and of the login (AUTH LOGIN), each as `***`.
+    /// A server that echoes what the client sent then cannot put it in a task error or a log.
+    public static func redactingCredentials(_ text: String, username: String?, password: String?) -> String {
+        guard let password, !password.isEmpty, !text.isEmpty else { return text }
+        let user = username ?? ""
+        var secrets = [
+            Data("\0\(user)\0\(password)".utf8).base64EncodedString(),
+            Data("\(user)\0\(user)\0\(password)".utf8).base64EncodedString(),
+            Data(password.utf8).base64EncodedString(), password,
+        ]
+        if !user.isEmpty { secrets.append(Data(user.utf8).base64EncodedString()) }
+        var out = text
+        for s in secrets where !s.isEmpty { out = out.replacingOccurrences(of: s, with: "***") }
+        return out
     }
 
     private func configure(

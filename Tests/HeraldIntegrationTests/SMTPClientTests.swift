@@ -58,7 +58,9 @@ final class SMTPSink {
         return py
     }
 
-    init(user: String? = nil, password: String? = nil, refuse: [String] = [], tls: TLS = .none) throws {
+    init(
+        user: String? = nil, password: String? = nil, refuse: [String] = [], tls: TLS = .none, echoAuth: Bool = false
+    ) throws {
         let python = try Self.python()
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../Support/smtp_sink.py").standardizedFileURL.path
@@ -70,6 +72,7 @@ final class SMTPSink {
         ]
         if let user { argv += ["--user", user, "--password", password ?? ""] }
         for r in refuse { argv += ["--refuse", r] }
+        if echoAuth { argv.append("--echo-auth") }
 
         // stdin is a pipe whose write end only this process holds: if the test dies, the sink sees EOF.
         var fds: [Int32] = [0, 0]
@@ -169,9 +172,10 @@ final class SMTPClientTests: XCTestCase {
     let from = "Herald Test <herald@example.com>"
 
     func sink(
-        user: String? = nil, password: String? = nil, refuse: [String] = [], tls: SMTPSink.TLS = .none
+        user: String? = nil, password: String? = nil, refuse: [String] = [], tls: SMTPSink.TLS = .none,
+        echoAuth: Bool = false
     ) throws -> SMTPSink {
-        let s = try SMTPSink(user: user, password: password, refuse: refuse, tls: tls)
+        let s = try SMTPSink(user: user, password: password, refuse: refuse, tls: tls, echoAuth: echoAuth)
         addTeardownBlock { s.stop() }
         return s
     }
@@ -276,6 +280,18 @@ final class SMTPClientTests: XCTestCase {
         XCTAssertFalse(none.client.configuration.logsIn)
         _ = assertError(.senderRejected, code: 530) { try none.client.send(message(none)) }
         XCTAssertEqual(try sink.messages().count, 1)
+    }
+
+    func testAServerThatEchoesTheAuthLineDoesNotGetTheCredentialsIntoTheError() throws {
+        let sink = try sink(user: "mailer", password: "s3cret-pw", echoAuth: true)
+        let bad = try transport(sink, ["SMTP_USERNAME": "mailuser", "SMTP_PASSWORD": "SmtpS3cret_3"])
+        let e = assertError(.loginDenied, code: 535) { try bad.client.send(message(bad)) }
+        let text = "\(String(describing: e))"
+        let plain = Data("\0mailuser\0SmtpS3cret_3".utf8).base64EncodedString()
+        XCTAssertTrue(text.contains("535 5.7.8 rejected credentials: AUTH PLAIN ***"), text)
+        for secret in ["SmtpS3cret_3", plain, Data("SmtpS3cret_3".utf8).base64EncodedString()] {
+            XCTAssertFalse(text.contains(secret), "credentials leaked into the error: \(text)")
+        }
     }
 
     func testARefusedRecipientFailsTheMessage() throws {

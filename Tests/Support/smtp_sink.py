@@ -12,6 +12,7 @@ It stops on SIGTERM, on EOF of stdin (the test died), or after --lifetime second
 """
 
 import argparse
+import base64
 import asyncio
 import email
 import email.policy
@@ -76,11 +77,16 @@ class Sink:
         return f"250 2.0.0 OK queued as sink-{self.count}"
 
 
-def make_authenticator(user, password):
+def make_authenticator(user, password, echo_auth=False):
     def authenticate(server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword)
               and auth_data.login.decode("utf-8", "replace") == user
               and auth_data.password.decode("utf-8", "replace") == password)
+        if not ok and echo_auth and isinstance(auth_data, LoginPassword):
+            # A hostile or careless server that quotes the client's AUTH PLAIN line in its refusal.
+            line = base64.b64encode(b"\0" + auth_data.login + b"\0" + auth_data.password).decode()
+            return AuthResult(success=False, handled=False,
+                              message=f"535 5.7.8 rejected credentials: AUTH PLAIN {line}")
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
     return authenticate
 
@@ -119,7 +125,7 @@ async def main(args):
     if args.tls == "starttls":
         kwargs.update(tls_context=ctx, require_starttls=False)
     if args.user:
-        kwargs.update(authenticator=make_authenticator(args.user, args.password), auth_required=True,
+        kwargs.update(authenticator=make_authenticator(args.user, args.password, args.echo_auth), auth_required=True,
                       # STARTTLS: AUTH only after TLS, which proves the client upgraded. aiosmtpd does not
                       # count implicit TLS as TLS for this check, so plain and implicit allow AUTH as is.
                       auth_require_tls=(args.tls == "starttls"))
@@ -145,6 +151,7 @@ if __name__ == "__main__":
     p.add_argument("--user", default="")
     p.add_argument("--password", default="")
     p.add_argument("--refuse", action="append", default=[], help="recipient to refuse with 550")
+    p.add_argument("--echo-auth", action="store_true", help="quote the AUTH PLAIN line in a 535 refusal")
     p.add_argument("--tls", choices=["none", "starttls", "implicit"], default="none")
     p.add_argument("--tls-dir", default=".", help="where cert.pem and key.pem are (created if missing)")
     p.add_argument("--lifetime", type=float, default=300.0, help="exit after this many seconds")
