@@ -4,6 +4,13 @@
 
 import CLibpq
 import Glibc
+import Synchronization
+
+/// Bumped when any session finds its prepared statements outdated by a schema change (an `ALTER
+/// TABLE` of a table they read: `0A000 cached plan must not change result type`). Every session
+/// sees it at its next prepared execution and prepares again, so one ALTER costs one failed
+/// statement in the process, not one per session, and none waits for a reconnect.
+private let preparedStatementsOutdated = Atomic<Int>(0)
 
 /// The rows of a query result, as text (libpq's text format).
 public struct PostgresRows: Sendable {
@@ -25,6 +32,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private let connInfo: PostgresConnInfo
     /// Statements prepared on the current session, by name (a new session starts empty).
     private var prepared: [String: String] = [:]
+    /// The value of `preparedStatementsOutdated` when `prepared` was last known good.
+    private var preparedGeneration = preparedStatementsOutdated.load(ordering: .relaxed)
 
     /// Connects (blocking). Call off the loop thread.
     public init(connInfo: PostgresConnInfo) throws(IOError) {
@@ -93,6 +102,18 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func queryPrepared(_ name: String, _ sql: String, _ params: [String?] = []) throws(IOError) -> PostgresRows {
         guard let c = conn else { throw IOError.notConnected("postgres") }
+        let generation = preparedStatementsOutdated.load(ordering: .acquiring)
+        if generation != preparedGeneration {
+            // A session met a schema change: drop this session's statements before using one (not
+            // inside a failed transaction, where nothing runs; the next call does it).
+            if prepared.isEmpty {
+                preparedGeneration = generation
+            } else if PQtransactionStatus(c) != PQTRANS_INERROR {
+                _ = try query("DEALLOCATE ALL")
+                prepared = [:]
+                preparedGeneration = generation
+            }
+        }
         if prepared[name] != sql {
             if prepared[name] != nil { _ = try query("DEALLOCATE \"\(name)\"") }
             guard let r = PQprepare(c, name, sql, Int32(params.count), nil) else {
@@ -113,7 +134,15 @@ public final class PostgresConnection: @unchecked Sendable {
         defer { PQclear(r) }
         switch PQresultStatus(r) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return Self.rows(r)
-        default: throw Self.failure(r)
+        default:
+            let error = Self.failure(r)
+            if case .postgresQuery("0A000", _) = error {
+                // The statement's result type changed under it (ALTER TABLE): every session prepares
+                // again at its next use; this one forgets at once (its DEALLOCATE waits for the next
+                // call, when the failed transaction has been rolled back).
+                preparedStatementsOutdated.add(1, ordering: .releasing)
+            }
+            throw error
         }
     }
 

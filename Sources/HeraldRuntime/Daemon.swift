@@ -32,7 +32,11 @@ public struct DaemonStatus: Sendable {
     public var recentFires: [(plan: String, scheduledAt: Int64, via: String)] = []
     /// Every task of the topology: how it runs, its next tick here, its last outcome here.
     public var tasks: [TaskStatusRow] = []
-    public var healthy: Bool { sources.allSatisfy { $0.state == "ready" } }
+    /// Schedule operations whose latest attempt failed: (operation, since Unix seconds, error).
+    public var scheduleFailures: [(operation: String, since: Double, error: String)] = []
+    /// Ready when every source is up and no schedule operation that finds due plans (window
+    /// load, read, claim, sweep, re-send) is failing.
+    public var healthy: Bool { sources.allSatisfy { $0.state == "ready" } && scheduleFailures.isEmpty }
 }
 
 /// One task in `herald status`: how it runs, whether it fires here, its next tick and last outcome.
@@ -527,7 +531,11 @@ public final class Daemon: @unchecked Sendable {
             recentFires: (schedules?.recentFires ?? []).prefix(10).map {
                 (plan: $0.plan.description, scheduledAt: $0.scheduledAt, via: $0.via)
             },
-            tasks: taskRows())
+            tasks: taskRows(),
+            scheduleFailures: (schedules?.failing ?? [:]).map {
+                (operation: $0.key.rawValue, since: $0.value.since, error: $0.value.error)
+            }
+            .sorted { $0.operation < $1.operation })
     }
 
     private func taskRows() -> [TaskStatusRow] {

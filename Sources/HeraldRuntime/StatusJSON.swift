@@ -22,7 +22,16 @@ public enum StatusJSON {
                 "{\"plan\":\(q(f.plan)),\"scheduled_at\":\(q(ISOTime.format(seconds: Int(f.scheduledAt / 1_000_000)))),"
                     + "\"via\":\(q(f.via)),\"queue\":\"schedule_executor\"}"
             }.joined(separator: ",")
-            out += "]}"
+            out += "]"
+            if !s.scheduleFailures.isEmpty {
+                out += ",\"failing\":["
+                out += s.scheduleFailures.map { f in
+                    "{\"operation\":\(q(f.operation)),\"since\":\(q(ISOTime.format(seconds: Int(f.since)))),"
+                        + "\"error\":\(q(f.error))}"
+                }.joined(separator: ",")
+                out += "]"
+            }
+            out += "}"
         }
         if !s.tasks.isEmpty {
             out += ",\"tasks\":["

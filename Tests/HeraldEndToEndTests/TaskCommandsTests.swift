@@ -86,4 +86,34 @@ final class TaskCommandsTests: XCTestCase {
         XCTAssertTrue(ok.stdout.hasPrefix("ok: 15 tasks"), ok.stdout)
         XCTAssertTrue(ok.stdout.contains("schedule-events"), "the routing table: \(ok.stdout)")
     }
+
+    /// An interval too long for the scheduler's arithmetic is refused by `topology check`, by `herald
+    /// run` (which then runs without tasks instead of dying) and, from a setting, by `herald tasks`:
+    /// exit 2 with the value named, never a trap (SIGILL, exit 132).
+    func testIntervalsBeyondAYearAreRefusedNotTrappedOn() throws {
+        let (redisURL, dbURL) = try Binary.servers()
+        let topology = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("topology/default.json").path
+        let text = try String(contentsOfFile: topology, encoding: .utf8)
+        let hostile = text.replacingOccurrences(
+            of: #""schedule": {"every_minutes": 30, "setting": "QUEUE_MONITOR_INTERVAL"}"#,
+            with: #""schedule": {"every_minutes": 1e9, "setting": "QUEUE_MONITOR_INTERVAL"}"#)
+        XCTAssertNotEqual(hostile, text, "the queue monitor's schedule is in topology/default.json")
+        let file = NSTemporaryDirectory() + "herald-hostile-\(UUID()).json"
+        try hostile.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+
+        let check = try Binary.run(["topology", "check", file])
+        XCTAssertEqual(check.status, 2, check.stdout + check.stderr)
+        XCTAssertTrue(check.stderr.contains("at most a year"), check.stderr)
+
+        let env = ["HERALD_TOPOLOGY": topology, "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": dbURL]
+        for value in ["153722868", "1e9", "1e308"] {
+            var e = env
+            e["QUEUE_MONITOR_INTERVAL"] = value
+            let tasks = try Binary.run(["tasks"], env: e)
+            XCTAssertEqual(tasks.status, 2, "QUEUE_MONITOR_INTERVAL=\(value): \(tasks.stderr)")
+            XCTAssertTrue(tasks.stderr.contains("QUEUE_MONITOR_INTERVAL"), tasks.stderr)
+        }
+    }
 }

@@ -143,6 +143,18 @@ public final class FireDispatcher: @unchecked Sendable {
     /// been pushed before. Throws when the broker fails.
     public func push(_ chunks: [FireChunk]) throws -> [Bool] {
         guard !chunks.isEmpty else { return [] }
+        do {
+            return try pushOnce(chunks)
+        } catch IOError.redis {
+            // The connection failed under the push (a killed client, a Redis restart, a failover):
+            // once more on a new connection, at once, rather than leaving the fires to the sweep's
+            // re-send. Safe: a chunk that did reach the broker is recognised by its marker.
+            client = nil
+            return try pushOnce(chunks)
+        }
+    }
+
+    private func pushOnce(_ chunks: [FireChunk]) throws -> [Bool] {
         let c = try connection()
         try loadScript(c)
         var replies = try send(c, count: chunks.count) { encoded(chunks[$0]).wire }

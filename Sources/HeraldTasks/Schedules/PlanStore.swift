@@ -64,11 +64,33 @@ public struct PlanStore: Sendable {
         JOIN app_triggers t ON t.tenant_id = p.tenant_id AND t.app_id = p.app_id AND t.node_id = p.node_id
          AND t.trigger_type = 'trigger-schedule' AND t.status = 'enabled'
         """
+    /// A plan is skipped while its quarantine matches it: the same crontab and zone, and, for a
+    /// quarantine of its `next_run_at` (``badNextRunAt``), as long as that value is still unusable.
     static let notQuarantined = """
         NOT EXISTS (SELECT 1 FROM herald.schedule_quarantine q
-                     WHERE q.plan_id = p.id AND q.cron_expression = p.cron_expression AND q.timezone = p.timezone)
+                     WHERE q.plan_id = p.id AND q.cron_expression = p.cron_expression AND q.timezone = p.timezone
+                       AND (q.error NOT LIKE 'next_run_at %' OR NOT \(usableNextRunAt)))
         """
-    static let micros = "(extract(epoch from p.next_run_at) * 1000000)::bigint"
+    /// `next_run_at` values Herald can compute with: finite, years 1 to 9999 (Python's datetime
+    /// range, so whatever Dify writes). `-infinity`, `infinity` and the far ends of PostgreSQL's
+    /// range are not, and converting them to µs would fail the whole statement.
+    static let usableNextRunAt =
+        "(p.next_run_at BETWEEN timestamp '0001-01-01' AND timestamp '9999-12-31 23:59:59.999999')"
+    /// The settings of every claim transaction. Nested loops only (see ``claimDue``). The
+    /// timeouts bound, on the server side, how long a claim can hold its row locks: an instance
+    /// stalled inside one (SIGSTOP, a VM pause, a swap storm) loses its session after 5 s idle in
+    /// the transaction, so its plans go to a peer (whose claims skip locked rows) instead of waiting
+    /// for it to resume; a claim blocked on a lock (an ALTER TABLE) gives up after 5 s and retries.
+    static let claimSettings = """
+        SET LOCAL herald.claiming = 'on'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off;
+        SET LOCAL idle_in_transaction_session_timeout = '5s'; SET LOCAL lock_timeout = '5s';
+        SET LOCAL statement_timeout = '60s'
+        """
+
+    /// `next_run_at` in Unix µs; NULL when unusable (the conversion cannot fail).
+    static let micros = "CASE WHEN \(usableNextRunAt) THEN (extract(epoch from p.next_run_at) * 1000000)::bigint END"
+    /// The quarantine reason of a plan whose `next_run_at` is unusable (it starts "next_run_at ").
+    static let badNextRunAt = "next_run_at is infinite or outside the years 1 to 9999"
 
     /// The database clock, Unix µs.
     public func databaseNow(_ c: PostgresConnection) throws -> Int64 {
@@ -145,10 +167,7 @@ public struct PlanStore: Sendable {
         var cache = cronCache
         defer { cronCache = cache }
         return try c.transaction { c in
-            try c.execute(
-                script:
-                    "SET LOCAL herald.claiming = 'on'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
-            )
+            try c.execute(script: Self.claimSettings)
             let filter = ids == nil ? "" : "AND p.id = ANY($3::uuid[])"
             let order = ids == nil ? "ORDER BY p.next_run_at" : ""
             var params = [String(limit), String(Double(leadMicros) / 1e6)]
@@ -174,9 +193,13 @@ public struct PlanStore: Sendable {
             var tids: [String] = []
             var quarantine: [(PlanID, String, String, String)] = []
             for row in rows {
-                guard let id = row[0].flatMap(PlanID.init), let next = row[3].flatMap({ Int64($0) }),
-                    let now = row[7].flatMap({ Int64($0) }), let tid = row[8]
+                guard let id = row[0].flatMap(PlanID.init), let now = row[7].flatMap({ Int64($0) }), let tid = row[8]
                 else { continue }
+                guard let next = row[3].flatMap({ Int64($0) }) else {
+                    // Due although unusable (-infinity sorts first): quarantined, not fired, until it changes.
+                    quarantine.append((id, row[1] ?? "", row[2] ?? "", Self.badNextRunAt))
+                    continue
+                }
                 dbNow = now
                 let plan = DuePlan(
                     id: id, cronExpression: row[1] ?? "", timezone: row[2] ?? "", nextRunAt: next,

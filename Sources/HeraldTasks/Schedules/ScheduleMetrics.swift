@@ -5,6 +5,15 @@ import CoreMetrics
 /// Counters and histograms of workflow schedules (names fixed, listed in docs/metrics.md).
 public struct ScheduleMetrics: Sendable {
     public enum Via: String, Sendable, CaseIterable { case timer, event, sweep, runNow = "run_now" }
+    /// What failed, for `herald_schedule_errors_total{operation}`.
+    public enum Operation: String, Sendable, CaseIterable {
+        case windowLoad = "window_load", read, claim, sweep, resend, push, markEnqueued = "mark_enqueued"
+        case runNow = "run_now", triggerLookup = "trigger_lookup"
+
+        /// The operations without which due plans are not found or not sent: while one fails,
+        /// health says so.
+        public static let findingDuePlans: Set<Operation> = [.windowLoad, .read, .claim, .sweep, .resend]
+    }
 
     private let fires: [Via: CoreMetrics.Counter]
     let lateness: CoreMetrics.Timer
@@ -17,6 +26,8 @@ public struct ScheduleMetrics: Sendable {
     let armed: CoreMetrics.Gauge
     let runNowDropped: CoreMetrics.Counter
     let planReads: CoreMetrics.Counter
+    let windowLoads: CoreMetrics.Counter
+    private let errors: [Operation: CoreMetrics.Counter]
 
     public init(factory: any MetricsFactory, queue: String) {
         var f: [Via: CoreMetrics.Counter] = [:]
@@ -37,6 +48,17 @@ public struct ScheduleMetrics: Sendable {
         armed = Gauge(label: "herald_schedule_armed_plans", dimensions: [], factory: factory)
         runNowDropped = Counter(label: "herald_schedule_run_now_refused_total", dimensions: [], factory: factory)
         planReads = Counter(label: "herald_schedule_plan_reads_total", dimensions: [], factory: factory)
+        windowLoads = Counter(label: "herald_schedule_window_loads_total", dimensions: [], factory: factory)
+        var e: [Operation: CoreMetrics.Counter] = [:]
+        for o in Operation.allCases {
+            e[o] = Counter(
+                label: "herald_schedule_errors_total", dimensions: [("operation", o.rawValue)], factory: factory)
+        }
+        errors = e
+    }
+
+    func failed(_ operation: Operation) {
+        errors[operation]?.increment()
     }
 
     func fired(_ via: Via, _ n: Int) {

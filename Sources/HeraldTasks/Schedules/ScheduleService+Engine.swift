@@ -46,12 +46,13 @@ extension ScheduleService {
             let t = now()
             switch result {
             case .success(let rows):
+                failing[.read] = nil
                 feed(
                     engine.rowsRead(
                         rows.map { (id: $0.id, dueAtMicros: $0.nextRunAt) }, databaseNowMicros: engine.databaseNow(t),
                         measuredAt: t, now: t))
             case .failure(let e):
-                reportError("re-reading plans", e)
+                reportError(.read, "re-reading plans", e)
                 feed(engine.readFailed(now: t))
             }
         }
@@ -59,6 +60,7 @@ extension ScheduleService {
 
     /// `.loadWindow`: the enabled plans due within the horizon, with the clock skew.
     func loadWindow(limit: Int) {
+        metrics.windowLoads.increment()
         let store = self.store, horizon = options.horizonSeconds
         pool.run(
             on: loop,
@@ -75,13 +77,14 @@ extension ScheduleService {
             guard running else { return }
             switch result {
             case .success(let (plans, dbNow, local)):
+                failing[.windowLoad] = nil
                 feed(
                     engine.windowLoaded(
                         plans.map { (id: $0.id, dueAtMicros: $0.nextRunAt) }, databaseNowMicros: dbNow,
                         measuredAt: DueTimeInstant(micros: local), now: now()))
                 metrics.armed.record(engine.armedCount)
             case .failure(let e):
-                reportError("loading the schedule window", e)
+                reportError(.windowLoad, "loading the schedule window", e)
                 feed(engine.windowLoadFailed(now: now()))
             }
         }
@@ -102,6 +105,7 @@ extension ScheduleService {
             guard running else { return }
             switch result {
             case .success(let r):
+                failing[.claim] = nil
                 if !r.fires.isEmpty { dispatch(r, via: via) }
                 logQuarantined(r.quarantined)
                 feed(
@@ -111,7 +115,7 @@ extension ScheduleService {
                         settled: r.quarantined.map(\.0), now: now()))
                 metrics.armed.record(engine.armedCount)
             case .failure(let e):
-                reportError("claiming due plans", e)
+                reportError(.claim, "claiming due plans", e)
                 feed(engine.claimFailed(ids, now: now()))
             }
         }

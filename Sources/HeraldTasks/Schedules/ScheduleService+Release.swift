@@ -101,7 +101,8 @@ extension ScheduleService {
                 let dispatcher = pushDispatcher
                 pushQueue.async { try? dispatcher.settle(markers: done.flatMap(\.markers)) }
             case .failure(let e):
-                reportError("marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e)
+                reportError(
+                    .markEnqueued, "marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e)
             }
             markClaims()
         }

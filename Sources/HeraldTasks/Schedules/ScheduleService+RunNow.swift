@@ -67,7 +67,7 @@ extension ScheduleService {
                     logger.warning(
                         "run_now ignored: plan missing or its trigger is not enabled", metadata: ["plan": "\(plan)"])
                 }
-            case .failure(let e): reportError("run_now", e)
+            case .failure(let e): reportError(.runNow, "run_now", e)
             }
             startRunNow()
         }

@@ -58,6 +58,8 @@ extension ScheduleService {
             sweeping = false
             switch result {
             case .success(let o):
+                failing[.sweep] = nil
+                if o.resendDelivery.error == nil { failing[.resend] = nil }
                 var advanced: [PlanID] = []
                 for (r, d) in o.claims {
                     metrics.sweepFound.increment(by: r.fires.count)
@@ -71,14 +73,16 @@ extension ScheduleService {
                     metrics.sweepResent.increment(by: o.resent)
                     metrics.dispatched.increment(by: o.resendDelivery.pushed)
                     metrics.duplicatesSuppressed.increment(by: o.resendDelivery.duplicates)
-                    if let e = o.resendDelivery.error { reportError("re-sending \(o.resent) fires", e) }
-                    if let e = o.resendDelivery.markError { reportError("marking re-sent fires enqueued", e) }
+                    if let e = o.resendDelivery.error { reportError(.resend, "re-sending \(o.resent) fires", e) }
+                    if let e = o.resendDelivery.markError {
+                        reportError(.markEnqueued, "marking re-sent fires enqueued", e)
+                    }
                     logger.warning(
                         "sweep re-sent fires that were claimed but not marked enqueued",
                         metadata: ["count": "\(o.resent)", "already_queued": "\(o.resendDelivery.duplicates)"])
                 }
             case .failure(let e):
-                reportError("sweeping schedules", e)
+                reportError(.sweep, "sweeping schedules", e)
             }
             if sweepAgain {
                 sweepAgain = false

@@ -101,6 +101,11 @@ public final class ScheduleService: @unchecked Sendable {
     /// Claimed chunks waiting for their release; touched only on `pushQueue`.
     let heldChunks = HeldChunks()
 
+    /// Operations that find and claim due plans (``ScheduleMetrics/Operation/findingDuePlans``) whose
+    /// latest attempt failed, with when they started failing (Unix seconds) and the first error;
+    /// cleared by the operation's next success (`herald status`, /healthz: not ready meanwhile).
+    public internal(set) var failing: [ScheduleMetrics.Operation: (since: Double, error: String)] = [:]
+
     /// Last fires, newest first (for `herald status` and the demo log).
     public private(set) var recentFires: [(plan: PlanID, scheduledAt: Int64, via: String)] = []
 
@@ -211,7 +216,7 @@ public final class ScheduleService: @unchecked Sendable {
             case .success(let plans):
                 if !plans.isEmpty, !draining { feed(engine.hints(plans, now: now())) }
             case .failure(let e):
-                reportError("reading the plans of changed triggers", e)
+                reportError(.triggerLookup, "reading the plans of changed triggers", e)
             }
             lookUpTriggers()
         }
@@ -222,11 +227,12 @@ public final class ScheduleService: @unchecked Sendable {
         metrics.dispatched.increment(by: d.pushed)
         if d.duplicates > 0 { metrics.duplicatesSuppressed.increment(by: d.duplicates) }
         if let e = d.markError {
-            reportError("marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e)
+            reportError(
+                .markEnqueued, "marking fires enqueued (the sweep re-sends them; the broker drops the copies)", e)
         }
         if let e = d.error {
             metrics.dispatchErrors.increment()
-            reportError("enqueueing \(fires.count) fires (the sweep re-sends them)", e)
+            reportError(.push, "enqueueing \(fires.count) fires (the sweep re-sends them)", e)
         } else {
             for f in fires { metrics.lateness.recordMicroseconds(max(0, d.enqueuedAtMicros - f.scheduledAt)) }
         }
@@ -255,7 +261,11 @@ public final class ScheduleService: @unchecked Sendable {
         }
     }
 
-    func reportError(_ what: String, _ error: any Error) {
+    func reportError(_ operation: ScheduleMetrics.Operation, _ what: String, _ error: any Error) {
+        metrics.failed(operation)
+        if ScheduleMetrics.Operation.findingDuePlans.contains(operation), failing[operation] == nil {
+            failing[operation] = (Double(localNowMicros()) / 1e6, "\(error)")
+        }
         if case .log(let suppressed) = errorBurst.record(now: MonotonicNow.instant) {
             logger.error(
                 "schedules: \(what) failed", metadata: ["error": "\(error)", "suppressed_since_last": "\(suppressed)"])
