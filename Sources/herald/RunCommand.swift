@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import HeraldCore
 import HeraldIO
 import HeraldRuntime
 import Logging
@@ -18,6 +19,12 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var settings = try CLI.settings()
         if let t = topology { settings.topologyPath = t }
+        // Task settings too stop start-up when invalid (the topology's own problems are the daemon's
+        // to report: it then runs without tasks).
+        let file = FileManager.default.contents(atPath: settings.topologyPath).flatMap { try? Topology.load(json: $0) }
+        if let problem = TaskSettingsCheck.problem(environment: ProcessInfo.processInfo.environment, topology: file) {
+            CLI.fail(problem, code: 2)
+        }
         HeraldLogHandler.bootstrap(format: settings.logFormat, level: settings.logLevel)
         let logger = Logger(label: "herald")
         let loop: EventLoop

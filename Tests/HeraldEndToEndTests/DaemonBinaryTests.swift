@@ -154,6 +154,21 @@ final class DaemonBinaryTests: XCTestCase {
         XCTAssertEqual(secret.status, 2)
         XCTAssertTrue(secret.stderr.contains("HERALD_REDIS_URL"), secret.stderr)
         XCTAssertFalse(secret.stderr.contains("hunter2"))
+        // Task settings are checked at start too, not when the task first runs (the process exits
+        // before it connects anywhere).
+        let topology = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("topology/default.json").path
+        for (key, value) in [
+            ("ENABLE_CLEAN_MESSAGES", "maybe"), ("CELERY_BEAT_SCHEDULER_TIME", "abc"), ("MAIL_TYPE", "x"),
+            ("SMTP_PORT", "99999999"), ("SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_SIZE", "abc"),
+            ("PLAN_SANDBOX_CLEAN_DAY_SETTING", "-3"), ("HERALD_ENABLE_CLEAN_MESSAGES", "perhaps"),
+        ] {
+            var env = ["HERALD_TOPOLOGY": topology, "HERALD_METRICS_ADDR": "off", key: value]
+            if key == "SMTP_PORT" { env.merge(["MAIL_TYPE": "smtp", "SMTP_SERVER": "mail"]) { $1 } }
+            let r = try Binary.run(["run"], env: env)
+            XCTAssertEqual(r.status, 2, "\(key)=\(value): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("invalid setting") && r.stderr.contains(key), "\(key): \(r.stderr)")
+        }
         let badID = try Binary.run(["publish", "schedule", "not-a-uuid"])
         XCTAssertEqual(badID.status, 2, "usage error")
         XCTAssertEqual(try Binary.run(["publish", "schedule"]).status, 2, "missing argument")
