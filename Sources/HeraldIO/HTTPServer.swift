@@ -1,9 +1,17 @@
 // The metrics and health endpoint, served by libevent's own HTTP server on the
 // loop. Handlers must be quick (they render in-memory state); anything slow
-// belongs elsewhere.
+// belongs elsewhere. Bounded: request line and headers at most 16 KiB (libevent
+// answers a larger request with an error and closes), no body, 10 s of silence
+// closes a connection, and when accept() fails for want of descriptors (EMFILE,
+// ENFILE) the listener pauses for a second instead of spinning on the loop.
 
 import CLibevent
 import Glibc
+import Synchronization
+
+/// The servers by their listener: libevent gives the listener's error callback evhttp's own
+/// argument, not ours. Touched on loop threads only; the lock keeps Swift 6 satisfied.
+private let serversByListener = Mutex<[UInt: UInt]>([:])
 
 /// A response from a handler.
 public struct HTTPResponse: Sendable {
@@ -24,7 +32,17 @@ public struct HTTPResponse: Sendable {
 
 /// An evhttp server bound to one address. Loop-confined.
 public final class HTTPServer {
+    /// The largest request line plus headers accepted, in bytes.
+    public static let maxHeadersSize = 16 * 1024
     private var http: OpaquePointer?
+    private var listener: OpaquePointer?
+    private lazy var resumeAccepting = LoopTimer(loop: loop) { [unowned self] in
+        if let l = self.listener { _ = evconnlistener_enable(l) }
+    }
+    /// accept() failures that paused the listener (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+    public private(set) var acceptPauses = 0
+    /// Called on the loop when accepting pauses, with the errno text.
+    public var onAcceptPaused: ((String) -> Void)?
     private let handler: (String, String) -> HTTPResponse
     private let loop: EventLoop
     public let host: String
@@ -43,6 +61,8 @@ public final class HTTPServer {
         http = h
         evhttp_set_timeout(h, 10)
         evhttp_set_allowed_methods(h, UInt16(EVHTTP_REQ_GET.rawValue | EVHTTP_REQ_HEAD.rawValue))
+        evhttp_set_max_headers_size(h, Int(Self.maxHeadersSize))
+        evhttp_set_max_body_size(h, 0)
         guard let bound = evhttp_bind_socket_with_handle(h, host, UInt16(port)) else {
             let e = errno
             evhttp_free(h)
@@ -65,6 +85,23 @@ public final class HTTPServer {
             }
         }
         let ctx = Unmanaged.passUnretained(self).toOpaque()
+        // libevent keeps a listener readable while accept() fails for want of descriptors, and
+        // without an error callback it logs a warning at every turn of the loop: pause instead.
+        if let l = evhttp_bound_socket_get_listener(bound) {
+            listener = l
+            let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(l)))
+            let server = UInt(bitPattern: Int(bitPattern: Unmanaged.passUnretained(self).toOpaque()))
+            serversByListener.withLock { $0[key] = server }
+            evconnlistener_set_error_cb(l) { l, _ in
+                let failure = errno
+                guard let l else { return }
+                let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(l)))
+                guard let server = serversByListener.withLock({ $0[key] }),
+                    let p = UnsafeRawPointer(bitPattern: server)
+                else { return }
+                Unmanaged<HTTPServer>.fromOpaque(p).takeUnretainedValue().acceptFailed(l, errno: failure)
+            }
+        }
         evhttp_set_gencb(
             h,
             { req, arg in
@@ -74,12 +111,37 @@ public final class HTTPServer {
     }
 
     deinit {
+        forgetListener()
         if let h = http { evhttp_free(h) }
+    }
+
+    private func forgetListener() {
+        guard let l = listener else { return }
+        let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(l)))
+        _ = serversByListener.withLock { $0.removeValue(forKey: key) }
+        listener = nil
+    }
+
+    /// accept() failed. For want of descriptors or memory the listener pauses for a second (the
+    /// pending connections wait in the backlog), else the error is only reported.
+    private func acceptFailed(_ l: OpaquePointer, errno failure: Int32) {
+        let text = String(cString: strerror(failure))
+        switch failure {
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+            _ = evconnlistener_disable(l)
+            acceptPauses += 1
+            resumeAccepting.schedule(after: .seconds(1))
+            onAcceptPaused?(text)
+        default:
+            onAcceptPaused?(text)
+        }
     }
 
     /// Stops listening and closes connections.
     public func close() {
         loop.assertInLoop()
+        resumeAccepting.cancel()
+        forgetListener()
         if let h = http {
             http = nil
             evhttp_free(h)

@@ -14,6 +14,7 @@ import HeraldCore
 import HeraldIO
 import HeraldTasks
 import Logging
+import Synchronization
 
 /// A point-in-time view of the daemon, for /healthz and `herald status`.
 public struct DaemonStatus: Sendable {
@@ -76,6 +77,7 @@ public final class Daemon: @unchecked Sendable {
     private var redisSubscriber: RedisConnection?
     private var listener: PostgresListener?
     private var http: HTTPServer?
+    private var acceptBurst = BurstLimiter()
     private var signals: [SignalWatcher] = []
     public private(set) var pool: PostgresPool?
     public private(set) var schedules: ScheduleService?
@@ -163,10 +165,27 @@ public final class Daemon: @unchecked Sendable {
         topology = HeraldTaskCatalog.load(path: settings.topologyPath, logger: logger)
         if let topology { logTopology(topology) }
 
-        // 1. Metrics and health first, so a failing start is observable.
+        // 1. Metrics and health first, so a failing start is observable. libevent's own warnings
+        // (a flood of them when accept() keeps failing) go through the log, at most one line per 10 s.
+        let libeventLogger = logger
+        let libeventBurst = Mutex(BurstLimiter())
+        LibeventLog.install { severity, message in
+            guard case .log(let suppressed) = libeventBurst.withLock({ $0.record(now: MonotonicNow.instant) }) else {
+                return
+            }
+            libeventLogger.warning(
+                "libevent: \(message)", metadata: ["severity": "\(severity)", "suppressed_since_last": "\(suppressed)"])
+        }
         if let addr = settings.metricsAddress {
             http = try HTTPServer(loop: loop, host: addr.host, port: addr.port) { [unowned self] method, path in
                 self.serveHTTP(method: method, path: path)
+            }
+            http?.onAcceptPaused = { [unowned self] reason in
+                if case .log(let suppressed) = self.acceptBurst.record(now: MonotonicNow.instant) {
+                    self.logger.warning(
+                        "metrics endpoint: accept failed, accepting paused for 1 s",
+                        metadata: ["reason": "\(reason)", "suppressed_since_last": "\(suppressed)"])
+                }
             }
             logger.info("serving metrics", metadata: ["addr": "\(addr.host):\(http!.port)"])
         }
