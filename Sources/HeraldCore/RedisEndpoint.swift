@@ -119,6 +119,9 @@ public struct RedisEndpoint: Sendable, Equatable {
             }
         }
         if let p = query["password"] { password = p }
+        // `redis://:@host`: an empty password is none (Redis refuses `AUTH ""`, so the connection
+        // would fail forever).
+        if password?.isEmpty == true { password = nil }
         var database = 0
         switch scheme {
         case "redis":

@@ -67,7 +67,9 @@ public final class HTTPServer {
             let e = errno
             evhttp_free(h)
             http = nil
-            throw IOError.loop(call: "evhttp_bind_socket(\(host):\(port))", message: String(cString: strerror(e)))
+            // A name libevent could not resolve leaves errno at 0 ("Success"): say what it means.
+            let reason = e == 0 ? "cannot resolve or use this address" : String(cString: strerror(e))
+            throw IOError.loop(call: "evhttp_bind_socket(\(host):\(port))", message: reason)
         }
         let fd = evhttp_bound_socket_get_fd(bound)
         var addr = sockaddr_storage()

@@ -35,6 +35,20 @@ struct StatusCommand: ParsableCommand {
         if response.status != 200 { throw ExitCode(1) }
     }
 
+    /// `text` with control characters (other than newlines) written as `\u{1b}`: values such as
+    /// the instance id come from settings, and must not drive the terminal.
+    static func printable(_ text: String) -> String {
+        var out = ""
+        for s in text.unicodeScalars {
+            if s != "\n", s.value < 0x20 || (0x7F...0x9F).contains(s.value) {
+                out += "\\u{" + String(s.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(s)
+            }
+        }
+        return out
+    }
+
     static func humanReadable(_ json: String) -> String {
         guard let obj = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return json }
         var lines: [String] = []
@@ -77,6 +91,6 @@ struct StatusCommand: ParsableCommand {
                 lines.append(line)
             }
         }
-        return lines.joined(separator: "\n")
+        return Self.printable(lines.joined(separator: "\n"))
     }
 }

@@ -131,6 +131,9 @@ final class RedisEndpointTests: XCTestCase {
         XCTAssertThrowsError(try RedisEndpoint.parse("redis://h:99999"))
         XCTAssertThrowsError(try RedisEndpoint.parse("redis://h/x"))
         XCTAssertThrowsError(try RedisEndpoint.parse("rediss://h"))
+        // An empty password is none (Redis refuses AUTH "", and the connection would flap forever).
+        XCTAssertNil(try RedisEndpoint.parse("redis://:@h:1/0").password)
+        XCTAssertNil(try RedisEndpoint.parse("unix:///tmp/r.sock?password=").password)
         XCTAssertThrowsError(try RedisEndpoint.parse("unix://relative.sock"))
         XCTAssertThrowsError(try RedisEndpoint.parse("nonsense"))
     }

@@ -184,6 +184,37 @@ final class DaemonBinaryTests: XCTestCase {
         }
     }
 
+    /// The probe's smaller gaps: a control character in the instance id does not reach the terminal
+    /// through `herald status`; an unusable metrics address says so (not "Success"); a topology path
+    /// naming a device is called what it is.
+    func testStatusEscapesControlCharactersAndOddPathsAreNamed() throws {
+        let port = Binary.freePort()
+        let env = try daemonEnv(
+            metricsPort: port, extra: ["HERALD_INSTANCE_ID": "box\u{1b}[2Jclear", "HERALD_TOPOLOGY": "/dev/zero"])
+        let log = NSTemporaryDirectory() + "herald-e2e-gaps-\(UUID().uuidString).log"
+        let pid = try Binary.spawn(["run"], env: env, log: log)
+        defer {
+            kill(pid, SIGKILL)
+            _ = Binary.wait(pid)
+            try? FileManager.default.removeItem(atPath: log)
+        }
+        try eventually("healthz answers") { try HTTPClient.get("http://127.0.0.1:\(port)/healthz").status > 0 }
+        let status = try Binary.run(["status"], env: env)
+        XCTAssertFalse(status.stdout.contains("\u{1b}"), "an escape character reached the terminal")
+        XCTAssertTrue(status.stdout.contains("box\\u{1b}[2Jclear"), status.stdout)
+        try eventually("the topology problem is logged") {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("topology is not a regular file")
+        }
+
+        var bad = env
+        bad["HERALD_METRICS_ADDR"] = "999.1.1.1:9473"
+        bad["HERALD_TOPOLOGY"] = "topology/default.json"
+        let bind = try Binary.run(["run"], env: bad)
+        XCTAssertNotEqual(bind.status, 0)
+        XCTAssertTrue(bind.stderr.contains("cannot resolve or use this address"), bind.stderr)
+        XCTAssertFalse(bind.stderr.contains("Success"), bind.stderr)
+    }
+
     func testCronNextPrintsInstantsWithOffsets() throws {
         let r = try Binary.run([
             "cron", "next", "30 2 * * *", "--tz", "America/New_York", "--from", "2026-03-07T12:00:00Z", "--count", "3",

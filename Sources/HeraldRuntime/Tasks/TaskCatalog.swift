@@ -5,6 +5,7 @@
 // file asks, or a route to such a task, is refused here with the file named.
 
 import Foundation
+import Glibc
 import HeraldCore
 import HeraldIO
 import HeraldTasks
@@ -174,8 +175,17 @@ public enum HeraldTaskCatalog {
     /// Reads and resolves the topology at `path`; nil with a clear log line when it is missing,
     /// invalid or asks for a handler this build lacks (the daemon then runs without tasks).
     public static func load(path: String, logger: Logger) -> ResolvedTopology? {
-        guard let bytes = FileManager.default.contents(atPath: path) else {
+        var st = stat()
+        guard stat(path, &st) == 0 else {  // follows symlinks (a ConfigMap's file is one)
             logger.error("topology file not found; running without tasks", metadata: ["topology": "\(path)"])
+            return nil
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {  // not a FIFO or a device: nothing to read
+            logger.error("topology is not a regular file; running without tasks", metadata: ["topology": "\(path)"])
+            return nil
+        }
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            logger.error("topology file unreadable; running without tasks", metadata: ["topology": "\(path)"])
             return nil
         }
         do {

@@ -73,13 +73,18 @@ extension ScheduleService {
                     metrics.sweepResent.increment(by: o.resent)
                     metrics.dispatched.increment(by: o.resendDelivery.pushed)
                     metrics.duplicatesSuppressed.increment(by: o.resendDelivery.duplicates)
-                    if let e = o.resendDelivery.error { reportError(.resend, "re-sending \(o.resent) fires", e) }
                     if let e = o.resendDelivery.markError {
                         reportError(.markEnqueued, "marking re-sent fires enqueued", e)
                     }
-                    logger.warning(
-                        "sweep re-sent fires that were claimed but not marked enqueued",
-                        metadata: ["count": "\(o.resent)", "already_queued": "\(o.resendDelivery.duplicates)"])
+                    if let e = o.resendDelivery.error {
+                        // Found, but not delivered: say so, count it, and leave them to the next sweep.
+                        metrics.dispatchErrors.increment()
+                        reportError(.resend, "re-sending \(o.resent) fires claimed but not enqueued", e)
+                    } else {
+                        logger.warning(
+                            "sweep re-sent fires that were claimed but not marked enqueued",
+                            metadata: ["count": "\(o.resent)", "already_queued": "\(o.resendDelivery.duplicates)"])
+                    }
                 }
             case .failure(let e):
                 reportError(.sweep, "sweeping schedules", e)
