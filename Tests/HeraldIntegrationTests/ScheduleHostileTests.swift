@@ -9,6 +9,7 @@ import Foundation
 import HeraldCelery
 import HeraldCore
 import HeraldIO
+import HeraldRuntime
 import HeraldTasks
 import XCTest
 
@@ -133,6 +134,23 @@ final class ScheduleHostileTests: XCTestCase {
         XCTAssertEqual(errors(h, "push"), 0)
         XCTAssertEqual(try fixture.fires().filter(\.enqueued).count, plans.count)
         print("killed push connection: latest fire \(try latestFireDelay()) s after its time")
+    }
+
+    func testHealthNamesAFailingSweepUntilItRecovers() throws {
+        let h = try startDaemon(["HERALD_SWEEP_INTERVAL": "1"])
+        XCTAssertTrue(h.allUp)
+        // Every sweep now fails (a table its statement reads is gone), until it is back.
+        try fixture.conn.query("ALTER TABLE herald.schedule_quarantine RENAME TO schedule_quarantine_away")
+        try waitUntil("health names the failing sweep") {
+            !h.allUp && h.status.scheduleFailures.contains { $0.operation == "sweep" }
+        }
+        XCTAssertGreaterThan(errors(h, "sweep"), 0)
+        let json = StatusJSON.render(h.status, now: Date().timeIntervalSince1970)
+        XCTAssertTrue(json.contains("\"status\":\"degraded\""), json)
+        XCTAssertTrue(json.contains("\"failing\":[{\"operation\":\"sweep\""), json)
+        try fixture.conn.query("ALTER TABLE herald.schedule_quarantine_away RENAME TO schedule_quarantine")
+        try waitUntil("healthy again after a successful sweep") { h.allUp }
+        XCTAssertFalse(StatusJSON.render(h.status, now: Date().timeIntervalSince1970).contains("failing"))
     }
 
     func testABurstOfBulkNoticesCoalescesIntoAFewWindowLoads() throws {
