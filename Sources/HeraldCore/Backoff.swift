@@ -1,7 +1,8 @@
 // Reconnect delays: exponential growth with jitter, so that a fleet of Herald
 // instances does not hammer a recovering Redis or PostgreSQL in lock step.
 
-/// Exponential backoff with "equal jitter": attempt n waits a random time in
+/// Exponential backoff with "equal jitter" (default: 100 ms doubling to 5 s, so a server that
+/// comes back is used again within seconds): attempt n waits a random time in
 /// [d/2, d], where d = min(cap, base * 2^n). Reset after a success.
 public struct Backoff: Sendable {
     public let base: Duration
@@ -11,7 +12,7 @@ public struct Backoff: Sendable {
 
     public init(
         base: Duration = .milliseconds(100),
-        cap: Duration = .seconds(30),
+        cap: Duration = .seconds(5),
         random: @escaping @Sendable (ClosedRange<Double>) -> Double = { Double.random(in: $0) }
     ) {
         self.base = base
