@@ -236,17 +236,23 @@ public final class ScheduleService: @unchecked Sendable {
         } else {
             for f in fires { metrics.lateness.recordMicroseconds(max(0, d.enqueuedAtMicros - f.scheduledAt)) }
         }
+        // Say what happened: "fired" only when the message reached the broker.
+        let delivered = d.error == nil
+        let (message, level): (Logger.Message, Logger.Level) =
+            delivered
+            ? ("schedule fired", .info) : ("schedule claimed, not enqueued yet (the sweep re-sends it)", .warning)
         for f in fires.prefix(20) {
-            logger.info(
-                "schedule fired",
+            logger.log(
+                level: level, message,
                 metadata: [
                     "plan": "\(f.plan)", "scheduled_at": "\(ISO.micros(f.scheduledAt))", "via": "\(via.rawValue)",
                     "queue": "schedule_executor", "task_id": "\(f.taskID)",
                 ])
-            recentFires.insert((f.plan, f.scheduledAt, via.rawValue), at: 0)
+            if delivered { recentFires.insert((f.plan, f.scheduledAt, via.rawValue), at: 0) }
         }
         if fires.count > 20 {
-            logger.info("schedule fired (more)", metadata: ["count": "\(fires.count - 20)", "via": "\(via.rawValue)"])
+            logger.log(
+                level: level, "\(message) (more)", metadata: ["count": "\(fires.count - 20)", "via": "\(via.rawValue)"])
         }
         if recentFires.count > 50 { recentFires.removeLast(recentFires.count - 50) }
     }
