@@ -11,6 +11,7 @@
 #   services.sh stop           stop both; fine when they are already stopped
 #   services.sh status         print what runs; exit 0 when both run, 3 otherwise
 #   services.sh redis-restart  stop Redis and start it again on the same port and socket
+#   services.sh outage-start   stop Redis and PostgreSQL (ports kept); outage-end starts both again
 #   services.sh env            print <run dir>/env (export lines, for `source`)
 #   services.sh createdb NAME  create database NAME in the private cluster when it is missing
 #   services.sh loadschema NAME FILE  create database NAME, load the SQL FILE into it, mark it a template
@@ -453,6 +454,32 @@ cmd_status() {
     ((up == 2)) || return 3
 }
 
+# An outage of both servers, for the tests of what Herald does meanwhile: `outage-start` stops
+# Redis and PostgreSQL (their ports stay recorded, so a test may listen on them meanwhile),
+# `outage-end` starts both again on the same ports.
+cmd_outage_start() {
+    [[ -d $RUN_DIR ]] || die "nothing was started in $RUN_DIR"
+    lock_run_dir
+    load_paths
+    PG_BIN=$(pg_bindir)
+    redis_stop
+    pg_stop
+}
+
+cmd_outage_end() {
+    [[ -d $RUN_DIR ]] || die "nothing was started in $RUN_DIR"
+    lock_run_dir
+    load_paths
+    PG_BIN=$(pg_bindir)
+    local rport pport rc=0
+    rport=$(read_file "$REDIS_PORTFILE") || die "redis was never started in $RUN_DIR"
+    pport=$(read_file "$PG_PORTFILE") || die "postgres was never started in $RUN_DIR"
+    redis_start_on "$rport" || rc=$?
+    ((rc == 0)) || die "could not start redis-server again on port $rport (rc $rc, log: $REDIS_LOG)"
+    pg_start_on "$pport" || rc=$?
+    ((rc == 0)) || die "could not start PostgreSQL again on port $pport (rc $rc, log: $PG_LOG)"
+}
+
 cmd_redis_restart() {
     [[ -d $RUN_DIR ]] || die "nothing was started in $RUN_DIR"
     lock_run_dir
@@ -526,6 +553,8 @@ main() {
         env) cmd_env ;;
         createdb) cmd_createdb "$@" ;;
         loadschema) cmd_loadschema "$@" ;;
+        outage-start) cmd_outage_start "$@" ;;
+        outage-end) cmd_outage_end "$@" ;;
         destroy) cmd_destroy ;;
         reap) cmd_reap ;;
         -h | --help | help) usage 0 ;;
