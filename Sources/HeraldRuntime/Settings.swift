@@ -94,7 +94,7 @@ public struct Settings: Sendable {
         }
 
         let dify = DifyConnections(env: env, named: named)
-        var warnings: [String] = []
+        var warnings = SettingNames.warnings(environment)
         let redis: RedisEndpoint
         if let u = value("HERALD_REDIS_URL") {
             redis = try redisURL("HERALD_REDIS_URL", u)
