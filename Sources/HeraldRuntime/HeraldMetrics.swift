@@ -72,6 +72,7 @@ public final class HeraldMetrics: Sendable {
         keyspaceEventsEnabled = Gauge(label: MetricName.keyspaceEvents, factory: factory)
         sweepFoundCeleryTicks = Counter(
             label: MetricName.sweepFound, dimensions: [("kind", "celery_tick")], factory: factory)
+        Gauge(label: "herald_build_info", dimensions: [("version", HeraldVersion.string)], factory: factory).record(1)
     }
 
     /// Counts one event taken through `route` and how its task handled it

@@ -6,7 +6,8 @@ import HeraldCore
 public enum StatusJSON {
     public static func render(_ s: DaemonStatus, now: Double) -> String {
         let q = HeraldLogHandler.jsonString
-        var out = "{\"status\":\(q(s.healthy ? "ok" : "degraded")),\"instance\":\(q(s.instanceID)),\"sources\":{"
+        var out = "{\"status\":\(q(s.healthy ? "ok" : "degraded")),\"version\":\(q(HeraldVersion.string)),"
+        out += "\"instance\":\(q(s.instanceID)),\"sources\":{"
         out += s.sources.map { "\(q($0.name)):\(q($0.state))" }.joined(separator: ",")
         out += "},\"sweep\":{\"count\":\(s.sweeps)"
         if let t = s.lastSweepWallSeconds {

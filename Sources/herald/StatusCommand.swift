@@ -54,6 +54,7 @@ struct StatusCommand: ParsableCommand {
         var lines: [String] = []
         lines.append(
             "instance  \(obj["instance"] ?? "?")   status \(obj["status"] ?? "?")   uptime \(obj["uptime_seconds"] ?? 0)s"
+                + "   version \(obj["version"] ?? "?")"
         )
         if let sources = obj["sources"] as? [String: Any] {
             for k in sources.keys.sorted() {
@@ -72,6 +73,9 @@ struct StatusCommand: ParsableCommand {
         if let k = obj["keyspace_expiry_events"] { lines.append("keyspace expiry events  \(k)") }
         if let sched = obj["schedules"] as? [String: Any] {
             lines.append("schedules \(sched["armed"] ?? 0) plans armed")
+            for f in (sched["failing"] as? [[String: Any]]) ?? [] {
+                lines.append("  FAILING \(f["operation"] ?? "?") since \(f["since"] ?? "?"): \(f["error"] ?? "")")
+            }
             for f in (sched["recent_fires"] as? [[String: Any]]) ?? [] {
                 lines.append(
                     "  fired \(f["plan"] ?? "?") at \(f["scheduled_at"] ?? "?") via \(f["via"] ?? "?") -> \(f["queue"] ?? "?")"

@@ -4,12 +4,14 @@
 
 import ArgumentParser
 import Foundation
+import HeraldRuntime
 
 struct Herald: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "Herald: Dify's scheduled tasks, event-driven.",
         discussion: "Settings come from the environment (see docs/configuration.md).",
+        version: HeraldVersion.string,
         subcommands: [
             RunCommand.self, MigrateCommand.self, PublishCommand.self, StatusCommand.self, CronCommand.self,
             TasksCommand.self, TopologyCommand.self, RunTaskCommand.self,

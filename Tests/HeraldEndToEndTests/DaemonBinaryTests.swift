@@ -60,6 +60,12 @@ final class DaemonBinaryTests: XCTestCase {
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(health.body)) as? [String: Any])
         XCTAssertEqual(json["status"] as? String, "ok")
         XCTAssertEqual(json["instance"] as? String, "e2e")
+        let version = try Binary.run(["--version"])
+        XCTAssertEqual(version.status, 0)
+        let v = version.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(v.split(separator: ".").count == 3, v)
+        XCTAssertEqual(json["version"] as? String, v)
+        XCTAssertEqual(sample(metrics, "herald_build_info", ["version": v]), 1)
 
         let status = try Binary.run(["status"], env: env)
         XCTAssertEqual(status.status, 0, status.stderr)
