@@ -57,7 +57,8 @@ public enum SettingNames {
         for key in environment.keys.sorted() where !known.contains(key) {
             if key.hasPrefix(TaskSettings.overridePrefix) {
                 let dify = String(key.dropFirst(TaskSettings.overridePrefix.count))
-                if known.contains(dify) && !dify.hasPrefix(TaskSettings.overridePrefix) { continue }  // HERALD_<Dify name>
+                // HERALD_<Dify name> overrides Dify's setting for Herald alone.
+                if known.contains(dify) && !dify.hasPrefix(TaskSettings.overridePrefix) { continue }
                 let hint = closest(to: key, within: 3).map { "; did you mean \($0)?" } ?? ""
                 out.append("unknown setting \(key) is ignored\(hint)")
             } else if key.utf8.count >= 6, let near = closest(to: key, within: 2) {
