@@ -85,6 +85,11 @@ run: build
 	  if [[ "$$demo" == 1 && "$$migrate_help" == *--demo* ]]; then
 	    migrate_args+=(--demo)
 	  fi
+	  # Herald's look-alikes of Dify's tables only in the private database (a database you point
+	  # Herald at must be Dify's own: migrate refuses one without Dify's tables).
+	  if [[ "$$private_db" == 1 && "$$migrate_help" == *--create-dify-tables* ]]; then
+	    migrate_args+=(--create-dify-tables)
+	  fi
 	  "$(HERALD)" migrate "$${migrate_args[@]}" || { echo "make run: herald migrate failed" >&2; exit 1; }
 	fi
 	exec "$(HERALD)" run

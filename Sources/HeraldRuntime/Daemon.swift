@@ -33,11 +33,16 @@ public struct DaemonStatus: Sendable {
     public var recentFires: [(plan: String, scheduledAt: Int64, via: String)] = []
     /// Every task of the topology: how it runs, its next tick here, its last outcome here.
     public var tasks: [TaskStatusRow] = []
+    /// What else keeps the daemon from being ready: the schema behind or ahead of this build, the
+    /// topology missing or invalid, a source down (with its address, never a password).
+    public var problems: [String] = []
     /// Schedule operations whose latest attempt failed: (operation, since Unix seconds, error).
     public var scheduleFailures: [(operation: String, since: Double, error: String)] = []
-    /// Ready when every source is up and no schedule operation that finds due plans (window
-    /// load, read, claim, sweep, re-send) is failing.
-    public var healthy: Bool { sources.allSatisfy { $0.state == "ready" } && scheduleFailures.isEmpty }
+    /// Ready when every source is up, nothing is in `problems`, and no schedule operation that
+    /// finds due plans (window load, read, claim, sweep, re-send) is failing.
+    public var healthy: Bool {
+        sources.allSatisfy { $0.state == "ready" } && scheduleFailures.isEmpty && problems.isEmpty
+    }
 }
 
 /// One task in `herald status`: how it runs, whether it fires here, its next tick and last outcome.
@@ -72,6 +77,8 @@ public final class Daemon: @unchecked Sendable {
     public var onSourceChange: ((String, String) -> Void)?
     /// Called on the loop after shutdown completes.
     public var onStopped: (() -> Void)?
+    /// Why the daemon stopped on its own (a schema newer than this build); `herald run` exits 1 with it.
+    public private(set) var fatalProblem: String?
 
     private var redisCommand: RedisConnection?
     private var redisSubscriber: RedisConnection?
@@ -89,6 +96,11 @@ public final class Daemon: @unchecked Sendable {
     public var taskEnvironment: [String: String] = HeraldTaskCatalog.processEnvironment
     private var schemaReady = false
     private var schemaCheckInFlight = false
+    /// Why the daemon is not ready beyond its sources (health shows them): the schema behind or
+    /// ahead of this build, the topology missing or invalid; each source's last failure.
+    private var schemaProblem: String?
+    private var topologyProblem: String?
+    private var sourceProblems: [String: String] = [:]
     private var planner: SweepPlanner
     private lazy var sweepTimer = LoopTimer(loop: loop) { [unowned self] in self.sweepIfDue() }
     private var lastSweepWall: Double?
@@ -162,7 +174,15 @@ public final class Daemon: @unchecked Sendable {
 
         // 0. The topology: sources, routes and how each task runs. Without one the daemon
         // runs the schedules alone (timers and the sweep; no events are routed).
-        topology = HeraldTaskCatalog.load(path: settings.topologyPath, logger: logger)
+        switch HeraldTaskCatalog.loadResult(path: settings.topologyPath) {
+        case .success(let resolved):
+            topology = resolved
+            topologyProblem = nil
+        case .failure(let problem):
+            logger.error(
+                "\(problem.message); running without tasks", metadata: ["topology": "\(settings.topologyPath)"])
+            topologyProblem = problem.message
+        }
         if let topology { logTopology(topology) }
 
         // 1. Metrics and health first, so a failing start is observable. libevent's own warnings
@@ -325,16 +345,28 @@ public final class Daemon: @unchecked Sendable {
             schemaCheckInFlight = false
             guard running else { return }
             switch result {
-            case .success(let v) where v >= latest:
+            case .success(let v) where v > latest:
+                // A schema newer than this build (a newer Herald migrated it): refused, rather than
+                // run statements written for another schema.
+                let problem =
+                    "database schema is at version \(v), newer than this build's \(latest) (Herald \(HeraldVersion.string)): "
+                    + "run the newer Herald, or roll the database back (docs/operations.md)"
+                schemaProblem = problem
+                logger.critical("\(problem); stopping")
+                fatalProblem = problem
+                shutdown(reason: "schema newer than this build")
+            case .success(let v) where v == latest:
                 schemaReady = true
+                schemaProblem = nil
                 schedules?.start()
                 logger.info("schedules started", metadata: ["schema_version": "\(v)"])
                 tasks?.start()
             case .success(let v):
-                logger.error(
-                    "database schema is at version \(v), Herald needs \(latest): run `herald migrate`; schedules wait until then"
-                )
+                let problem = "database schema is at version \(v), Herald needs \(latest): run `herald migrate`"
+                schemaProblem = problem
+                logger.error("\(problem); schedules wait until then")
             case .failure(let e):
+                schemaProblem = "cannot read the schema version: \(e)"
                 logger.error("cannot read the schema version; schedules wait", metadata: ["error": "\(e)"])
             }
         }
@@ -392,6 +424,7 @@ public final class Daemon: @unchecked Sendable {
         }
         tasks?.stop()
         topology = reloaded
+        topologyProblem = nil
         logTopology(reloaded)
         tasks = makeExecutor(reloaded, pool: pool!)
         if schemaReady || schedules == nil { tasks?.start() }
@@ -447,6 +480,12 @@ public final class Daemon: @unchecked Sendable {
     private func sourceChanged(_ name: String, _ state: String, _ reason: String?) {
         let up = state == "ready"
         metrics.sourceUp(name, up)
+        if up {
+            sourceProblems[name] = nil
+        } else if let reason {
+            let address = name == "postgres_listener" ? settings.database.redacted : settings.redis.redacted
+            sourceProblems[name] = "\(name) \(state) (\(address)): \(reason)"
+        }
         onSourceChange?(name, state)
         if up {
             logger.info("source up", metadata: ["source": "\(name)"])
@@ -551,6 +590,8 @@ public final class Daemon: @unchecked Sendable {
                 (plan: $0.plan.description, scheduledAt: $0.scheduledAt, via: $0.via)
             },
             tasks: taskRows(),
+            problems: [schemaProblem, topologyProblem].compactMap { $0 }
+                + sources.filter { $0.1 != "ready" }.compactMap { sourceProblems[$0.0] },
             scheduleFailures: (schedules?.failing ?? [:]).map {
                 (operation: $0.key.rawValue, since: $0.value.since, error: $0.value.error)
             }

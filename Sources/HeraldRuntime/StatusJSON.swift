@@ -9,7 +9,9 @@ public enum StatusJSON {
         var out = "{\"status\":\(q(s.healthy ? "ok" : "degraded")),\"version\":\(q(HeraldVersion.string)),"
         out += "\"instance\":\(q(s.instanceID)),\"sources\":{"
         out += s.sources.map { "\(q($0.name)):\(q($0.state))" }.joined(separator: ",")
-        out += "},\"sweep\":{\"count\":\(s.sweeps)"
+        out += "}"
+        if !s.problems.isEmpty { out += ",\"problems\":[" + s.problems.map(q).joined(separator: ",") + "]" }
+        out += ",\"sweep\":{\"count\":\(s.sweeps)"
         if let t = s.lastSweepWallSeconds {
             out += ",\"last_at\":\(q(ISOTime.format(seconds: Int(t), millis: Int((t - t.rounded(.down)) * 1000))))"
             out += ",\"last_reason\":\(q(s.lastSweepReason ?? ""))"

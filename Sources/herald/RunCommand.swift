@@ -41,6 +41,7 @@ struct RunCommand: ParsableCommand {
         }
         loop.waitUntilStopped()
         if let e = started.error { CLI.fail("cannot start: \(e)", code: 1) }
+        if let problem = daemon.fatalProblem { CLI.fail(problem, code: 1) }
     }
 }
 

@@ -61,6 +61,7 @@ struct StatusCommand: ParsableCommand {
                 lines.append("  \(k.padding(toLength: 20, withPad: " ", startingAt: 0)) \(sources[k]!)")
             }
         }
+        for p in (obj["problems"] as? [String]) ?? [] { lines.append("NOT READY  \(p)") }
         if let sweep = obj["sweep"] as? [String: Any] {
             if let at = sweep["last_at"] {
                 lines.append(

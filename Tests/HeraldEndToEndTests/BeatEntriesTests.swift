@@ -53,7 +53,7 @@ final class BeatEntriesTests: XCTestCase {
             "ENABLE_DATASETS_QUEUE_MONITOR": "true", "QUEUE_MONITOR_INTERVAL": "0.05",
             "HERALD_ENABLE_API_TOKEN_LAST_USED_UPDATE_TASK": "true", "API_TOKEN_LAST_USED_UPDATE_INTERVAL": "0.1",
         ]
-        let migrate = try Binary.run(["migrate"], env: env)
+        let migrate = try Binary.run(["migrate", "--create-dify-tables"], env: env)
         XCTAssertEqual(migrate.status, 0, migrate.stderr)
 
         let worker = try CeleryWorkerProcess(

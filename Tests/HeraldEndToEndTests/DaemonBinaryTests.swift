@@ -8,14 +8,64 @@ import HeraldIO
 import XCTest
 
 final class DaemonBinaryTests: XCTestCase {
-    func daemonEnv(metricsPort: Int, extra: [String: String] = [:]) throws -> [String: String] {
-        let (r, d) = try Binary.servers()
+    /// A daemon's settings on a private, migrated database (dropped after the test): a database
+    /// Herald has not migrated keeps it not ready, as it should.
+    func daemonEnv(metricsPort: Int, extra: [String: String] = [:], migrate: Bool = true) throws -> [String: String] {
+        let (r, _) = try Binary.servers()
+        let db = try PrivateDatabase(prefix: "herald_bin")
+        addTeardownBlock { db.drop() }
         var env = [
-            "HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": d, "HERALD_METRICS_ADDR": "127.0.0.1:\(metricsPort)",
+            "HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": db.url, "HERALD_METRICS_ADDR": "127.0.0.1:\(metricsPort)",
             "HERALD_SWEEP_INTERVAL": "30", "HERALD_LOG_FORMAT": "logfmt", "HERALD_INSTANCE_ID": "e2e",
         ]
         env.merge(extra) { _, new in new }
+        if migrate {
+            let result = try Binary.run(["migrate", "--create-dify-tables"], env: env)
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
         return env
+    }
+
+    /// Health tells the truth: not ready (503, `herald status` exit 1) with the reason when the
+    /// schema is behind this build or the topology is missing; a schema ahead of it is refused at
+    /// start (exit 1, nothing run).
+    func testHealthNamesAnUnmigratedSchemaAndAMissingTopologyAndASchemaAheadIsRefused() throws {
+        let (r, _) = try Binary.servers()
+        let db = try PrivateDatabase(prefix: "herald_health")
+        defer { db.drop() }
+        let port = Binary.freePort()
+        var env = [
+            "HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": db.url, "HERALD_METRICS_ADDR": "127.0.0.1:\(port)",
+            "HERALD_TOPOLOGY": "/nonexistent/topology.json",
+        ]
+        let log = NSTemporaryDirectory() + "herald-e2e-health-\(UUID().uuidString).log"
+        let pid = try Binary.spawn(["run"], env: env, log: log)
+        defer {
+            kill(pid, SIGKILL)
+            _ = Binary.wait(pid)
+            try? FileManager.default.removeItem(atPath: log)
+        }
+        var body = ""
+        try eventually("healthz names both problems") {
+            let h = try HTTPClient.get("http://127.0.0.1:\(port)/healthz")
+            body = String(decoding: h.body, as: UTF8.self)
+            return h.status == 503 && body.contains("database schema is at version 0")
+                && body.contains("topology file not found")
+        }
+        let status = try Binary.run(["status"], env: env)
+        XCTAssertEqual(status.status, 1, status.stdout)
+        XCTAssertTrue(status.stdout.contains("NOT READY  database schema is at version 0"), status.stdout)
+        kill(pid, SIGKILL)
+        _ = Binary.wait(pid)
+
+        // Migrated, then marked by a newer Herald: this build refuses it.
+        env["HERALD_TOPOLOGY"] = nil
+        XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
+        try PostgresConnection(connInfo: db.info).query(
+            "INSERT INTO herald.schema_migrations (version, name) VALUES (999, 'from_the_future')")
+        let ahead = try Binary.run(["run"], env: env)
+        XCTAssertEqual(ahead.status, 1, ahead.stderr)
+        XCTAssertTrue(ahead.stderr.contains("newer than this build"), ahead.stderr)
     }
 
     func testDaemonConsumesEventsAndReportsThem() throws {
@@ -120,8 +170,9 @@ final class DaemonBinaryTests: XCTestCase {
         let port = Binary.freePort()
         let deadPort = Binary.freePort()
         let env = try daemonEnv(
-            metricsPort: port, extra: ["HERALD_DATABASE_URL": "postgresql://postgres:topsecret@127.0.0.1:\(deadPort)/x"]
-        )
+            metricsPort: port,
+            extra: ["HERALD_DATABASE_URL": "postgresql://postgres:topsecret@127.0.0.1:\(deadPort)/x"],
+            migrate: false)
         let log = NSTemporaryDirectory() + "herald-e2e-down-\(UUID().uuidString).log"
         let pid = try Binary.spawn(["run"], env: env, log: log)
         defer { kill(pid, SIGKILL); _ = Binary.wait(pid) }
@@ -132,6 +183,12 @@ final class DaemonBinaryTests: XCTestCase {
         XCTAssertEqual(json["status"] as? String, "degraded")
         let sources = try XCTUnwrap(json["sources"] as? [String: String])
         XCTAssertNotEqual(sources["postgres_listener"], "ready")
+        // The reason names the source and its address, never the password.
+        try eventually("the problem names the listener's address") {
+            let text = String(decoding: try HTTPClient.get(base + "/healthz").body, as: UTF8.self)
+            return text.contains("postgres_listener") && text.contains("port=\(deadPort)")
+                && !text.contains("topsecret")
+        }
         try eventually("redis sources up regardless") {
             sources["redis_subscriber"] == "ready"
                 || (try? HTTPClient.get(base + "/healthz")).map {
@@ -219,6 +276,43 @@ final class DaemonBinaryTests: XCTestCase {
         XCTAssertNotEqual(bind.status, 0)
         XCTAssertTrue(bind.stderr.contains("cannot resolve or use this address"), bind.stderr)
         XCTAssertFalse(bind.stderr.contains("Success"), bind.stderr)
+    }
+
+    /// `herald migrate` names its target (never the password), lists pending steps with --status,
+    /// and refuses a database without Dify's tables unless asked to create look-alikes of them.
+    func testMigrateNamesItsTargetAndRefusesADatabaseWithoutDifysTables() throws {
+        let (r, _) = try Binary.servers()
+        let db = try PrivateDatabase(prefix: "herald_mig")
+        defer { db.drop() }
+        var info = db.info
+        info["password"] = "migrate-secret"
+        let env = [
+            "HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": info.pairs.map { "\($0.0)=\($0.1)" }.joined(separator: " "),
+        ]
+        let status = try Binary.run(["migrate", "--status"], env: env)
+        XCTAssertEqual(status.status, 0, status.stderr)
+        XCTAssertTrue(status.stdout.contains("target: ") && status.stdout.contains("dbname=\(db.name)"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("pending 1 dify_schedule_tables"), status.stdout)
+        XCTAssertFalse(status.stdout.contains("migrate-secret"))
+
+        if Binary.env["HERALD_TEST_SCHEMA"] != "dify" {
+            let refused = try Binary.run(["migrate"], env: env)
+            XCTAssertEqual(refused.status, 1, refused.stdout)
+            for table in ["tenants", "apps", "app_triggers", "workflow_schedule_plans"] {
+                XCTAssertTrue(refused.stderr.contains(table), refused.stderr)
+            }
+            XCTAssertTrue(refused.stderr.contains("--create-dify-tables"), refused.stderr)
+            XCTAssertEqual(
+                try PostgresConnection(connInfo: db.info).query("SELECT to_regnamespace('herald') IS NULL").rows.first?[0],
+                "t", "nothing was created")
+        }
+        let created = try Binary.run(["migrate", "--create-dify-tables"], env: env)
+        XCTAssertEqual(created.status, 0, created.stderr)
+        XCTAssertFalse((created.stdout + created.stderr).contains("migrate-secret"))
+        let after = try Binary.run(["migrate", "--status"], env: env)
+        XCTAssertFalse(after.stdout.contains("pending"), after.stdout)
+        // On a Dify database (the tables exist) plain `migrate` is enough.
+        XCTAssertEqual(try Binary.run(["migrate"], env: env).status, 0)
     }
 
     func testCronNextPrintsInstantsWithOffsets() throws {

@@ -23,7 +23,7 @@ final class MultiInstanceTests: XCTestCase {
             "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": url, "REDIS_KEY_PREFIX": prefix,
             "HERALD_SWEEP_INTERVAL": "1", "HERALD_SCHEDULE_RESEND_AFTER": "2", "HERALD_LOG_LEVEL": "warning",
         ]
-        let migrate = try Binary.run(["migrate"], env: env)
+        let migrate = try Binary.run(["migrate", "--create-dify-tables"], env: env)
         XCTAssertEqual(migrate.status, 0, migrate.stderr)
 
         let n = 10_000

@@ -99,7 +99,7 @@ final class OutageTests: XCTestCase {
             "HERALD_SWEEP_INTERVAL": "5", "HERALD_METRICS_ADDR": "127.0.0.1:\(Binary.freePort())",
             "HERALD_LOG_LEVEL": "error",
         ]
-        XCTAssertEqual(try Binary.run(["migrate"], env: env).status, 0)
+        XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
         // 60 plans due 8 to 19 s from now: all of them inside the outage.
         let n = 60
         try PostgresConnection(connInfo: db.info).transaction { c in

@@ -38,7 +38,7 @@ final class RetentionCrashTests: XCTestCase {
             "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_SIZE": "50", "SANDBOX_EXPIRED_RECORDS_CLEAN_BATCH_MAX_INTERVAL": "40",
             "HERALD_RETENTION_MAX_BATCH_GROWTH": "1",
         ]
-        XCTAssertEqual(try Binary.run(["migrate"], env: env).status, 0)
+        XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
         let conn = try PostgresConnection(connInfo: info)
         // 6,000 expired messages (40 days) and 600 fresh ones (2 days), each with one row in every child table.
         try conn.query(

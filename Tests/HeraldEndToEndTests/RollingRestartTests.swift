@@ -24,7 +24,7 @@ final class RollingRestartTests: XCTestCase {
             "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": url, "REDIS_KEY_PREFIX": prefix,
             "HERALD_SWEEP_INTERVAL": "5", "HERALD_SCHEDULE_RESEND_AFTER": "30", "HERALD_LOG_LEVEL": "info",
         ]
-        let migrate = try Binary.run(["migrate"], env: env)
+        let migrate = try Binary.run(["migrate", "--create-dify-tables"], env: env)
         XCTAssertEqual(migrate.status, 0, migrate.stderr)
 
         // 20 plans due every second, from 6 s to 35 s from now; each fires once.

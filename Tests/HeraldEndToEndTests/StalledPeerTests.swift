@@ -30,7 +30,7 @@ final class StalledPeerTests: XCTestCase {
             "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": db.url, "REDIS_KEY_PREFIX": prefix,
             "HERALD_SWEEP_INTERVAL": "1", "HERALD_LOG_LEVEL": "warning",
         ]
-        XCTAssertEqual(try Binary.run(["migrate"], env: env).status, 0)
+        XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
         let conn = try PostgresConnection(connInfo: db.info)
         // The first claim recorded sleeps 3 s inside its transaction (once only): time to stop A there.
         try conn.execute(

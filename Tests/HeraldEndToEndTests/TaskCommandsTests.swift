@@ -19,7 +19,7 @@ final class TaskCommandsTests: XCTestCase {
             "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": database.url,
             "HERALD_TOPOLOGY": topology, "HERALD_METRICS_ADDR": "off",
         ]
-        XCTAssertEqual(try Binary.run(["migrate"], env: env).status, 0)
+        XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
 
         let tasks = try Binary.run(["tasks"], env: env)
         XCTAssertEqual(tasks.status, 0, tasks.stderr)

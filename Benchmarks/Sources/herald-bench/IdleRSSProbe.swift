@@ -127,7 +127,7 @@ struct IdleRSSProbe {
         let url = Self.conninfo(info)
         let migrate = Process()
         migrate.executableURL = URL(fileURLWithPath: environment.heraldBinary)
-        migrate.arguments = ["migrate"]
+        migrate.arguments = ["migrate", "--create-dify-tables"]
         var env = ProcessInfo.processInfo.environment
         env["HERALD_REDIS_URL"] = environment.redisURL
         env["HERALD_DATABASE_URL"] = url

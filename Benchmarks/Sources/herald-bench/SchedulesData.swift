@@ -98,7 +98,7 @@ struct ScheduleBenchData: BenchDatabases {
         try admin.query("CREATE DATABASE \(name)")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: environment.heraldBinary)
-        p.arguments = ["migrate"]
+        p.arguments = ["migrate", "--create-dify-tables"]
         var env = ProcessInfo.processInfo.environment
         env["HERALD_REDIS_URL"] = environment.redisURL
         env["HERALD_DATABASE_URL"] = url(name)

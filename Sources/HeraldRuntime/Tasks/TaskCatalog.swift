@@ -175,28 +175,38 @@ public enum HeraldTaskCatalog {
     /// Reads and resolves the topology at `path`; nil with a clear log line when it is missing,
     /// invalid or asks for a handler this build lacks (the daemon then runs without tasks).
     public static func load(path: String, logger: Logger) -> ResolvedTopology? {
+        switch loadResult(path: path) {
+        case .success(let resolved): return resolved
+        case .failure(let problem):
+            logger.error("\(problem.message); running without tasks", metadata: ["topology": "\(path)"])
+            return nil
+        }
+    }
+
+    /// Why a topology could not be used (health shows it).
+    public struct LoadProblem: Error, Sendable {
+        public var message: String
+    }
+
+    /// ``load(path:logger:)`` without logging: the topology, or what is wrong with it.
+    public static func loadResult(path: String) -> Result<ResolvedTopology, LoadProblem> {
         var st = stat()
         guard stat(path, &st) == 0 else {  // follows symlinks (a ConfigMap's file is one)
-            logger.error("topology file not found; running without tasks", metadata: ["topology": "\(path)"])
-            return nil
+            return .failure(LoadProblem(message: "topology file not found: \(path)"))
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else {  // not a FIFO or a device: nothing to read
-            logger.error("topology is not a regular file; running without tasks", metadata: ["topology": "\(path)"])
-            return nil
+            return .failure(LoadProblem(message: "topology is not a regular file: \(path)"))
         }
         guard let bytes = FileManager.default.contents(atPath: path) else {
-            logger.error("topology file unreadable; running without tasks", metadata: ["topology": "\(path)"])
-            return nil
+            return .failure(LoadProblem(message: "topology file unreadable: \(path)"))
         }
         do {
-            return try resolve(try Topology.load(json: bytes), path: path)
+            return .success(try resolve(try Topology.load(json: bytes), path: path))
         } catch let error as TaskCatalogError {
-            logger.error("topology unusable; running without tasks", metadata: ["error": "\(error)"])
+            return .failure(LoadProblem(message: "topology unusable: \(error)"))
         } catch {
-            logger.error(
-                "topology invalid; running without tasks", metadata: ["topology": "\(path)", "error": "\(error)"])
+            return .failure(LoadProblem(message: "topology invalid: \(path): \(error)"))
         }
-        return nil
     }
 
     /// The daemon's executor for `resolved`: every task's handler, with the log, metrics and
