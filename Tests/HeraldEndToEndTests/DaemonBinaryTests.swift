@@ -303,7 +303,8 @@ final class DaemonBinaryTests: XCTestCase {
             }
             XCTAssertTrue(refused.stderr.contains("--create-dify-tables"), refused.stderr)
             XCTAssertEqual(
-                try PostgresConnection(connInfo: db.info).query("SELECT to_regnamespace('herald') IS NULL").rows.first?[0],
+                try PostgresConnection(connInfo: db.info).query("SELECT to_regnamespace('herald') IS NULL").rows.first?[
+                    0],
                 "t", "nothing was created")
         }
         let created = try Binary.run(["migrate", "--create-dify-tables"], env: env)

@@ -379,6 +379,12 @@ final class DaemonTasksTests: XCTestCase {
         defer { missing.stop() }
         let m = missing.daemon
         XCTAssertTrue(missing.loop.sync { m.tasks == nil })
-        try waitUntil("daemon healthy without tasks") { missing.allUp }
+        // It runs without tasks, and says so: not ready, with the reason.
+        try waitUntil("sources up, not ready, the topology named") {
+            missing.allUp && !missing.status.healthy
+                && missing.status.problems.contains {
+                    $0.hasPrefix("topology file not found: /nonexistent/topology.json")
+                }
+        }
     }
 }

@@ -100,8 +100,8 @@ final class DaemonHarness: @unchecked Sendable {
     init(env extra: [String: String] = [:], quietBeat: Bool = true) throws {
         let (r, d) = try TestServers.require()
         var env = [
-            "HERALD_REDIS_URL": r, "HERALD_DATABASE_URL": d, "HERALD_METRICS_ADDR": "127.0.0.1:0",
-            "HERALD_SWEEP_INTERVAL": "30", "HERALD_INSTANCE_ID": "test",
+            "HERALD_REDIS_URL": r, "CELERY_BROKER_URL": r, "HERALD_DATABASE_URL": d,
+            "HERALD_METRICS_ADDR": "127.0.0.1:0", "HERALD_SWEEP_INTERVAL": "30", "HERALD_INSTANCE_ID": "test",
         ]
         if quietBeat { env.merge(Self.quietBeat) { _, new in new } }
         env.merge(extra) { _, new in new }
@@ -146,7 +146,12 @@ final class DaemonHarness: @unchecked Sendable {
         return loop.sync { d.status() }
     }
 
-    var allUp: Bool { status.healthy }
+    /// Every source ready and no schedule operation failing (the daemon's `healthy` also wants
+    /// the schema at its version and a usable topology, which not every test sets up).
+    var allUp: Bool {
+        let s = status
+        return s.sources.allSatisfy { $0.state == "ready" } && s.scheduleFailures.isEmpty
+    }
 
     /// The value of one sample in the daemon's /metrics text.
     func metric(_ name: String, _ labels: [String: String] = [:]) -> Double {
