@@ -105,6 +105,18 @@ final class DaemonBinaryTests: XCTestCase {
             XCTAssertEqual(sample(metrics, "herald_source_up", ["source": source]), 1, source)
         }
         XCTAssertGreaterThanOrEqual(sample(metrics, "herald_sweeps_total", ["reason": "startup"]), 1)
+        // Every documented series exists from the start, before its first event: the task series of
+        // every topology task, the schedule error counters.
+        let lines = metrics.split(separator: "\n")
+        for status in ["succeeded", "failed", "skipped"] {
+            XCTAssertTrue(
+                lines.contains {
+                    $0.hasPrefix("herald_task_runs_total{") && $0.contains("task=\"clean_messages\"")
+                        && $0.contains("status=\"\(status)\"")
+                }, "herald_task_runs_total for clean_messages/\(status) at start")
+        }
+        XCTAssertTrue(lines.contains { $0.hasPrefix("herald_task_duration_seconds_count{task=\"clean_messages\"}") })
+        XCTAssertTrue(lines.contains { $0.hasPrefix("herald_schedule_errors_total{operation=\"claim\"}") })
 
         let health = try HTTPClient.get(base + "/healthz")
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(health.body)) as? [String: Any])

@@ -118,33 +118,46 @@ public final class TaskMetricsObserver: TaskObserver {
     private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let timers = Mutex<[TaskName: CoreMetrics.Timer]>([:])
 
-    /// Metrics created through `factory` (``HeraldMetrics/factory``).
-    public init(factory: any MetricsFactory) { self.factory = factory }
+    /// Metrics created through `factory` (``HeraldMetrics/factory``). The series of every task in
+    /// `tasks` exist from the start, at 0, so dashboards and alerts see them before the first run.
+    public init(factory: any MetricsFactory, tasks: [TaskName] = []) {
+        self.factory = factory
+        for task in tasks {
+            for status in [TaskRunStatus.succeeded, .failed, .skipped] {
+                _ = counter(task, status)
+            }
+            _ = timer(task)
+        }
+    }
+
+    private func counter(_ task: TaskName, _ status: TaskRunStatus) -> CoreMetrics.Counter {
+        let key = task.rawValue + "/" + status.rawValue
+        return counters.withLock { map in
+            if let c = map[key] { return c }
+            let c = Counter(
+                label: TaskMetricName.runs, dimensions: [("task", task.rawValue), ("status", status.rawValue)],
+                factory: factory)
+            map[key] = c
+            return c
+        }
+    }
+
+    private func timer(_ task: TaskName) -> CoreMetrics.Timer {
+        timers.withLock { map in
+            if let t = map[task] { return t }
+            let t = CoreMetrics.Timer(
+                label: TaskMetricName.duration, dimensions: [("task", task.rawValue)], factory: factory)
+            map[task] = t
+            return t
+        }
+    }
 
     public func observe(_ event: TaskStatusEvent) {
         switch event.status {
         case .succeeded, .failed, .skipped:
-            let key = event.task.rawValue + "/" + event.status.rawValue
-            let counter = counters.withLock { map in
-                if let c = map[key] { return c }
-                let c = Counter(
-                    label: TaskMetricName.runs,
-                    dimensions: [("task", event.task.rawValue), ("status", event.status.rawValue)],
-                    factory: factory)
-                map[key] = c
-                return c
-            }
-            counter.increment()
+            counter(event.task, event.status).increment()
             if let d = event.durationSeconds, event.runID != nil {
-                let timer = timers.withLock { map in
-                    if let t = map[event.task] { return t }
-                    let t = CoreMetrics.Timer(
-                        label: TaskMetricName.duration, dimensions: [("task", event.task.rawValue)],
-                        factory: factory)
-                    map[event.task] = t
-                    return t
-                }
-                timer.recordNanoseconds(Int64((d * 1e9).rounded()))
+                timer(event.task).recordNanoseconds(Int64((d * 1e9).rounded()))
             }
         case .queued, .running:
             break
