@@ -14,7 +14,8 @@ struct Herald: ParsableCommand {
         version: HeraldVersion.string,
         subcommands: [
             RunCommand.self, MigrateCommand.self, PublishCommand.self, StatusCommand.self, CronCommand.self,
-            TasksCommand.self, TopologyCommand.self, RunTaskCommand.self,
+            TasksCommand.self, TopologyCommand.self, RunTaskCommand.self, RunsCommand.self, FiresCommand.self,
+            PlanCommand.self, QuarantineCommand.self,
         ]
     )
 }
