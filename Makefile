@@ -1,7 +1,8 @@
 # Makefile: the entry points of Herald (see README.md and docs/development.md).
 #
-#   make run     install what is missing, build (release), start private Redis and PostgreSQL under
-#                .run/services unless HERALD_REDIS_URL / HERALD_DATABASE_URL are set, migrate, and
+#   make run     install what running needs (no test venv), build the daemon (release, quietly),
+#                start private Redis and PostgreSQL under .run/services unless HERALD_REDIS_URL and
+#                HERALD_DATABASE_URL are both set (one without the other is refused), migrate, and
 #                run the daemon in the foreground. The private servers stay up after Ctrl-C;
 #                `make stop` stops them. The demo data (herald migrate --demo) are loaded into the
 #                private database only, unless DEMO=1 (or DEMO=0 to skip them).
@@ -58,8 +59,22 @@ build: deps
 test:
 	@bash "$(SUPPORT)/run-tests.sh" $(ARGS)
 
-run: build
-	@private_db=0
+run:
+	@bash "$(SUPPORT)/deps.sh" --runtime
+	# Only the daemon, quietly: the static standard library's link warnings are not the user's concern.
+	set +o pipefail
+	swift build -c release --static-swift-stdlib -q --product herald 2>&1 |
+	  grep -v -E "use of .mktemp. is dangerous|prohibited flag" || true
+	test "$${PIPESTATUS[0]}" -eq 0 || { echo "make run: the build failed" >&2; exit 1; }
+	set -o pipefail
+	if [[ -n "$${HERALD_REDIS_URL:-}" && -z "$${HERALD_DATABASE_URL:-}" ]] ||
+	   [[ -z "$${HERALD_REDIS_URL:-}" && -n "$${HERALD_DATABASE_URL:-}" ]]; then
+	  echo "make run: set both HERALD_REDIS_URL and HERALD_DATABASE_URL (your servers), or neither" >&2
+	  echo "          (private servers under .run/services); one without the other would pair your" >&2
+	  echo "          server with a private one" >&2
+	  exit 2
+	fi
+	private_db=0
 	if [[ -z "$${HERALD_REDIS_URL:-}" || -z "$${HERALD_DATABASE_URL:-}" ]]; then
 	  [[ -n "$${HERALD_DATABASE_URL:-}" ]] || private_db=1
 	  export HERALD_RUN_DIR="$(SERVICES_DIR)"
@@ -67,6 +82,7 @@ run: build
 	  bash "$(SERVICES)" createdb herald
 	  source "$(SERVICES_DIR)/env"
 	  export HERALD_REDIS_URL="$${HERALD_REDIS_URL:-$$HERALD_TEST_REDIS_URL}"
+	  export CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$$HERALD_REDIS_URL}"
 	  export HERALD_DATABASE_URL="$${HERALD_DATABASE_URL:-postgresql://postgres@127.0.0.1:$$HERALD_TEST_PG_PORT/herald}"
 	  # the daemon gets HERALD_* settings only, not the test harness variables
 	  unset HERALD_RUN_DIR $$(compgen -v HERALD_TEST_)

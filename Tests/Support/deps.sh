@@ -10,7 +10,11 @@
 #      successful install (a hash is kept in .run/venv/.herald-requirements.sha256).
 # Quiet when there is nothing to do; one line per step otherwise; details go to .run/deps.log and
 # are shown when a step fails.
+#
+# `deps.sh --runtime` (what `make run` uses): the apt packages only, no Python venv.
 set -euo pipefail
+RUNTIME_ONLY=0
+[[ ${1:-} == --runtime ]] && RUNTIME_ONLY=1
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/../.." && pwd)
@@ -130,6 +134,7 @@ make_venv() {
     fi
 }
 
+((RUNTIME_ONLY == 0)) || exit 0
 venv_ok || make_venv
 
 want=$({ sha256sum <"$REQUIREMENTS"; "$VENV/bin/python" -VV; } | sha256sum | cut -d' ' -f1)
