@@ -8,6 +8,7 @@
 // tasks (started with the schedules once the schema is ready) -> sweep timer ->
 // signals.
 
+import CoreMetrics
 import Foundation
 import Glibc
 import HeraldCore
@@ -38,6 +39,8 @@ public struct DaemonStatus: Sendable {
     public var problems: [String] = []
     /// Schedule operations whose latest attempt failed: (operation, since Unix seconds, error).
     public var scheduleFailures: [(operation: String, since: Double, error: String)] = []
+    /// The outside dependencies' breakers (shown, not part of readiness: the core work goes on).
+    public var circuits: [(dependency: String, state: String, lastFailure: String?)] = []
     /// Ready when every source is up, nothing is in `problems`, and no schedule operation that
     /// finds due plans (window load, read, claim, sweep, re-send) is failing.
     public var healthy: Bool {
@@ -195,6 +198,29 @@ public final class Daemon: @unchecked Sendable {
             }
             libeventLogger.warning(
                 "libevent: \(message)", metadata: ["severity": "\(severity)", "suppressed_since_last": "\(suppressed)"])
+        }
+        // The breakers of the outside dependencies: a gauge each, one log line per open and close.
+        var circuitGauges: [String: CoreMetrics.Gauge] = [:]
+        for (dependency, state, _) in Circuits.shared.states {
+            let g = CoreMetrics.Gauge(
+                label: "herald_circuit_state", dimensions: [("dependency", dependency)], factory: metrics.factory)
+            g.record(state.gaugeValue)
+            circuitGauges[dependency] = g
+        }
+        let circuitLogger = logger
+        Circuits.shared.observe { [circuitGauges] dependency, state, transition, failure in
+            circuitGauges[dependency]?.record(state.gaugeValue)
+            switch transition {
+            case .opened(let n)?:
+                circuitLogger.error(
+                    "circuit opened: calls to \(dependency) are refused for now, the work waits",
+                    metadata: ["dependency": "\(dependency)", "failures": "\(n)", "last_failure": "\(failure ?? "")"])
+            case .closed?:
+                circuitLogger.notice(
+                    "circuit closed: \(dependency) answers again", metadata: ["dependency": "\(dependency)"])
+            case nil:
+                break
+            }
         }
         if let addr = settings.metricsAddress {
             http = try HTTPServer(loop: loop, host: addr.host, port: addr.port) { [unowned self] method, path in
@@ -595,7 +621,8 @@ public final class Daemon: @unchecked Sendable {
             scheduleFailures: (schedules?.failing ?? [:]).map {
                 (operation: $0.key.rawValue, since: $0.value.since, error: $0.value.error)
             }
-            .sorted { $0.operation < $1.operation })
+            .sorted { $0.operation < $1.operation },
+            circuits: Circuits.shared.states.map { ($0.dependency, $0.state.rawValue, $0.lastFailure) })
     }
 
     private func taskRows() -> [TaskStatusRow] {

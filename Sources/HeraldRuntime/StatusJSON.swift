@@ -19,6 +19,15 @@ public enum StatusJSON {
         }
         out += "}"
         if let k = s.keyspaceEvents { out += ",\"keyspace_expiry_events\":\(k)" }
+        if !s.circuits.isEmpty {
+            out += ",\"circuits\":{"
+            out += s.circuits.map { c in
+                var o = "\(q(c.dependency)):{\"state\":\(q(c.state))"
+                if let f = c.lastFailure { o += ",\"last_failure\":\(q(f))" }
+                return o + "}"
+            }.joined(separator: ",")
+            out += "}"
+        }
         if let armed = s.armedPlans {
             out += ",\"schedules\":{\"armed\":\(armed),\"recent_fires\":["
             out += s.recentFires.map { f in

@@ -72,6 +72,13 @@ struct StatusCommand: ParsableCommand {
             }
         }
         if let k = obj["keyspace_expiry_events"] { lines.append("keyspace expiry events  \(k)") }
+        if let circuits = obj["circuits"] as? [String: Any] {
+            let parts = circuits.keys.sorted().map { d -> String in
+                let c = circuits[d] as? [String: Any]
+                return "\(d) \(c?["state"] ?? "?")" + ((c?["last_failure"]).map { " (\($0))" } ?? "")
+            }
+            lines.append("circuits  " + parts.joined(separator: ", "))
+        }
         if let sched = obj["schedules"] as? [String: Any] {
             lines.append("schedules \(sched["armed"] ?? 0) plans armed")
             for f in (sched["failing"] as? [[String: Any]]) ?? [] {

@@ -117,11 +117,15 @@ final class DaemonBinaryTests: XCTestCase {
         }
         XCTAssertTrue(lines.contains { $0.hasPrefix("herald_task_duration_seconds_count{task=\"clean_messages\"}") })
         XCTAssertTrue(lines.contains { $0.hasPrefix("herald_schedule_errors_total{operation=\"claim\"}") })
+        XCTAssertEqual(sample(metrics, "herald_circuit_state", ["dependency": "billing_api"]), 0)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("herald_circuit_state{dependency=\"mail\"}") })
 
         let health = try HTTPClient.get(base + "/healthz")
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(health.body)) as? [String: Any])
         XCTAssertEqual(json["status"] as? String, "ok")
         XCTAssertEqual(json["instance"] as? String, "e2e")
+        let circuits = try XCTUnwrap(json["circuits"] as? [String: Any])
+        XCTAssertEqual((circuits["billing_api"] as? [String: Any])?["state"] as? String, "closed")
         let version = try Binary.run(["--version"])
         XCTAssertEqual(version.status, 0)
         let v = version.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -3,12 +3,15 @@
 // secret header sent, and refusals and outages reported as clear errors.
 
 import Foundation
+import HeraldIO
 import HeraldRuntime
 import HeraldTasks
 import XCTest
 
 final class BillingHTTPSourceTests: XCTestCase {
     func testPlansHeadersAndErrors() throws {
+        Circuits.shared.reset()
+        defer { Circuits.shared.reset() }
         let env = ProcessInfo.processInfo.environment
         guard let python = env["HERALD_TEST_PYTHON"] else {
             if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" { XCTFail("HERALD_TEST_PYTHON is not set") }
@@ -53,6 +56,26 @@ final class BillingHTTPSourceTests: XCTestCase {
         XCTAssertThrowsError(try down.subscriptionPlan(tenantID: "t-pro")) { error in
             XCTAssertTrue("\(error)".contains("unreachable after 2 attempts"), "\(error)")
         }
+        // The billing API's breaker: five failures in a row open it; then calls fail at once, without
+        // a request, until its probe (30 s later) succeeds. The caller keeps the tenants it could
+        // not look up (RetentionCleanerTests: a billing outage deletes nothing).
+        Circuits.shared.reset()
+        func infoRequests() throws -> Int {
+            let r = try HTTPClient.get("http://127.0.0.1:\(port)/_stats")
+            let json = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+            return json?["info"] as? Int ?? -1
+        }
+        let before = try infoRequests()
+        for _ in 0..<5 { XCTAssertThrowsError(try billing.subscriptionPlan(tenantID: "fail")) }
+        XCTAssertEqual(try infoRequests(), before + 5)
+        XCTAssertEqual(Circuits.shared.states.first { $0.dependency == Circuits.billingAPI }?.state, .open)
+        XCTAssertThrowsError(try billing.subscriptionPlan(tenantID: "t-pro")) { error in
+            XCTAssertTrue("\(error)".contains("billing_api circuit open"), "\(error)")
+            XCTAssertTrue("\(error)".contains("500"), "the failure that opened it is named: \(error)")
+        }
+        XCTAssertEqual(try infoRequests(), before + 5, "no request while the breaker is open")
+        Circuits.shared.reset()
+        XCTAssertEqual(try billing.subscriptionPlan(tenantID: "t-pro"), "professional")
         XCTAssertNil(BillingHTTPSource.from(environment: [:]))
         XCTAssertEqual(BillingHTTPSource.from(environment: ["BILLING_API_URL": "http://b/"])?.baseURL, "http://b")
     }

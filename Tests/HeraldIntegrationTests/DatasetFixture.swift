@@ -7,6 +7,7 @@ import Foundation
 import HeraldCelery
 import HeraldCore
 import HeraldIO
+import HeraldRuntime
 import HeraldTasks
 import XCTest
 
@@ -31,6 +32,8 @@ final class DatasetFixture {
     private let admin: PostgresConnection
 
     init() throws {
+        // The process's breakers are shared: a test starts with them closed, whatever the last did.
+        Circuits.shared.reset()
         let (_, d) = try TestServers.require()
         var info = try PostgresConnInfo(d)
         info["dbname"] = "postgres"

@@ -38,6 +38,21 @@ public struct BillingHTTPSource: BillingPlanSource {
     /// Sends one request with the secret header, retrying transport failures with growing waits;
     /// any non-200 answer is a definite error (Dify raises on it without retrying).
     private func request(_ path: String, post: [UInt8]?, subject: String) throws(DatasetTaskError) -> [UInt8] {
+        // Behind the billing API's breaker: while it is open the call fails at once, and the
+        // caller keeps the tenants it could not look up (nothing is deleted for them).
+        do {
+            return try Circuits.shared.call(Circuits.billingAPI) {
+                try requestWithRetries(path, post: post, subject: subject)
+            }
+        } catch let e as DatasetTaskError {
+            throw e
+        } catch {
+            throw .billing(tenantID: subject, reason: "\(error)")
+        }
+    }
+
+    private func requestWithRetries(_ path: String, post: [UInt8]?, subject: String) throws(DatasetTaskError) -> [UInt8]
+    {
         let url = baseURL + path
         let headers = ["Billing-Api-Secret-Key: \(secret)"] + (post == nil ? [] : ["Content-Type: application/json"])
         var lastError = ""

@@ -235,6 +235,17 @@ public struct DocumentNotifyMailTask: HeraldTask {
         let message = try SMTPMessage(
             from: mail.from, to: [try SMTPMessage.Address(owner.email)], subject: content.subject,
             text: content.text, html: content.html)
-        _ = try mail.client.send(message)
+        // Behind the mail transport's breaker: once the server keeps failing, the other tenants'
+        // mails fail at once (left unnotified for the next run) instead of each waiting for a
+        // timeout. A refused address or message is the message's fault, not the transport's.
+        _ = try Circuits.shared.call(Circuits.mail, counts: Self.isTransportFailure) { try mail.client.send(message) }
+    }
+
+    static func isTransportFailure(_ error: any Error) -> Bool {
+        guard let e = error as? SMTPError else { return true }
+        switch e.kind {
+        case .connect, .tls, .timeout, .transfer, .loginDenied: return true
+        case .invalidMessage, .senderRejected, .recipientRejected, .messageRejected: return false
+        }
     }
 }

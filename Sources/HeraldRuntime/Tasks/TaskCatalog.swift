@@ -245,7 +245,8 @@ public enum HeraldTaskCatalog {
                 locks: TaskLockClient(endpoint: settings.redis, keyPrefix: settings.redisKeyPrefix),
                 instanceID: settings.instanceID, modes: resolved.modes,
                 observers: [
-                    TaskLogObserver(logger: logger), TaskMetricsObserver(factory: metrics.factory, tasks: resolved.topology.graph.order),
+                    TaskLogObserver(logger: logger),
+                    TaskMetricsObserver(factory: metrics.factory, tasks: resolved.topology.graph.order),
                     TaskStatusPublisher(endpoint: settings.redis),
                 ],
                 logger: logger)

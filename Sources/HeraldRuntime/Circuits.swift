@@ -1,0 +1,110 @@
+// The process's circuit breakers, one per outside dependency Herald calls from its tasks
+// (CircuitBreaker.swift has the states): the billing API and the mail transport. A call through
+// `call(_:_:)` is refused at once while its breaker is open; the caller defers the work (the
+// retention cleaner keeps the tenants it cannot look up, the mail task leaves its logs
+// unnotified for the next run). The daemon exports each as `herald_circuit_state{dependency}`,
+// shows it in /healthz and `herald status`, and logs each open and close once.
+// (PostgreSQL and Redis have their own guards: the pool's connect gate and the sources' backoff.)
+
+import HeraldCore
+import HeraldIO
+import Synchronization
+
+/// A call refused because its dependency's breaker is open.
+public struct CircuitOpenError: Error, Sendable, CustomStringConvertible {
+    public var dependency: String
+    public var lastFailure: String?
+    public var description: String {
+        "\(dependency) circuit open after repeated failures (calls wait for the next probe)"
+            + (lastFailure.map { "; last failure: \($0)" } ?? "")
+    }
+}
+
+/// The breakers of the process.
+public final class Circuits: Sendable {
+    /// The one set of breakers every task shares.
+    public static let shared = Circuits()
+    /// The dependencies with a breaker.
+    public static let billingAPI = "billing_api"
+    public static let mail = "mail"
+    public static let dependencies = [billingAPI, mail]
+
+    /// A state change: the dependency, its new state, the transition worth a log line (nil for a
+    /// half-open probe or a re-open), and the failure that caused it.
+    public typealias Observer = @Sendable (String, CircuitState, CircuitBreaker.Transition?, String?) -> Void
+
+    private let breakers: Mutex<[String: CircuitBreaker]>
+    private let observer = Mutex<Observer?>(nil)
+
+    public init(failureThreshold: Int = 5, openFor: Duration = .seconds(30)) {
+        var all: [String: CircuitBreaker] = [:]
+        for d in Self.dependencies { all[d] = CircuitBreaker(failureThreshold: failureThreshold, openFor: openFor) }
+        breakers = Mutex(all)
+    }
+
+    /// Closes every breaker and forgets its failures (a test's clean start; an operator's restart).
+    public func reset() {
+        breakers.withLock { all in
+            for d in Array(all.keys) {
+                all[d] = CircuitBreaker(failureThreshold: all[d]!.failureThreshold, openFor: all[d]!.openFor)
+            }
+        }
+    }
+
+    /// Called on every state change (the daemon's gauge and log).
+    public func observe(_ f: @escaping Observer) { observer.withLock { $0 = f } }
+
+    /// Every breaker's state and the failure that opened it, by dependency name.
+    public var states: [(dependency: String, state: CircuitState, lastFailure: String?)] {
+        breakers.withLock { all in
+            Self.dependencies.compactMap { d in all[d].map { (d, $0.state, $0.lastFailure) } }
+        }
+    }
+
+    /// Runs `body` unless `dependency`'s breaker is open; a thrown error for which `counts` is true
+    /// is a failure of the dependency (default: every error).
+    public func call<T>(
+        _ dependency: String, counts: (any Error) -> Bool = { _ in true }, _ body: () throws -> T
+    ) throws -> T {
+        let now = MonotonicNow.instant
+        let (allowed, before, last) = breakers.withLock { all -> (Bool, CircuitState, String?) in
+            var b = all[dependency] ?? CircuitBreaker()
+            let before = b.state
+            let ok = b.allow(now: now)
+            all[dependency] = b
+            return (ok, before, b.lastFailure)
+        }
+        guard allowed else { throw CircuitOpenError(dependency: dependency, lastFailure: last) }
+        if before == .open { notify(dependency, .halfOpen, nil, last) }
+        do {
+            let value = try body()
+            settle(dependency, success: true, failure: nil)
+            return value
+        } catch {
+            if counts(error) {
+                settle(dependency, success: false, failure: "\(error)")
+            } else {
+                settle(dependency, success: true, failure: nil)
+            }
+            throw error
+        }
+    }
+
+    private func settle(_ dependency: String, success: Bool, failure: String?) {
+        let now = MonotonicNow.instant
+        let (changed, state, transition) = breakers.withLock {
+            all -> (Bool, CircuitState, CircuitBreaker.Transition?) in
+            var b = all[dependency] ?? CircuitBreaker()
+            let before = b.state
+            let t = b.record(success: success, failure: failure, now: now)
+            all[dependency] = b
+            return (before != b.state, b.state, t)
+        }
+        if changed { notify(dependency, state, transition, failure) }
+    }
+
+    private func notify(_ d: String, _ s: CircuitState, _ t: CircuitBreaker.Transition?, _ f: String?) {
+        let f2 = observer.withLock { $0 }
+        f2?(d, s, t, f)
+    }
+}
