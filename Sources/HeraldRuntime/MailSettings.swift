@@ -14,15 +14,30 @@ public struct MailSettings: Sendable {
 
     /// What a mail-sending task gets: a client and the sender address.
     public struct Transport: Sendable {
-        public var client: SMTPClient
+        /// The SMTP client, for `MAIL_TYPE=smtp`.
+        public var client: SMTPClient?
+        /// The HTTP API client, for `MAIL_TYPE=resend` or `sendgrid`.
+        public var api: HTTPMailAPI?
         /// `MAIL_DEFAULT_SEND_FROM`: the From header and the envelope sender.
         public var from: SMTPMessage.Address
+
+        /// Sends `message` through whichever transport this is; returns once the server or the
+        /// provider accepted it.
+        public func send(_ message: SMTPMessage) throws {
+            if let client {
+                _ = try client.send(message)
+            } else if let api {
+                try api.send(message)
+            }
+        }
     }
 
     /// `MAIL_TYPE` (default unset): nil means mail is off, and mail tasks do nothing (Dify's `mail.is_inited()`).
     public var type: MailType?
     /// `MAIL_DEFAULT_SEND_FROM` (default unset): `addr` or `Name <addr>`.
     public var defaultSendFrom: SMTPMessage.Address?
+    /// `RESEND_API_KEY`/`RESEND_API_URL` or `SENDGRID_API_KEY`, when `type` is `.resend`/`.sendgrid`.
+    public var api: HTTPMailAPI?
     /// The `SMTP_*` settings, present when `type` is `.smtp`.
     public var smtp: SMTPClient.Configuration?
 
@@ -55,7 +70,30 @@ public struct MailSettings: Sendable {
             throw SettingsError(key: "MAIL_TYPE", reason: "expected smtp, resend or sendgrid, got \"\(typeText)\"")
         }
         settings.type = type
-        guard type == .smtp else { return settings }
+        switch type {
+        case .resend:
+            guard let key = env["RESEND_API_KEY"], !key.trimmed.isEmpty else {
+                throw SettingsError(key: "RESEND_API_KEY", reason: "required when MAIL_TYPE=resend")
+            }
+            let url = value("RESEND_API_URL") ?? "https://api.resend.com"
+            guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+                throw SettingsError(key: "RESEND_API_URL", reason: "expected an http(s) URL, got \"\(url)\"")
+            }
+            settings.api = HTTPMailAPI(provider: .resend, baseURL: url, apiKey: key.trimmed)
+            return settings
+        case .sendgrid:
+            guard let key = env["SENDGRID_API_KEY"], !key.trimmed.isEmpty else {
+                throw SettingsError(key: "SENDGRID_API_KEY", reason: "required when MAIL_TYPE=sendgrid")
+            }
+            let url = value("HERALD_SENDGRID_API_URL") ?? "https://api.sendgrid.com"
+            guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+                throw SettingsError(key: "HERALD_SENDGRID_API_URL", reason: "expected an http(s) URL, got \"\(url)\"")
+            }
+            settings.api = HTTPMailAPI(provider: .sendgrid, baseURL: url, apiKey: key.trimmed)
+            return settings
+        case .smtp:
+            break
+        }
 
         guard let server = value("SMTP_SERVER") else {
             throw SettingsError(key: "SMTP_SERVER", reason: "required when MAIL_TYPE=smtp")
@@ -95,20 +133,16 @@ public struct MailSettings: Sendable {
 
     /// The transport for a task that sends mail (`task` names it in the error), checked at start
     /// when such a task is enabled. Nil when mail is off: the task then does nothing, as in Dify.
-    /// Throws for `resend`/`sendgrid` (Herald speaks SMTP only) and for a missing sender.
+    /// Throws for a missing sender.
     public func transport(requiredBy task: String) throws(SettingsError) -> Transport? {
         guard let type else { return nil }
-        guard type == .smtp, let smtp else {
-            throw SettingsError(
-                key: "MAIL_TYPE",
-                reason: "\(type.rawValue) is not supported by Herald, which sends mail over smtp only; "
-                    + "\(task) needs mail: set MAIL_TYPE=smtp and SMTP_*, or disable the task")
-        }
         guard let from = defaultSendFrom else {
             throw SettingsError(
-                key: "MAIL_DEFAULT_SEND_FROM", reason: "required when MAIL_TYPE=smtp and \(task) is enabled")
+                key: "MAIL_DEFAULT_SEND_FROM", reason: "required when MAIL_TYPE=\(type.rawValue) and \(task) is enabled"
+            )
         }
-        return Transport(client: SMTPClient(smtp), from: from)
+        if let smtp { return Transport(client: SMTPClient(smtp), api: nil, from: from) }
+        return Transport(client: nil, api: api, from: from)
     }
 
     /// What start-up logs; the password is never shown.
@@ -116,6 +150,7 @@ public struct MailSettings: Sendable {
         var out: [(String, String)] = [("mail_type", type?.rawValue ?? "off")]
         if let from = defaultSendFrom { out.append(("mail_from", from.description)) }
         if let smtp { out.append(("smtp", smtp.description)) }
+        if let api { out.append(("mail_api", api.description)) }
         return out
     }
 

@@ -85,7 +85,7 @@ final class DocumentCleanMailTests: XCTestCase {
             let message = try SMTPMessage(
                 from: transport.from, to: [SMTPMessage.Address(fields.userName)],
                 subject: content.subject, text: content.text, html: content.html)
-            try transport.client.send(message)
+            try transport.client!.send(message)
         }
         let got = try sink.messages()
         XCTAssertEqual(got.count, 2)
@@ -143,21 +143,85 @@ final class MailSettingsTests: XCTestCase {
         assertRefused(base.merging(["SMTP_PASSWORD": "a\nb"]) { $1 }, key: "SMTP_PASSWORD")
     }
 
-    func testUnsupportedTransportsAndMissingSenderFailForAMailTask() throws {
-        for type in ["resend", "sendgrid"] {
-            let s = try load(["MAIL_TYPE": type, "MAIL_DEFAULT_SEND_FROM": "a@example.com"])
+    func testHTTPTransportsNeedTheirKeyAndAMissingSenderFailsAMailTask() throws {
+        for (type, key) in [("resend", "RESEND_API_KEY"), ("sendgrid", "SENDGRID_API_KEY")] {
+            assertRefused(["MAIL_TYPE": type, "MAIL_DEFAULT_SEND_FROM": "a@example.com"], key: key)
+            let s = try load(["MAIL_TYPE": type, "MAIL_DEFAULT_SEND_FROM": "a@example.com", key: "re_k3y"])
             XCTAssertTrue(s.isEnabled)
-            XCTAssertThrowsError(try s.transport(requiredBy: "mail_clean_document_notify_task")) { error in
-                let e = error as? SettingsError
-                XCTAssertEqual(e?.key, "MAIL_TYPE")
-                XCTAssertTrue(e?.reason.contains("not supported") ?? false, "\(error)")
-                XCTAssertTrue(e?.reason.contains("mail_clean_document_notify_task") ?? false, "\(error)")
-            }
+            let t = try XCTUnwrap(try s.transport(requiredBy: "mail_clean_document_notify_task"))
+            XCTAssertNil(t.client)
+            XCTAssertEqual(t.api?.provider.rawValue, type)
+            XCTAssertFalse(s.redactedSummary.map(\.1).joined().contains("re_k3y"), "the key is never shown")
         }
+        let resend = try load([
+            "MAIL_TYPE": "resend", "MAIL_DEFAULT_SEND_FROM": "a@example.com", "RESEND_API_KEY": "k",
+            "RESEND_API_URL": "http://127.0.0.1:9/",
+        ])
+        XCTAssertEqual(resend.api?.baseURL, "http://127.0.0.1:9")
         let noSender = try load(["MAIL_TYPE": "smtp", "SMTP_SERVER": "mail.example.com"])
         XCTAssertThrowsError(try noSender.transport(requiredBy: "t")) { error in
             XCTAssertEqual((error as? SettingsError)?.key, "MAIL_DEFAULT_SEND_FROM")
         }
+    }
+
+    /// Resend and SendGrid against a local stand-in of their APIs: the request Dify's SDKs send, the
+    /// key as a bearer token, success only on the provider's acceptance, and the key never in an error.
+    func testResendAndSendGridDeliverThroughTheirAPIs() throws {
+        let python = try FakeBillingServer.python()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Support/fake_mail_api.py").path
+        let dir = NSTemporaryDirectory() + "herald-mail-api-\(UUID())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var pid: pid_t = 0
+        let argv = [
+            python, script, "--key", "re_s3cret", "--out", dir + "/requests.jsonl", "--port-file", dir + "/port",
+        ]
+        let cArgs = argv.map { strdup($0) } + [nil]
+        defer { cArgs.forEach { free($0) } }
+        XCTAssertEqual(posix_spawn(&pid, python, nil, nil, cArgs, environ), 0)
+        defer {
+            kill(pid, SIGTERM)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        var port = ""
+        try waitUntil("the stand-in listens") {
+            port = (try? String(contentsOfFile: dir + "/port", encoding: .utf8)) ?? ""
+            return !port.isEmpty
+        }
+        let message = try SMTPMessage(
+            from: SMTPMessage.Address.parse("Dify <no-reply@example.com>"),
+            to: [SMTPMessage.Address("owner@example.com")],
+            subject: "Dify Knowledge base auto disable notification", text: "text body", html: "<p>html body</p>")
+        for provider in [HTTPMailAPI.Provider.resend, .sendgrid] {
+            let api = HTTPMailAPI(provider: provider, baseURL: "http://127.0.0.1:\(port)/", apiKey: "re_s3cret")
+            try api.send(message)
+            let wrong = HTTPMailAPI(provider: provider, baseURL: "http://127.0.0.1:\(port)", apiKey: "re_wrong_key")
+            XCTAssertThrowsError(try wrong.send(message)) { error in
+                XCTAssertEqual((error as? MailAPIError)?.kind, .unauthorized, "\(error)")
+                XCTAssertFalse("\(error)".contains("re_wrong_key"))
+            }
+        }
+        let lines = try String(contentsOfFile: dir + "/requests.jsonl", encoding: .utf8).split(separator: "\n")
+        let requests = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertEqual(requests.count, 4)
+        let resend = try XCTUnwrap(requests.first { $0["path"] as? String == "/emails" })
+        XCTAssertEqual(resend["authorization"] as? String, "Bearer re_s3cret")
+        let rb = try XCTUnwrap(resend["body"] as? [String: Any])
+        XCTAssertEqual(rb["from"] as? String, "Dify <no-reply@example.com>")
+        XCTAssertEqual(rb["to"] as? [String], ["owner@example.com"])
+        XCTAssertEqual(rb["subject"] as? String, "Dify Knowledge base auto disable notification")
+        XCTAssertEqual(rb["html"] as? String, "<p>html body</p>")
+        let sendgrid = try XCTUnwrap(requests.first { $0["path"] as? String == "/v3/mail/send" })
+        let sb = try XCTUnwrap(sendgrid["body"] as? [String: Any])
+        XCTAssertEqual((sb["from"] as? [String: Any])?["email"] as? String, "no-reply@example.com")
+        XCTAssertEqual((sb["from"] as? [String: Any])?["name"] as? String, "Dify")
+        let to = ((sb["personalizations"] as? [[String: Any]])?.first?["to"] as? [[String: Any]])?.first?["email"]
+        XCTAssertEqual(to as? String, "owner@example.com")
+        // Unreachable: a transport error (the mail breaker counts it; the logs stay unnotified).
+        let down = HTTPMailAPI(provider: .resend, baseURL: "http://127.0.0.1:1", apiKey: "re_s3cret")
+        XCTAssertThrowsError(try down.send(message)) { XCTAssertEqual(($0 as? MailAPIError)?.kind, .transport) }
     }
 
     func testThePasswordIsNeverShown() throws {

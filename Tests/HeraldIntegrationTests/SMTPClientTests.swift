@@ -218,14 +218,14 @@ final class SMTPClientTests: XCTestCase {
     func testPlainDeliveryEncodesHeadersAndBothParts() throws {
         let sink = try sink()
         let t = try transport(sink, ["SMTP_LOCAL_HOSTNAME": "herald.test"])
-        XCTAssertEqual(t.client.configuration.security, .none)
+        XCTAssertEqual(t.client!.configuration.security, .none)
         let subject = "Dify 知识库自动禁用通知 — ünïcödé 🚀 and a tail long enough to need more than one encoded word"
         let text =
             "Hello,\n.\n..two dots\ntrailing space \nline with = sign and a very long tail that has to be soft-wrapped by quoted-printable because it exceeds 76\nend"
         let html = "<p>知识库 <b>Docs</b>: 3 个文档 &amp; more</p>\n<p>" + String(repeating: "é", count: 60) + "</p>"
         let msg = try message(
             t, to: ["Zoë Owner <owner@example.com>", "second@example.com"], subject: subject, text: text, html: html)
-        let receipt = try t.client.send(msg)
+        let receipt = try t.client!.send(msg)
         XCTAssertEqual(receipt.responseCode, 250)
         XCTAssertTrue(receipt.serverReply.contains("queued as sink-1"), receipt.serverReply)
 
@@ -264,28 +264,28 @@ final class SMTPClientTests: XCTestCase {
     func testLoginIsUsedAndARefusedLoginIsATypedError() throws {
         let sink = try sink(user: "mailer", password: "s3cret-pw")
         let good = try transport(sink, ["SMTP_USERNAME": "mailer", "SMTP_PASSWORD": "s3cret-pw"])
-        try good.client.send(message(good))
+        try good.client!.send(message(good))
         let got = try XCTUnwrap(sink.messages().first)
         XCTAssertTrue(got.authenticated)
         XCTAssertEqual(got.login, "mailer")
 
         let bad = try transport(sink, ["SMTP_USERNAME": "mailer", "SMTP_PASSWORD": "wrong-pw-123"])
-        let e = assertError(.loginDenied, code: 535) { try bad.client.send(message(bad)) }
+        let e = assertError(.loginDenied, code: 535) { try bad.client!.send(message(bad)) }
         XCTAssertFalse("\(String(describing: e))".contains("wrong-pw-123"), "the password leaked into the error")
         XCTAssertEqual(e?.serverReply.hasPrefix("535 "), true, "\(String(describing: e))")
-        XCTAssertFalse(bad.client.configuration.description.contains("wrong-pw-123"))
+        XCTAssertFalse(bad.client!.configuration.description.contains("wrong-pw-123"))
 
         // Dify logs in only when both are set: without a password the server's 530 refuses MAIL FROM.
         let none = try transport(sink, ["SMTP_USERNAME": "mailer"])
-        XCTAssertFalse(none.client.configuration.logsIn)
-        _ = assertError(.senderRejected, code: 530) { try none.client.send(message(none)) }
+        XCTAssertFalse(none.client!.configuration.logsIn)
+        _ = assertError(.senderRejected, code: 530) { try none.client!.send(message(none)) }
         XCTAssertEqual(try sink.messages().count, 1)
     }
 
     func testAServerThatEchoesTheAuthLineDoesNotGetTheCredentialsIntoTheError() throws {
         let sink = try sink(user: "mailer", password: "s3cret-pw", echoAuth: true)
         let bad = try transport(sink, ["SMTP_USERNAME": "mailuser", "SMTP_PASSWORD": "SmtpS3cret_3"])
-        let e = assertError(.loginDenied, code: 535) { try bad.client.send(message(bad)) }
+        let e = assertError(.loginDenied, code: 535) { try bad.client!.send(message(bad)) }
         let text = "\(String(describing: e))"
         let plain = Data("\0mailuser\0SmtpS3cret_3".utf8).base64EncodedString()
         XCTAssertTrue(text.contains("535 5.7.8 rejected credentials: AUTH PLAIN ***"), text)
@@ -298,7 +298,7 @@ final class SMTPClientTests: XCTestCase {
         let sink = try sink(refuse: ["nobody@example.com"])
         let t = try transport(sink)
         let e = assertError(.recipientRejected, code: 550) {
-            try t.client.send(message(t, to: ["owner@example.com", "nobody@example.com"]))
+            try t.client!.send(message(t, to: ["owner@example.com", "nobody@example.com"]))
         }
         XCTAssertEqual(e?.serverReply, "550 5.1.1 <nobody@example.com>: Recipient address rejected")
         XCTAssertEqual(try sink.messages().count, 0)
@@ -310,9 +310,9 @@ final class SMTPClientTests: XCTestCase {
             "SMTP_USE_TLS": "true", "SMTP_OPPORTUNISTIC_TLS": "true", "SMTP_USERNAME": "mailer", "SMTP_PASSWORD": "pw",
         ]
         let t = try transport(sink, tlsEnv)
-        XCTAssertEqual(t.client.configuration.security, .startTLS)
-        XCTAssertTrue(t.client.configuration.url.hasPrefix("smtp://"))
-        try t.client.send(message(t))
+        XCTAssertEqual(t.client!.configuration.security, .startTLS)
+        XCTAssertTrue(t.client!.configuration.url.hasPrefix("smtp://"))
+        try t.client!.send(message(t))
         let got = try XCTUnwrap(sink.messages().first)
         XCTAssertTrue(got.tls)
         XCTAssertTrue(got.authenticated)
@@ -321,26 +321,26 @@ final class SMTPClientTests: XCTestCase {
         var untrusted = tlsEnv
         untrusted["HERALD_SMTP_CA_FILE"] = ""
         let strict = try transport(sink, untrusted)
-        _ = assertError(.tls) { try strict.client.send(message(strict)) }
+        _ = assertError(.tls) { try strict.client!.send(message(strict)) }
         untrusted["HERALD_SMTP_TLS_VERIFY"] = "false"
         let lax = try transport(sink, untrusted)
-        try lax.client.send(message(lax))
+        try lax.client!.send(message(lax))
         XCTAssertEqual(try sink.messages().count, 2)
     }
 
     func testImplicitTLS() throws {
         let sink = try sink(tls: .implicit)
         let t = try transport(sink, ["SMTP_USE_TLS": "true"])
-        XCTAssertEqual(t.client.configuration.security, .implicitTLS)
-        XCTAssertTrue(t.client.configuration.url.hasPrefix("smtps://"))
-        try t.client.send(message(t))
+        XCTAssertEqual(t.client!.configuration.security, .implicitTLS)
+        XCTAssertTrue(t.client!.configuration.url.hasPrefix("smtps://"))
+        try t.client!.send(message(t))
         XCTAssertEqual(try sink.messages().first?.tls, true)
     }
 
     func testStartTLSIsRequiredWhenConfigured() throws {
         let sink = try sink()
         let t = try transport(sink, ["SMTP_USE_TLS": "true", "SMTP_OPPORTUNISTIC_TLS": "true"])
-        _ = assertError(.tls) { try t.client.send(message(t)) }
+        _ = assertError(.tls) { try t.client!.send(message(t)) }
         XCTAssertEqual(try sink.messages().count, 0)
     }
 

@@ -238,10 +238,11 @@ public struct DocumentNotifyMailTask: HeraldTask {
         // Behind the mail transport's breaker: once the server keeps failing, the other tenants'
         // mails fail at once (left unnotified for the next run) instead of each waiting for a
         // timeout. A refused address or message is the message's fault, not the transport's.
-        _ = try Circuits.shared.call(Circuits.mail, counts: Self.isTransportFailure) { try mail.client.send(message) }
+        _ = try Circuits.shared.call(Circuits.mail, counts: Self.isTransportFailure) { try mail.send(message) }
     }
 
     static func isTransportFailure(_ error: any Error) -> Bool {
+        if let e = error as? MailAPIError { return e.kind != .rejected }
         guard let e = error as? SMTPError else { return true }
         switch e.kind {
         case .connect, .tls, .timeout, .transfer, .loginDenied: return true
