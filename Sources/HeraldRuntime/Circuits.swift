@@ -6,8 +6,10 @@
 // shows it in /healthz and `herald status`, and logs each open and close once.
 // (PostgreSQL and Redis have their own guards: the pool's connect gate and the sources' backoff.)
 
+import CoreMetrics
 import HeraldCore
 import HeraldIO
+import Logging
 import Synchronization
 
 /// A call refused because its dependency's breaker is open.
@@ -106,5 +108,45 @@ public final class Circuits: Sendable {
     private func notify(_ d: String, _ s: CircuitState, _ t: CircuitBreaker.Transition?, _ f: String?) {
         let f2 = observer.withLock { $0 }
         f2?(d, s, t, f)
+    }
+}
+
+extension Circuits {
+    /// Exports each breaker as `herald_circuit_state{dependency}` (created now, at its current
+    /// state) and logs each open and close once.
+    public func export(to metrics: HeraldMetrics, logger: Logger) {
+        var gauges: [String: CoreMetrics.Gauge] = [:]
+        for (dependency, state, _) in states {
+            let g = CoreMetrics.Gauge(
+                label: "herald_circuit_state", dimensions: [("dependency", dependency)], factory: metrics.factory)
+            g.record(state.gaugeValue)
+            gauges[dependency] = g
+        }
+        observe { [gauges] dependency, state, transition, failure in
+            gauges[dependency]?.record(state.gaugeValue)
+            switch transition {
+            case .opened(let n)?:
+                logger.error(
+                    "circuit opened: calls to \(dependency) are refused for now, the work waits",
+                    metadata: ["dependency": "\(dependency)", "failures": "\(n)", "last_failure": "\(failure ?? "")"])
+            case .closed?:
+                logger.notice("circuit closed: \(dependency) answers again", metadata: ["dependency": "\(dependency)"])
+            case nil:
+                break
+            }
+        }
+    }
+}
+
+extension LibeventLog {
+    /// Sends libevent's own warnings (a flood of them when accept() keeps failing) to `logger`, at
+    /// most one line per 10 s with the count of those suppressed.
+    public static func installRateLimited(logger: Logger) {
+        let burst = Mutex(BurstLimiter())
+        install { severity, message in
+            guard case .log(let suppressed) = burst.withLock({ $0.record(now: MonotonicNow.instant) }) else { return }
+            logger.warning(
+                "libevent: \(message)", metadata: ["severity": "\(severity)", "suppressed_since_last": "\(suppressed)"])
+        }
     }
 }

@@ -17,50 +17,6 @@ import HeraldTasks
 import Logging
 import Synchronization
 
-/// A point-in-time view of the daemon, for /healthz and `herald status`.
-public struct DaemonStatus: Sendable {
-    public var instanceID: String
-    public var sources: [(name: String, state: String)]
-    public var lastSweepWallSeconds: Double?
-    public var lastSweepReason: String?
-    public var sweeps: Int
-    public var keyspaceEvents: Bool?
-    public var startedWallSeconds: Double
-    /// Plans armed as timers, when schedules run.
-    public var armedPlans: Int?
-    /// Completed loads of the schedule window (nil when schedules are off).
-    public var scheduleWindowLoads: Int?
-    /// The latest fires, newest first: (plan, scheduled Unix µs, via).
-    public var recentFires: [(plan: String, scheduledAt: Int64, via: String)] = []
-    /// Every task of the topology: how it runs, its next tick here, its last outcome here.
-    public var tasks: [TaskStatusRow] = []
-    /// What else keeps the daemon from being ready: the schema behind or ahead of this build, the
-    /// topology missing or invalid, a source down (with its address, never a password).
-    public var problems: [String] = []
-    /// Schedule operations whose latest attempt failed: (operation, since Unix seconds, error).
-    public var scheduleFailures: [(operation: String, since: Double, error: String)] = []
-    /// The outside dependencies' breakers (shown, not part of readiness: the core work goes on).
-    public var circuits: [(dependency: String, state: String, lastFailure: String?)] = []
-    /// Ready when every source is up, nothing is in `problems`, and no schedule operation that
-    /// finds due plans (window load, read, claim, sweep, re-send) is failing.
-    public var healthy: Bool {
-        sources.allSatisfy { $0.state == "ready" } && scheduleFailures.isEmpty && problems.isEmpty
-    }
-}
-
-/// One task in `herald status`: how it runs, whether it fires here, its next tick and last outcome.
-public struct TaskStatusRow: Sendable {
-    public var task: String
-    /// `native`, `native (service)`, `celery` or `off`.
-    public var runs: String
-    public var enabled: Bool
-    /// The next tick armed on this instance (Unix seconds), if any.
-    public var nextTick: Int64?
-    /// The latest run's status on this instance and when it ended (Unix seconds).
-    public var lastStatus: String?
-    public var lastAt: Double?
-}
-
 /// The Herald daemon. Create it, then call `start()` on the loop thread.
 public final class Daemon: @unchecked Sendable {
     public let settings: Settings
@@ -188,40 +144,10 @@ public final class Daemon: @unchecked Sendable {
         }
         if let topology { logTopology(topology) }
 
-        // 1. Metrics and health first, so a failing start is observable. libevent's own warnings
-        // (a flood of them when accept() keeps failing) go through the log, at most one line per 10 s.
-        let libeventLogger = logger
-        let libeventBurst = Mutex(BurstLimiter())
-        LibeventLog.install { severity, message in
-            guard case .log(let suppressed) = libeventBurst.withLock({ $0.record(now: MonotonicNow.instant) }) else {
-                return
-            }
-            libeventLogger.warning(
-                "libevent: \(message)", metadata: ["severity": "\(severity)", "suppressed_since_last": "\(suppressed)"])
-        }
-        // The breakers of the outside dependencies: a gauge each, one log line per open and close.
-        var circuitGauges: [String: CoreMetrics.Gauge] = [:]
-        for (dependency, state, _) in Circuits.shared.states {
-            let g = CoreMetrics.Gauge(
-                label: "herald_circuit_state", dimensions: [("dependency", dependency)], factory: metrics.factory)
-            g.record(state.gaugeValue)
-            circuitGauges[dependency] = g
-        }
-        let circuitLogger = logger
-        Circuits.shared.observe { [circuitGauges] dependency, state, transition, failure in
-            circuitGauges[dependency]?.record(state.gaugeValue)
-            switch transition {
-            case .opened(let n)?:
-                circuitLogger.error(
-                    "circuit opened: calls to \(dependency) are refused for now, the work waits",
-                    metadata: ["dependency": "\(dependency)", "failures": "\(n)", "last_failure": "\(failure ?? "")"])
-            case .closed?:
-                circuitLogger.notice(
-                    "circuit closed: \(dependency) answers again", metadata: ["dependency": "\(dependency)"])
-            case nil:
-                break
-            }
-        }
+        // 1. Metrics and health first, so a failing start is observable; libevent's own warnings and
+        // the dependencies' breakers report through the log and the metrics.
+        LibeventLog.installRateLimited(logger: logger)
+        Circuits.shared.export(to: metrics, logger: logger)
         if let addr = settings.metricsAddress {
             http = try HTTPServer(loop: loop, host: addr.host, port: addr.port) { [unowned self] method, path in
                 self.serveHTTP(method: method, path: path)

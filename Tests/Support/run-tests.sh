@@ -98,7 +98,7 @@ echo "    redis $HERALD_TEST_REDIS_URL, postgres $HERALD_TEST_DATABASE_URL" >&2
 # Pass 2 runs the database tests again on Dify's real schema (the DDL Dify's own migrations make),
 # loaded once into a template database; every test database of that pass is a copy of it, so
 # Herald's migrations meet Dify's tables instead of creating its fallbacks. The schema file is
-# data kept outside this repository: $HERALD_DIFY_SCHEMA, else ../shared beside the clone.
+# data kept outside this repository: $HERALD_DIFY_SCHEMA, else the copy beside the clone (below).
 DIFY_SCHEMA=${HERALD_DIFY_SCHEMA:-$REPO_ROOT/../shared/reference/dify-schema/schema.sql}
 DIFY_TEMPLATE=herald_dify_schema
 if [[ -r $DIFY_SCHEMA ]]; then
