@@ -60,6 +60,15 @@ enum Binary {
         "ENABLE_CLEAN_OAUTH_ACCESS_TOKENS_TASK": "false",
     ]
 
+    /// User plus system CPU seconds `pid` has used so far (from /proc; 0 when unreadable).
+    static func cpuSeconds(_ pid: pid_t) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// Deletes every key under `prefix` (a test's own namespace), ignoring errors.
     static func deleteKeys(_ redis: RedisClient, prefix: String) {
         guard case .array(let keys)? = try? redis.command(["KEYS", prefix + "*"]) else { return }

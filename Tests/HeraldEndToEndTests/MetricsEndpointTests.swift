@@ -51,16 +51,6 @@ final class MetricsEndpointTests: XCTestCase {
         return pid
     }
 
-    /// User plus system CPU seconds of `pid` so far.
-    private func cpuSeconds(_ pid: pid_t) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
-        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
     func testOversizedHeadersAreRefusedAndRunningOutOfDescriptorsPausesAccepting() throws {
         let (redisURL, dbURL) = try Binary.servers()
         let port = Binary.freePort()
@@ -105,11 +95,11 @@ final class MetricsEndpointTests: XCTestCase {
 
         // 2. More connections than descriptors: accepting pauses; no spin, no flood of warnings.
         let before = (try? String(contentsOfFile: log, encoding: .utf8))?.count ?? 0
-        let cpuBefore = cpuSeconds(pid)
+        let cpuBefore = Binary.cpuSeconds(pid)
         var clients: [Int32] = []
         for _ in 0..<120 { if let c = connect(port) { clients.append(c) } }
         Thread.sleep(forTimeInterval: 3)
-        let cpu = cpuSeconds(pid) - cpuBefore
+        let cpu = Binary.cpuSeconds(pid) - cpuBefore
         let written = ((try? String(contentsOfFile: log, encoding: .utf8))?.count ?? 0) - before
         for c in clients { close(c) }
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""

@@ -66,14 +66,6 @@ final class OutageTests: XCTestCase {
         return Binary.wait(pid, timeout: 120) ?? -1
     }
 
-    private func cpuSeconds(_ pid: pid_t) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
     func testAnOutageOfBothServersCostsFewAttemptsAndLosesNothing() throws {
         let (redisURL, _) = try Binary.servers()
         guard Binary.env["HERALD_TEST_SERVICES"] != nil, let redisPort = Binary.env["HERALD_TEST_REDIS_PORT"],
@@ -127,7 +119,7 @@ final class OutageTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: log) }
         pid = try Binary.spawn(["run"], env: env, log: log)
         try eventually("the daemon is up", timeout: 20) {
-            (try? String(contentsOfFile: log, encoding: .utf8)) != nil && self.cpuSeconds(pid) > 0
+            (try? String(contentsOfFile: log, encoding: .utf8)) != nil && Binary.cpuSeconds(pid) > 0
         }
         Thread.sleep(forTimeInterval: 2)  // connected, window loaded
 
@@ -136,10 +128,10 @@ final class OutageTests: XCTestCase {
         outage = true
         let redisListener = try CountingListener(port: Int(redisPort)!)
         let pgListener = try CountingListener(port: Int(pgPort)!)
-        let cpuBefore = cpuSeconds(pid)
+        let cpuBefore = Binary.cpuSeconds(pid)
         let seconds = 20.0
         Thread.sleep(forTimeInterval: seconds)
-        let cpu = cpuSeconds(pid) - cpuBefore
+        let cpu = Binary.cpuSeconds(pid) - cpuBefore
         let redisAttempts = redisListener.count, pgAttempts = pgListener.count
         redisListener.stop()
         pgListener.stop()

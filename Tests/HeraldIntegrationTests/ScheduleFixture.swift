@@ -131,3 +131,33 @@ final class ScheduleFixture {
         ["HERALD_DATABASE_URL": databaseURL, "REDIS_KEY_PREFIX": keyPrefix]
     }
 }
+
+/// A test case with a fresh ScheduleFixture per test and, when `startDaemon` is called, an in-process
+/// daemon on it; both are stopped and dropped after each test (ScheduleTests, ScheduleHostileTests).
+class ScheduleDaemonTestCase: XCTestCase {
+    var fixture: ScheduleFixture!
+    var harness: DaemonHarness?
+
+    override func setUpWithError() throws {
+        fixture = try ScheduleFixture()
+    }
+
+    override func tearDown() {
+        harness?.stop()
+        harness = nil
+        fixture?.drop()
+        fixture = nil
+    }
+
+    /// Starts the daemon on the fixture (with `extra` settings) and waits for its first window load.
+    func startDaemon(_ extra: [String: String] = [:]) throws -> DaemonHarness {
+        var env = fixture.env
+        env.merge(extra) { _, new in new }
+        let h = try DaemonHarness(env: env)
+        harness = h
+        try waitUntil("all sources up and the first schedule window loaded") {
+            h.allUp && (h.status.scheduleWindowLoads ?? 0) >= 1
+        }
+        return h
+    }
+}

@@ -10,31 +10,7 @@ import HeraldIO
 import HeraldTasks
 import XCTest
 
-final class ScheduleTests: XCTestCase {
-    var fixture: ScheduleFixture!
-    var harness: DaemonHarness?
-
-    override func setUpWithError() throws {
-        fixture = try ScheduleFixture()
-    }
-
-    override func tearDown() {
-        harness?.stop()
-        harness = nil
-        fixture?.drop()
-        fixture = nil
-    }
-
-    func startDaemon(_ extra: [String: String] = [:]) throws -> DaemonHarness {
-        var env = fixture.env
-        env.merge(extra) { _, new in new }
-        let h = try DaemonHarness(env: env)
-        harness = h
-        try waitUntil("all sources up and the first schedule window loaded") {
-            h.allUp && (h.status.scheduleWindowLoads ?? 0) >= 1
-        }
-        return h
-    }
+final class ScheduleTests: ScheduleDaemonTestCase {
 
     func testDuePlansFireOnceWithDifyTaskQueueAndDeterministicIDs() throws {
         let plans = try fixture.addPlans(40, dueIn: 2)
