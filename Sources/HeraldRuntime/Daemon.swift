@@ -42,8 +42,8 @@ public final class Daemon: @unchecked Sendable {
     private var redisCommand: RedisConnection?
     private var redisSubscriber: RedisConnection?
     private var listener: PostgresListener?
-    private var http: HTTPServer?
-    private var acceptBurst = BurstLimiter()
+    var http: HTTPServer?
+    var acceptBurst = BurstLimiter()
     private var signals: [SignalWatcher] = []
     public private(set) var pool: PostgresPool?
     public private(set) var schedules: ScheduleService?
@@ -148,19 +148,7 @@ public final class Daemon: @unchecked Sendable {
         // the dependencies' breakers report through the log and the metrics.
         LibeventLog.installRateLimited(logger: logger)
         Circuits.shared.export(to: metrics, logger: logger)
-        if let addr = settings.metricsAddress {
-            http = try HTTPServer(loop: loop, host: addr.host, port: addr.port) { [unowned self] method, path in
-                self.serveHTTP(method: method, path: path)
-            }
-            http?.onAcceptPaused = { [unowned self] reason in
-                if case .log(let suppressed) = self.acceptBurst.record(now: MonotonicNow.instant) {
-                    self.logger.warning(
-                        "metrics endpoint: accept failed, accepting paused for 1 s",
-                        metadata: ["reason": "\(reason)", "suppressed_since_last": "\(suppressed)"])
-                }
-            }
-            logger.info("serving metrics", metadata: ["addr": "\(addr.host):\(http!.port)"])
-        }
+        if let addr = settings.metricsAddress { try startMetricsEndpoint(addr) }
 
         // 2. Redis command connection: CONFIG SET for keyspace events, later commands.
         let cmd = RedisConnection(name: "redis_command", loop: loop, endpoint: settings.redis)
@@ -566,21 +554,6 @@ public final class Daemon: @unchecked Sendable {
 
     /// The listener's backend pid (tests use it for pg_terminate_backend).
     public var listenerBackendPID: Int32? { listener?.backendPID }
-
-    private func serveHTTP(method: String, path: String) -> HTTPResponse {
-        switch path {
-        case "/metrics":
-            return HTTPResponse(
-                status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
-        case "/healthz", "/health":
-            let s = status()
-            return HTTPResponse(
-                status: s.healthy ? 200 : 503, contentType: "application/json",
-                text: StatusJSON.render(s, now: loop.wallSeconds))
-        default:
-            return HTTPResponse(status: 404, contentType: "text/plain", text: "not found\n")
-        }
-    }
 }
 
 /// Why a SIGHUP reload kept the current topology.
