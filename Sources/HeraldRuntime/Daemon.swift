@@ -47,6 +47,8 @@ public final class Daemon: @unchecked Sendable {
     private var signals: [SignalWatcher] = []
     public private(set) var pool: PostgresPool?
     public private(set) var schedules: ScheduleService?
+    /// The trigger refresh (native `trigger_provider_refresh_task`), started with the schedules.
+    public internal(set) var triggerRefresh: TriggerRefreshService?
     /// The topology with each task's way of running (nil when the file is missing or unusable).
     public private(set) var topology: ResolvedTopology?
     /// The task executor (nil when the topology is missing or invalid).
@@ -91,6 +93,7 @@ public final class Daemon: @unchecked Sendable {
         switch event {
         case .sweep:
             schedules?.handle(event)
+            triggerRefresh?.handle(event)
             tasks?.resendUnsentTicks(olderThan: Double(settings.scheduleResendAfterSeconds))
             return
         case .timerFired:
@@ -105,6 +108,9 @@ public final class Daemon: @unchecked Sendable {
             switch topology.mode(task) {
             case .off:
                 handling = "off"
+            case .native where topology.isService(task) && task == .triggerProviderRefresh:
+                handling = triggerRefresh == nil ? "no_service" : "service"
+                triggerRefresh?.handle(event)
             case .native where topology.isService(task):
                 handling = schedules == nil ? "no_service" : "service"
                 schedules?.handle(event)
@@ -208,13 +214,14 @@ public final class Daemon: @unchecked Sendable {
                 instanceID: settings.instanceID,
                 metrics: ScheduleMetrics(factory: metrics.factory, queue: "schedule_executor"),
                 options: options, logger: logger)
-            checkSchema()
         }
+        makeTriggerRefresh(pool: pool)
+        if schedules != nil || triggerRefresh != nil { checkSchema() }
 
         // 5b. Tasks from the topology file; they start with the schedules once the schema is
         // ready (at once when schedules are off). A missing or invalid file is logged and skipped.
         tasks = topology.flatMap { makeExecutor($0, pool: pool) }
-        if schedules == nil { tasks?.start() }
+        if schedules == nil && triggerRefresh == nil { tasks?.start() }
 
         // 6. The sweep: one at start, then adaptive.
         for name in HeraldMetrics.sourceNames { planner.sourceChanged(name, up: false, now: MonotonicNow.instant) }
@@ -266,6 +273,7 @@ public final class Daemon: @unchecked Sendable {
         sweepTimer.cancel()  // 6
         tasks?.stop(); tasks = nil  // 5b
         schedules?.stop(); schedules = nil  // 5
+        triggerRefresh?.stop(); triggerRefresh = nil
         pool = nil
         listener?.stop(); listener = nil  // 4
         redisSubscriber?.stop(); redisSubscriber = nil  // 3
@@ -278,7 +286,7 @@ public final class Daemon: @unchecked Sendable {
     /// Starts the schedules once the database schema is at Herald's version; until
     /// then says clearly what to do, and checks again on every sweep.
     private func checkSchema() {
-        guard !schemaReady, !schemaCheckInFlight, let pool, schedules != nil else { return }
+        guard !schemaReady, !schemaCheckInFlight, let pool, schedules != nil || triggerRefresh != nil else { return }
         schemaCheckInFlight = true
         let latest = Migrations.latestVersion
         pool.run(on: loop, { c in try Migrator.appliedVersions(c).max() ?? 0 }) { [unowned self] result in
@@ -299,6 +307,7 @@ public final class Daemon: @unchecked Sendable {
                 schemaReady = true
                 schemaProblem = nil
                 schedules?.start()
+                triggerRefresh?.start()
                 logger.info("schedules started", metadata: ["schema_version": "\(v)"])
                 tasks?.start()
             case .success(let v):
@@ -367,7 +376,7 @@ public final class Daemon: @unchecked Sendable {
         topologyProblem = nil
         logTopology(reloaded)
         tasks = makeExecutor(reloaded, pool: pool!)
-        if schemaReady || schedules == nil { tasks?.start() }
+        if schemaReady || (schedules == nil && triggerRefresh == nil) { tasks?.start() }
         logger.info("SIGHUP: topology reloaded", metadata: ["tasks": "\(tasks != nil)"])
     }
 
@@ -547,7 +556,9 @@ public final class Daemon: @unchecked Sendable {
             let runs = topology.isService(name) ? "native (service)" : topology.mode(name).rawValue
             let disabled = tasks?.disabledTasks.contains(name) ?? true
             return TaskStatusRow(
-                task: name.rawValue, runs: runs, enabled: topology.isService(name) ? schedules != nil : !disabled,
+                task: name.rawValue, runs: runs,
+                enabled: topology.isService(name)
+                    ? (name == .triggerProviderRefresh ? triggerRefresh != nil : schedules != nil) : !disabled,
                 nextTick: ticks[name], lastStatus: last?.status, lastAt: last?.at)
         }
     }

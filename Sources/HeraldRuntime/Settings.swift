@@ -66,6 +66,12 @@ public struct Settings: Sendable {
     /// `HERALD_SCHEDULE_ENCODE_AHEAD` (default 20,000): at most this many pre-claimed fires are held
     /// with their Celery messages already encoded; the rest of a larger burst is encoded as it is pushed.
     public var scheduleEncodeAhead: Int = 20_000
+    /// `ENABLE_TRIGGER_PROVIDER_REFRESH_TASK` (Dify; default true): refresh trigger credentials.
+    public var triggerRefreshEnabled: Bool = true
+    /// `TRIGGER_PROVIDER_CREDENTIAL_THRESHOLD_SECONDS` (Dify; default 3600).
+    public var triggerCredentialThreshold: Int = 3600
+    /// `TRIGGER_PROVIDER_SUBSCRIPTION_THRESHOLD_SECONDS` (Dify; default 3600).
+    public var triggerSubscriptionThreshold: Int = 3600
     /// What start-up should warn about (a setting that works, but probably not as meant).
     public var warnings: [String] = []
 
@@ -196,6 +202,15 @@ public struct Settings: Sendable {
         let encodeAhead = try integer(
             value("HERALD_SCHEDULE_ENCODE_AHEAD"), key: "HERALD_SCHEDULE_ENCODE_AHEAD", default: 20_000,
             range: 0...10_000_000)
+        let triggerEnabled = try boolean(
+            value("ENABLE_TRIGGER_PROVIDER_REFRESH_TASK"), key: named("ENABLE_TRIGGER_PROVIDER_REFRESH_TASK"),
+            default: true)
+        let credentialThreshold = try integer(
+            value("TRIGGER_PROVIDER_CREDENTIAL_THRESHOLD_SECONDS"),
+            key: named("TRIGGER_PROVIDER_CREDENTIAL_THRESHOLD_SECONDS"), default: 3600, range: 0...31_536_000)
+        let subscriptionThreshold = try integer(
+            value("TRIGGER_PROVIDER_SUBSCRIPTION_THRESHOLD_SECONDS"),
+            key: named("TRIGGER_PROVIDER_SUBSCRIPTION_THRESHOLD_SECONDS"), default: 3600, range: 0...31_536_000)
         return Settings(
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
             topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.json", instanceID: instance,
@@ -203,7 +218,9 @@ public struct Settings: Sendable {
             redisKeyPrefix: (env["REDIS_KEY_PREFIX"] ?? "").trimmed, logTimeZone: logTZ,
             scheduleMaxDispatchPerTick: maxDispatch, schedulePollerBatchSize: batch, databasePoolSize: pool,
             schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon, scheduleResendAfterSeconds: resend,
-            scheduleLead: lead, scheduleEncodeAhead: encodeAhead, warnings: warnings
+            scheduleLead: lead, scheduleEncodeAhead: encodeAhead, triggerRefreshEnabled: triggerEnabled,
+            triggerCredentialThreshold: credentialThreshold, triggerSubscriptionThreshold: subscriptionThreshold,
+            warnings: warnings
         )
     }
 

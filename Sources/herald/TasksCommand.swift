@@ -83,7 +83,12 @@ struct TasksCommand: ParsableCommand {
         } catch {
             throw .schedule(task: task.name, error)
         }
-        if service { schedule = "each plan's own; sweep every HERALD_SWEEP_INTERVAL" }
+        if service {
+            schedule =
+                task.name == .triggerProviderRefresh
+                ? "each subscription's due instant; sweep every HERALD_SWEEP_INTERVAL"
+                : "each plan's own; sweep every HERALD_SWEEP_INTERVAL"
+        }
         let off: [EnableSetting]
         do { off = try task.disablingSettings(settings) } catch { throw .setting(error) }
         let enabled: String

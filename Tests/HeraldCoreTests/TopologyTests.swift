@@ -134,11 +134,12 @@ final class TopologyTests: XCTestCase {
             topology.tasks(
                 triggeredBy: .tableChanged(
                     TableChange(
-                        table: "trigger_subscriptions", operation: .update, id: "x"))), [],
-            "the refresh routes are not yet enabled")
-        XCTAssertEqual(topology.tasks(triggeredBy: .keyExpired(name: "trigger_subscription:1")), [])
+                        table: "trigger_subscriptions", operation: .update, id: "x"))), [.triggerProviderRefresh])
+        XCTAssertEqual(
+            topology.tasks(triggeredBy: .keyExpired(name: "trigger_subscription:1")), [.triggerProviderRefresh])
+        XCTAssertEqual(topology.tasks(triggeredBy: .keyExpired(name: "other:1")), [])
         XCTAssertEqual(topology.tasks(triggeredBy: .sweep(reason: .interval)), [])
-        XCTAssertEqual(topology.routes(to: .triggerProviderRefresh).map(\.enabled), [false, false])
+        XCTAssertEqual(topology.routes(to: .triggerProviderRefresh).map(\.enabled), [true, true])
     }
 
     func testDifyDefaultsEnableOnlyTheDefaultOnTasks() throws {

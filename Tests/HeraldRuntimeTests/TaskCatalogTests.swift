@@ -81,7 +81,8 @@ final class TaskCatalogTests: XCTestCase {
                 "schedule-events", "schedule_events (redis_pubsub task_schedule_events)", "schedule_changed",
                 "workflow_schedule_task", "native (schedule service)",
             ])
-        XCTAssertTrue(table.contains { $0[0] == "credential-expiry" && $0[4] == "disabled route" })
+        XCTAssertTrue(
+            table.contains { $0[0] == "credential-expiry" && $0[4] == "native (trigger refresh service)" }, "\(table)")
         XCTAssertEqual(
             resolved.handling(.humanInputFormTimeout),
             "celery (human_input_form_timeout.check_and_resume on schedule_executor)")

@@ -78,16 +78,18 @@ def build_app(broker, key_prefix, output):
         accept_content=["json"],
     )
 
-    def ran(task, args, kwargs):
+    def ran(task, args, kwargs, extra=None):
         request = task.request
-        record(output, {
+        entry = {
             "event": "ran",
             "id": request.id,
             "task": task.name,
             "args": list(args),
             "kwargs": kwargs,
             "routing_key": (request.delivery_info or {}).get("routing_key"),
-        })
+        }
+        entry.update(extra or {})
+        record(output, entry)
 
     # Dify's signatures, so a wrong argument shape fails here as it would in Dify.
     @app.task(bind=True, name="tasks.workflow_schedule_tasks.run_schedule_trigger", queue="schedule_executor")
@@ -97,7 +99,16 @@ def build_app(broker, key_prefix, output):
     @app.task(bind=True, name="tasks.trigger_subscription_refresh_tasks.trigger_subscription_refresh",
               queue="trigger_refresh_executor")
     def trigger_subscription_refresh(self, tenant_id, subscription_id):
-        ran(self, (), {"tenant_id": tenant_id, "subscription_id": subscription_id})
+        # As Dify's executor: it goes on only while the publisher's lock is present (read with
+        # REDIS_KEY_PREFIX), and deletes the lock when done.
+        import time
+        import redis
+        client = redis.Redis.from_url(broker)
+        lock = (key_prefix or "") + "trigger_provider_refresh_lock:%s_%s" % (tenant_id, subscription_id)
+        present = client.get(lock) is not None
+        ran(self, (), {"tenant_id": tenant_id, "subscription_id": subscription_id},
+            extra={"lock_present": present, "at": time.time()})
+        client.delete(lock)
 
     @app.task(bind=True,
               name="tasks.process_tenant_plugin_autoupgrade_check_task.process_tenant_plugin_autoupgrade_check_task",

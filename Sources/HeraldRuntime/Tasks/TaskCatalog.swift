@@ -64,7 +64,9 @@ public struct ResolvedTopology: Sendable {
     /// `native (executor)`, `celery (<task> on <queue>)` or `off (ignored)`.
     public func handling(_ task: TaskName) -> String {
         switch mode(task) {
-        case .native: return isService(task) ? "native (schedule service)" : "native (executor)"
+        case .native:
+            guard isService(task) else { return "native (executor)" }
+            return task == .triggerProviderRefresh ? "native (trigger refresh service)" : "native (schedule service)"
         case .celery: return "celery (" + (topology.task(task)?.celery?.description ?? "?") + ")"
         case .off: return "off (ignored)"
         }
@@ -98,8 +100,9 @@ public enum HeraldTaskCatalog {
     ]
 
     /// The tasks a daemon service runs natively and continuously: workflow schedules
-    /// (precise timers, events and the fallback sweep of the schedule service).
-    public static let serviceTasks: Set<TaskName> = [.workflowSchedule]
+    /// (precise timers, events and the fallback sweep of the schedule service) and the trigger
+    /// refresh (the same, over the subscriptions' due instants).
+    public static let serviceTasks: Set<TaskName> = [.workflowSchedule, .triggerProviderRefresh]
 
     /// Every task this build implements natively.
     public static var implemented: [TaskName] { executorTasks + serviceTasks.sorted() }
