@@ -15,7 +15,7 @@ struct HeraldBench: ParsableCommand {
             HERALD_DATABASE_URL); the Python peer from HERALD_TEST_PYTHON; the daemon binary from HERALD_BIN. \
             `make bench` sets them all.
             """,
-        subcommands: [SourcesBench.self, SchedulesBench.self, RetentionBench.self, AllBench.self]
+        subcommands: [SourcesBench.self, SchedulesBench.self, RetentionBench.self, TriggersBench.self, AllBench.self]
     )
 }
 
@@ -31,6 +31,7 @@ enum BenchRegistry {
         (SourcesScenario.name, { env in try SourcesScenario(environment: env, config: SourcesConfig()).run() }),
         (SchedulesScenario.name, { env in try SchedulesScenario(environment: env, config: SchedulesConfig()).run() }),
         (RetentionScenario.name, { env in try RetentionScenario(environment: env, config: RetentionConfig()).run() }),
+        (TriggersScenario.name, { env in try TriggersScenario(environment: env, config: TriggersConfig()).run() }),
     ]
 
     /// Prints a report and merges its JSON.
@@ -97,6 +98,47 @@ struct SourcesBench: ParsableCommand {
         config.python = !noPython
         let env = try BenchEnvironment.load()
         try BenchRegistry.publish(SourcesScenario(environment: env, config: config).run(), json: common.json)
+    }
+}
+
+struct TriggersBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "triggers",
+        abstract: "Trigger refresh: due → queue lateness beside Dify's publisher, messages per hour, sweep query."
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: "Subscriptions in the lateness data set.")
+    var subscriptions = TriggersConfig().subscriptions
+
+    @Option(name: .long, help: "Of those, due over one window.")
+    var due = TriggersConfig().due
+
+    @Option(name: .long, help: "Seconds the due instants spread over.")
+    var window = TriggersConfig().windowSeconds
+
+    @Option(name: .long, help: "Subscriptions in the sweep-query data set.")
+    var sweepRows = TriggersConfig().sweepRows
+
+    @Flag(name: .long, help: "Skip the Python peer.")
+    var noPython = false
+
+    func validate() throws {
+        guard subscriptions >= due, due >= 1, window >= 1, sweepRows >= 1_000 else {
+            throw ValidationError("need subscriptions ≥ due ≥ 1, window ≥ 1 and sweep-rows ≥ 1000")
+        }
+    }
+
+    func run() throws {
+        var config = TriggersConfig()
+        config.subscriptions = subscriptions
+        config.due = due
+        config.windowSeconds = window
+        config.sweepRows = sweepRows
+        config.python = !noPython
+        let env = try BenchEnvironment.load()
+        try BenchRegistry.publish(TriggersScenario(environment: env, config: config).run(), json: common.json)
     }
 }
 
