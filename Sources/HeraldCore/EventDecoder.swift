@@ -50,7 +50,7 @@ public enum EventDecoder {
 
     /// The tables whose triggers NOTIFY `herald_events`.
     public static let notifyingTables: Set<String> = [
-        "workflow_schedule_plans", "app_triggers", "trigger_subscriptions",
+        "workflow_schedule_plans", "app_triggers", "trigger_subscriptions", "tenant_plugin_auto_upgrade_strategies",
     ]
 
     /// A `task_schedule_events` message.

@@ -1,7 +1,9 @@
-// The trigger refresh as a daemon service: created when the topology runs
-// `trigger_provider_refresh_task` natively (the default) and Dify's switch
-// ENABLE_TRIGGER_PROVIDER_REFRESH_TASK is on; started with the schedules once the
-// schema is at Herald's version (Daemon.swift, checkSchema).
+// The daemon services besides the workflow schedules: the trigger refresh, created
+// when the topology runs `trigger_provider_refresh_task` natively (the default) and
+// Dify's switch ENABLE_TRIGGER_PROVIDER_REFRESH_TASK is on, and the plugin upgrade
+// checks, when `check_upgradable_plugin_task` runs natively and its enable settings
+// (ENABLE_CHECK_UPGRADABLE_PLUGIN_TASK, MARKETPLACE_ENABLED) are on. Both start with
+// the schedules once the schema is at Herald's version (Daemon.swift, checkSchema).
 
 import HeraldCore
 import HeraldIO
@@ -13,8 +15,7 @@ extension Daemon {
             topology.isService(.triggerProviderRefresh)
         else { return }
         guard settings.triggerRefreshEnabled else {
-            logger.info(
-                "trigger refresh off", metadata: ["setting": "ENABLE_TRIGGER_PROVIDER_REFRESH_TASK"])
+            logger.info("trigger refresh off", metadata: ["setting": "ENABLE_TRIGGER_PROVIDER_REFRESH_TASK"])
             return
         }
         var options = TriggerRefreshOptions()
@@ -26,5 +27,25 @@ extension Daemon {
             loop: loop, pool: pool, app: settings.redis, broker: settings.celeryBroker,
             redisKeyPrefix: settings.redisKeyPrefix, instanceID: settings.instanceID,
             metrics: TriggerRefreshMetrics(factory: metrics.factory), options: options, logger: logger)
+    }
+
+    func makePluginChecks(pool: PostgresPool) {
+        guard let topology, topology.mode(.checkUpgradablePlugin) == .native,
+            topology.isService(.checkUpgradablePlugin),
+            let task = topology.topology.tasks.first(where: { $0.name == .checkUpgradablePlugin })
+        else { return }
+        let off = (try? task.disablingSettings(TaskSettings(taskEnvironment))) ?? []
+        guard off.isEmpty else {
+            logger.info("plugin upgrade checks off", metadata: ["settings": "\(off.map(\.key))"])
+            return
+        }
+        var options = PluginCheckOptions()
+        options.marketplaceURL = settings.marketplaceURL
+        options.difyVersion = settings.difyVersion
+        options.resendAfterSeconds = settings.scheduleResendAfterSeconds
+        pluginChecks = PluginCheckService(
+            loop: loop, pool: pool, app: settings.redis, broker: settings.celeryBroker,
+            redisKeyPrefix: settings.redisKeyPrefix, instanceID: settings.instanceID, factory: metrics.factory,
+            options: options, logger: logger)
     }
 }

@@ -49,6 +49,9 @@ public final class Daemon: @unchecked Sendable {
     public private(set) var schedules: ScheduleService?
     /// The trigger refresh (native `trigger_provider_refresh_task`), started with the schedules.
     public internal(set) var triggerRefresh: TriggerRefreshService?
+    /// The plugin upgrade checks (native `check_upgradable_plugin_task`), started with the schedules.
+    public internal(set) var pluginChecks: PluginCheckService?
+    var services: Bool { schedules != nil || triggerRefresh != nil || pluginChecks != nil }
     /// The topology with each task's way of running (nil when the file is missing or unusable).
     public private(set) var topology: ResolvedTopology?
     /// The task executor (nil when the topology is missing or invalid).
@@ -94,6 +97,7 @@ public final class Daemon: @unchecked Sendable {
         case .sweep:
             schedules?.handle(event)
             triggerRefresh?.handle(event)
+            pluginChecks?.handle(event)
             tasks?.resendUnsentTicks(olderThan: Double(settings.scheduleResendAfterSeconds))
             return
         case .timerFired:
@@ -111,6 +115,9 @@ public final class Daemon: @unchecked Sendable {
             case .native where topology.isService(task) && task == .triggerProviderRefresh:
                 handling = triggerRefresh == nil ? "no_service" : "service"
                 triggerRefresh?.handle(event)
+            case .native where topology.isService(task) && task == .checkUpgradablePlugin:
+                handling = pluginChecks == nil ? "no_service" : "service"
+                pluginChecks?.handle(event)
             case .native where topology.isService(task):
                 handling = schedules == nil ? "no_service" : "service"
                 schedules?.handle(event)
@@ -216,12 +223,13 @@ public final class Daemon: @unchecked Sendable {
                 options: options, logger: logger)
         }
         makeTriggerRefresh(pool: pool)
-        if schedules != nil || triggerRefresh != nil { checkSchema() }
+        makePluginChecks(pool: pool)
+        if services { checkSchema() }
 
         // 5b. Tasks from the topology file; they start with the schedules once the schema is
         // ready (at once when schedules are off). A missing or invalid file is logged and skipped.
         tasks = topology.flatMap { makeExecutor($0, pool: pool) }
-        if schedules == nil && triggerRefresh == nil { tasks?.start() }
+        if !services { tasks?.start() }
 
         // 6. The sweep: one at start, then adaptive.
         for name in HeraldMetrics.sourceNames { planner.sourceChanged(name, up: false, now: MonotonicNow.instant) }
@@ -274,6 +282,7 @@ public final class Daemon: @unchecked Sendable {
         tasks?.stop(); tasks = nil  // 5b
         schedules?.stop(); schedules = nil  // 5
         triggerRefresh?.stop(); triggerRefresh = nil
+        pluginChecks?.stop(); pluginChecks = nil
         pool = nil
         listener?.stop(); listener = nil  // 4
         redisSubscriber?.stop(); redisSubscriber = nil  // 3
@@ -286,7 +295,7 @@ public final class Daemon: @unchecked Sendable {
     /// Starts the schedules once the database schema is at Herald's version; until
     /// then says clearly what to do, and checks again on every sweep.
     private func checkSchema() {
-        guard !schemaReady, !schemaCheckInFlight, let pool, schedules != nil || triggerRefresh != nil else { return }
+        guard !schemaReady, !schemaCheckInFlight, let pool, services else { return }
         schemaCheckInFlight = true
         let latest = Migrations.latestVersion
         pool.run(on: loop, { c in try Migrator.appliedVersions(c).max() ?? 0 }) { [unowned self] result in
@@ -308,6 +317,7 @@ public final class Daemon: @unchecked Sendable {
                 schemaProblem = nil
                 schedules?.start()
                 triggerRefresh?.start()
+                pluginChecks?.start()
                 logger.info("schedules started", metadata: ["schema_version": "\(v)"])
                 tasks?.start()
             case .success(let v):
@@ -376,7 +386,7 @@ public final class Daemon: @unchecked Sendable {
         topologyProblem = nil
         logTopology(reloaded)
         tasks = makeExecutor(reloaded, pool: pool!)
-        if schemaReady || (schedules == nil && triggerRefresh == nil) { tasks?.start() }
+        if schemaReady || !services { tasks?.start() }
         logger.info("SIGHUP: topology reloaded", metadata: ["tasks": "\(tasks != nil)"])
     }
 
@@ -558,8 +568,16 @@ public final class Daemon: @unchecked Sendable {
             return TaskStatusRow(
                 task: name.rawValue, runs: runs,
                 enabled: topology.isService(name)
-                    ? (name == .triggerProviderRefresh ? triggerRefresh != nil : schedules != nil) : !disabled,
+                    ? serviceRunning(name) : !disabled,
                 nextTick: ticks[name], lastStatus: last?.status, lastAt: last?.at)
+        }
+    }
+
+    private func serviceRunning(_ name: TaskName) -> Bool {
+        switch name {
+        case .triggerProviderRefresh: return triggerRefresh != nil
+        case .checkUpgradablePlugin: return pluginChecks != nil
+        default: return schedules != nil
         }
     }
 

@@ -72,6 +72,10 @@ public struct Settings: Sendable {
     public var triggerCredentialThreshold: Int = 3600
     /// `TRIGGER_PROVIDER_SUBSCRIPTION_THRESHOLD_SECONDS` (Dify; default 3600).
     public var triggerSubscriptionThreshold: Int = 3600
+    /// `MARKETPLACE_API_URL` (Dify; default https://marketplace.dify.ai).
+    public var marketplaceURL: String = "https://marketplace.dify.ai"
+    /// `HERALD_DIFY_VERSION` (default 1.14.2): the `X-Dify-Version` Herald sends the marketplace.
+    public var difyVersion: String = "1.14.2"
     /// What start-up should warn about (a setting that works, but probably not as meant).
     public var warnings: [String] = []
 
@@ -211,6 +215,17 @@ public struct Settings: Sendable {
         let subscriptionThreshold = try integer(
             value("TRIGGER_PROVIDER_SUBSCRIPTION_THRESHOLD_SECONDS"),
             key: named("TRIGGER_PROVIDER_SUBSCRIPTION_THRESHOLD_SECONDS"), default: 3600, range: 0...31_536_000)
+        let marketplace = value("MARKETPLACE_API_URL") ?? "https://marketplace.dify.ai"
+        guard marketplace.hasPrefix("http://") || marketplace.hasPrefix("https://") else {
+            throw SettingsError(
+                key: named("MARKETPLACE_API_URL"), reason: "expected an http(s) URL, got \"\(marketplace)\"")
+        }
+        let difyVersion = value("HERALD_DIFY_VERSION") ?? "1.14.2"
+        guard !difyVersion.isEmpty, difyVersion.utf8.count <= 64,
+            difyVersion.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 })
+        else {
+            throw SettingsError(key: "HERALD_DIFY_VERSION", reason: "expected a version such as 1.14.2")
+        }
         return Settings(
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
             topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.json", instanceID: instance,
@@ -220,7 +235,7 @@ public struct Settings: Sendable {
             schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon, scheduleResendAfterSeconds: resend,
             scheduleLead: lead, scheduleEncodeAhead: encodeAhead, triggerRefreshEnabled: triggerEnabled,
             triggerCredentialThreshold: credentialThreshold, triggerSubscriptionThreshold: subscriptionThreshold,
-            warnings: warnings
+            marketplaceURL: marketplace, difyVersion: difyVersion, warnings: warnings
         )
     }
 

@@ -115,8 +115,13 @@ def build_app(broker, key_prefix, output):
               queue="plugin")
     def process_tenant_plugin_autoupgrade_check_task(self, tenant_id, strategy_setting, upgrade_time_of_day,
                                                      upgrade_mode, exclude_plugins, include_plugins):
+        # As Dify's task, it reads the manifest from the snapshot cache only.
+        import time
+        import redis
+        key = (key_prefix or "") + "plugin_autoupgrade_check_task:cached_plugin_snapshot:langgenius/openai"
+        cached = redis.Redis.from_url(broker).get(key)
         ran(self, (tenant_id, strategy_setting, upgrade_time_of_day, upgrade_mode, exclude_plugins,
-                   include_plugins), {})
+                   include_plugins), {}, extra={"at": time.time(), "snapshot": cached.decode() if cached else None})
 
     @app.task(bind=True, name="tasks.remove_document_from_index_task.remove_document_from_index_task", queue="dataset")
     def remove_document_from_index_task(self, document_id):

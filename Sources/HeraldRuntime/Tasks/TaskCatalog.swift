@@ -66,7 +66,11 @@ public struct ResolvedTopology: Sendable {
         switch mode(task) {
         case .native:
             guard isService(task) else { return "native (executor)" }
-            return task == .triggerProviderRefresh ? "native (trigger refresh service)" : "native (schedule service)"
+            switch task {
+            case .triggerProviderRefresh: return "native (trigger refresh service)"
+            case .checkUpgradablePlugin: return "native (plugin check service)"
+            default: return "native (schedule service)"
+            }
         case .celery: return "celery (" + (topology.task(task)?.celery?.description ?? "?") + ")"
         case .off: return "off (ignored)"
         }
@@ -101,8 +105,11 @@ public enum HeraldTaskCatalog {
 
     /// The tasks a daemon service runs natively and continuously: workflow schedules
     /// (precise timers, events and the fallback sweep of the schedule service) and the trigger
-    /// refresh (the same, over the subscriptions' due instants).
-    public static let serviceTasks: Set<TaskName> = [.workflowSchedule, .triggerProviderRefresh]
+    /// refresh (the same, over the subscriptions' due instants) and the plugin upgrade checks
+    /// (each tenant at its time of day).
+    public static let serviceTasks: Set<TaskName> = [
+        .workflowSchedule, .triggerProviderRefresh, .checkUpgradablePlugin,
+    ]
 
     /// Every task this build implements natively.
     public static var implemented: [TaskName] { executorTasks + serviceTasks.sorted() }

@@ -60,8 +60,8 @@ public struct CeleryBeatSender: Sendable {
         """
 
     /// The task id of `task`'s tick at `tick` (Unix seconds): `uuid5(ns, "beat:<task>@<tick>")`.
-    public static func taskID(task: TaskName, tick: Int64) -> String {
-        CeleryMessage.taskID(scheduleID: "beat:\(task.rawValue)", scheduledAt: tick)
+    public static func taskID(task: TaskName, tick: Int64, key: String? = nil) -> String {
+        CeleryMessage.taskID(scheduleID: "beat:\(task.rawValue)" + (key.map { ":" + $0 } ?? ""), scheduledAt: tick)
     }
 
     /// The list `call` goes to: `[<REDIS_KEY_PREFIX>:]<queue>`.
@@ -71,17 +71,18 @@ public struct CeleryBeatSender: Sendable {
     }
 
     /// The marker of one tick: `[<REDIS_KEY_PREFIX>:]herald:sent:beat:<task>:<tick>`.
-    public func markerKey(task: TaskName, tick: Int64) -> String {
-        (redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":") + "herald:sent:beat:\(task.rawValue):\(tick)"
+    public func markerKey(task: TaskName, tick: Int64, key: String? = nil) -> String {
+        (redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":") + "herald:sent:beat:\(task.rawValue):"
+            + (key.map { $0 + ":" } ?? "") + "\(tick)"
     }
 
     /// The Celery task for `call`, with the tick's id (or a random one without a tick).
     public static func celeryTask(
-        _ call: CeleryBeatCall, task: TaskName, tick: Int64?
+        _ call: CeleryBeatCall, task: TaskName, tick: Int64?, key: String? = nil
     ) throws(CeleryBeatError)
         -> CeleryTask
     {
-        let id = tick.map { taskID(task: task, tick: $0) } ?? CeleryUUID.v4().description
+        let id = tick.map { taskID(task: task, tick: $0, key: key) } ?? CeleryUUID.v4().description
         var args: [CeleryValue] = []
         for (i, value) in call.args.enumerated() { args.append(try celeryValue(value, "args[\(i)]")) }
         var kwargs: [CeleryMember] = []
@@ -89,47 +90,48 @@ public struct CeleryBeatSender: Sendable {
         return CeleryTask(name: call.task, queue: call.queue, id: id, args: args, kwargs: kwargs)
     }
 
-    /// Sends `call` for `task`: once per `tick` when given (marker and push in one script),
-    /// else a plain LPUSH with a random id (a request). Blocking; run off the loop.
+    /// Sends `call` for `task`: once per `tick` (and `key`, one of several calls of a tick, such as
+    /// a tenant) when given (marker and push in one script), else a plain LPUSH with a random id
+    /// (a request). Blocking; run off the loop.
     public func send(
-        _ call: CeleryBeatCall, task: TaskName, tick: Int64?
+        _ call: CeleryBeatCall, task: TaskName, tick: Int64?, key: String? = nil
     ) throws(CeleryBeatError)
         -> CeleryBeatSendResult
     {
-        let celery = try Self.celeryTask(call, task: task, tick: tick)
+        let celery = try Self.celeryTask(call, task: task, tick: tick, key: key)
         let message = CeleryMessage.encode(celery, origin: origin, deliveryTag: CeleryUUID.v4().description)
         let client: RedisClient
         do { client = try RedisClient(endpoint: broker) } catch {
             throw .broker(operation: "connect", underlying: error)
         }
-        let key = queueKey(call)
+        let list = queueKey(call)
         guard let tick else {
             let reply: RedisValue
             do {
-                reply = try client.command([Array("LPUSH".utf8), Array(key.utf8), message])
+                reply = try client.command([Array("LPUSH".utf8), Array(list.utf8), message])
             } catch {
-                throw .broker(operation: "LPUSH \(key)", underlying: error)
+                throw .broker(operation: "LPUSH \(list)", underlying: error)
             }
             if case .error(let m) = reply {
-                throw .broker(operation: "LPUSH \(key)", underlying: .redisReply(message: m))
+                throw .broker(operation: "LPUSH \(list)", underlying: .redisReply(message: m))
             }
             return .enqueued(taskID: celery.id)
         }
-        let marker = markerKey(task: task, tick: tick)
+        let marker = markerKey(task: task, tick: tick, key: key)
         let reply: RedisValue
         do {
             reply = try client.command([
-                Array("EVAL".utf8), Array(Self.script.utf8), Array("2".utf8), Array(key.utf8), Array(marker.utf8),
+                Array("EVAL".utf8), Array(Self.script.utf8), Array("2".utf8), Array(list.utf8), Array(marker.utf8),
                 Array(String(markerTTLSeconds).utf8), message,
             ])
         } catch {
-            throw .broker(operation: "EVAL (LPUSH \(key))", underlying: error)
+            throw .broker(operation: "EVAL (LPUSH \(list))", underlying: error)
         }
         switch reply {
         case .integer(1): return .enqueued(taskID: celery.id)
         case .integer(0): return .alreadySent(taskID: celery.id)
-        case .error(let m): throw .broker(operation: "EVAL (LPUSH \(key))", underlying: .redisReply(message: m))
-        default: throw .broker(operation: "EVAL (LPUSH \(key))", underlying: .redisReply(message: "unexpected reply"))
+        case .error(let m): throw .broker(operation: "EVAL (LPUSH \(list))", underlying: .redisReply(message: m))
+        default: throw .broker(operation: "EVAL (LPUSH \(list))", underlying: .redisReply(message: "unexpected reply"))
         }
     }
 

@@ -155,3 +155,47 @@ extension Migrations {
             ON CONFLICT (subscription_id) DO NOTHING;
             """)
 }
+
+extension Migrations {
+    /// Migration 12: plugin upgrade checks at each tenant's `upgrade_time_of_day`. Dify's
+    /// strategies table is announced by NOTIFY (migration 3's statement triggers); a (tenant,
+    /// due instant) is claimed once under the primary key of `herald.plugin_check_fires`.
+    /// docs/tasks.md, "check_upgradable_plugin_task".
+    static let pluginChecks = Migration(
+        version: 12, name: "herald_plugin_checks",
+        sql: """
+            CREATE TABLE IF NOT EXISTS tenant_plugin_auto_upgrade_strategies (
+                id uuid NOT NULL DEFAULT gen_random_uuid(),
+                tenant_id uuid NOT NULL,
+                strategy_setting varchar(16) NOT NULL DEFAULT 'fix_only',
+                upgrade_time_of_day integer NOT NULL,
+                upgrade_mode varchar(16) NOT NULL DEFAULT 'exclude',
+                exclude_plugins json NOT NULL,
+                include_plugins json NOT NULL,
+                created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                updated_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                CONSTRAINT tenant_plugin_auto_upgrade_strategy_pkey PRIMARY KEY (id),
+                CONSTRAINT unique_tenant_plugin_auto_upgrade_strategy UNIQUE (tenant_id)
+            );
+            CREATE TABLE IF NOT EXISTS herald.plugin_check_fires (
+                tenant_id uuid NOT NULL,
+                due_at bigint NOT NULL,              -- Unix µs: the UTC day's start + upgrade_time_of_day
+                claimed_by text NOT NULL,
+                claimed_at timestamptz NOT NULL DEFAULT now(),
+                enqueued_at timestamptz,
+                outcome text,                        -- enqueued | expired
+                PRIMARY KEY (tenant_id, due_at)
+            );
+            CREATE INDEX IF NOT EXISTS plugin_check_fires_unsent_idx ON herald.plugin_check_fires (claimed_at)
+                WHERE enqueued_at IS NULL;
+            DROP TRIGGER IF EXISTS herald_notify_insert ON tenant_plugin_auto_upgrade_strategies;
+            DROP TRIGGER IF EXISTS herald_notify_update ON tenant_plugin_auto_upgrade_strategies;
+            DROP TRIGGER IF EXISTS herald_notify_delete ON tenant_plugin_auto_upgrade_strategies;
+            CREATE TRIGGER herald_notify_insert AFTER INSERT ON tenant_plugin_auto_upgrade_strategies
+                REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION herald.notify_changes();
+            CREATE TRIGGER herald_notify_update AFTER UPDATE ON tenant_plugin_auto_upgrade_strategies
+                REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION herald.notify_changes();
+            CREATE TRIGGER herald_notify_delete AFTER DELETE ON tenant_plugin_auto_upgrade_strategies
+                REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION herald.notify_changes();
+            """)
+}
