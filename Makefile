@@ -19,11 +19,15 @@
 #   make image-test  make image, then run it against private Redis and PostgreSQL: migrate --demo,
 #                the daemon, a demo plan due in seconds must fire; PASS or FAIL, the log in
 #                .run/image-test.log
+#   make install install the built binary (make build first, or HERALD=path), the topology, an example
+#                env file and the systemd unit (topology/systemd/install.sh): PREFIX (default
+#                /usr/local), DESTDIR, SYSCONFDIR (default /etc), UNITDIR (default
+#                PREFIX/lib/systemd/system); an existing topology or env file is never overwritten
 #   make lint    swift-format lint --strict (configuration: .swift-format), and a build of both packages
 #                that refuses an import of a module the importing target does not declare
 #
 # The helpers live in Tests/Support: deps.sh (apt packages, Python venv), services.sh (the private
-# servers), run-tests.sh (the test run); the image's in topology/docker.
+# servers), run-tests.sh (the test run); the image's in topology/docker, the unit in topology/systemd.
 # Everything they create is under .run/ (git-ignored).
 
 SHELL := bash
@@ -43,8 +47,12 @@ ARGS         ?=
 DEMO         ?=
 BENCH_ARGS   ?=
 IMAGE_SH     := $(CURDIR)/topology/docker/image.sh
+PREFIX       ?= /usr/local
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+DESTDIR      ?=
 
-.PHONY: help deps build test run stop bench lint clean image image-test
+.PHONY: help deps build test run stop bench lint clean image image-test install
 
 help:
 	@echo "Herald: make targets"
@@ -61,6 +69,8 @@ help:
 	echo "               dockerd is started when none runs), also saved as .run/image/herald-<version>.tar"
 	echo "  make image-test  make image, run it against private Redis/PostgreSQL, check a plan fires"
 	echo "               (PASS/FAIL; log in .run/image-test.log)"
+	echo "  make install install binary (after make build), topology, example env file, systemd unit"
+	echo "               (PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc UNITDIR=PREFIX/lib/systemd/system)"
 	echo "  make lint    swift-format lint --strict (.swift-format) and the build's import check"
 	echo "  make clean   stop private servers, remove .build, Benchmarks/.build and .run"
 
@@ -156,6 +166,9 @@ image:
 image-test:
 	@mkdir -p .run
 	{ $(MAKE) image && bash "$(IMAGE_SH)" test; } 2>&1 | tee .run/image-test.log
+
+install:
+	@bash "$(CURDIR)/topology/systemd/install.sh" "$(HERALD)" "$(DESTDIR)" "$(PREFIX)" "$(SYSCONFDIR)" "$(UNITDIR)"
 
 lint: deps
 	@# swift-format ships with the toolchain (Swift 6 and later) as `swift format`
