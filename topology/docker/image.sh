@@ -261,9 +261,12 @@ cmd_test() {
         exit 1
     fi
 
+    # Confined as the Kubernetes manifest runs it (topology/kubernetes/herald.yaml): a read-only root,
+    # no capabilities, no privilege escalation.
     CONTAINER="herald-image-test-$$"
-    echo "image-test: \$ docker run -d --name $CONTAINER --network host $image   (CMD run)" >&2
+    echo "image-test: \$ docker run -d --name $CONTAINER --network host --read-only --cap-drop ALL $image   (CMD run)" >&2
     docker run -d --name "$CONTAINER" --network host "${env_args[@]}" \
+        --read-only --cap-drop ALL --security-opt no-new-privileges \
         --health-interval 1s --health-timeout 5s --health-retries 3 --health-start-period 30s \
         "$image" >/dev/null
     health() { [[ $(docker inspect --format '{{.State.Health.Status}}' "$CONTAINER") == healthy ]]; }
