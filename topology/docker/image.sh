@@ -75,6 +75,7 @@ need_packages() {
 # --- the Docker daemon ---------------------------------------------------------------------------
 
 DOCKERD_PID=
+DOCKERD_EXEC_ROOT=
 daemon_answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 stop_private_dockerd() {
@@ -83,6 +84,9 @@ stop_private_dockerd() {
     kill -TERM "$DOCKERD_PID" 2>/dev/null || true
     wait_until 30 bash -c "! kill -0 $DOCKERD_PID 2>/dev/null" || kill -KILL "$DOCKERD_PID" 2>/dev/null || true
     DOCKERD_PID=
+    # dockerd leaves its default network namespace mounted in its exec root.
+    umount "$DOCKERD_EXEC_ROOT/netns/default" 2>/dev/null || true
+    rm -rf -- "$DOCKERD_EXEC_ROOT"
 }
 
 docker_up() {
@@ -96,11 +100,10 @@ docker_up() {
     ((EUID == 0)) || die "no Docker daemon runs, and starting one needs root"
     mkdir -p "$DOCKER_DIR"
     # containerd's socket paths must stay under 108 bytes: its state goes to a short /tmp path.
-    local exec_root
-    exec_root="/tmp/herald-docker-$(printf '%s' "$DOCKER_DIR" | sha256sum | cut -c1-12)"
+    DOCKERD_EXEC_ROOT="/tmp/herald-docker-$(printf '%s' "$DOCKER_DIR" | sha256sum | cut -c1-12)"
     export DOCKER_HOST="unix://$DOCKER_DIR/docker.sock"
     say "starting a private dockerd (data under ${DOCKER_DIR#"$REPO_ROOT"/}, log dockerd.log)"
-    dockerd --data-root "$DOCKER_DIR/data" --exec-root "$exec_root" --pidfile "$DOCKER_DIR/dockerd.pid" \
+    dockerd --data-root "$DOCKER_DIR/data" --exec-root "$DOCKERD_EXEC_ROOT" --pidfile "$DOCKER_DIR/dockerd.pid" \
         --host "$DOCKER_HOST" --iptables=false --ip-masq=false --bridge=none \
         </dev/null >"$DOCKER_DIR/dockerd.log" 2>&1 &
     DOCKERD_PID=$!
