@@ -11,11 +11,24 @@
 #                make test ARGS='--filter HeraldCoreTests'
 #   make bench   build the benchmark package (Benchmarks/, its own .build) and run its scenarios against
 #                private servers; writes .bench/latest.json
+#   make image   the Docker image herald:<version> (and :latest) from topology/docker/Dockerfile: the
+#                release binary on a Debian 12 root made with debootstrap and docker import (no
+#                registry needed; cached under .run/image), also saved as .run/image/herald-<version>.tar.
+#                Uses the running Docker daemon, or starts a private one for the duration
+#                (topology/docker/image.sh)
+#   make image-test  make image, then run it against private Redis and PostgreSQL: migrate --demo,
+#                the daemon, a demo plan due in seconds must fire; PASS or FAIL, the log in
+#                .run/image-test.log
+#   make install install the built binary (make build first, or HERALD=path), the topology, an example
+#                env file and the systemd unit (topology/systemd/install.sh): PREFIX (default
+#                /usr/local), DESTDIR, SYSCONFDIR (default /etc), UNITDIR (default
+#                PREFIX/lib/systemd/system); an existing topology or env file is never overwritten
 #   make lint    swift-format lint --strict (configuration: .swift-format), and a build of both packages
 #                that refuses an import of a module the importing target does not declare
 #
 # The helpers live in Tests/Support: deps.sh (apt packages, Python venv), services.sh (the private
-# servers), run-tests.sh (the test run). Everything they create is under .run/ (git-ignored).
+# servers), run-tests.sh (the test run); the image's in topology/docker, the unit in topology/systemd.
+# Everything they create is under .run/ (git-ignored).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -33,8 +46,13 @@ LINT_PATHS   := Sources Tests Benchmarks Package.swift
 ARGS         ?=
 DEMO         ?=
 BENCH_ARGS   ?=
+IMAGE_SH     := $(CURDIR)/topology/docker/image.sh
+PREFIX       ?= /usr/local
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+DESTDIR      ?=
 
-.PHONY: help deps build test run stop bench lint clean
+.PHONY: help deps build test run stop bench lint clean image image-test install
 
 help:
 	@echo "Herald: make targets"
@@ -47,6 +65,12 @@ help:
 	echo "  make stop    stop the private servers make run started"
 	echo "  make bench   build the benchmark package Benchmarks/ and run every scenario against"
 	echo "               private servers; writes .bench/latest.json"
+	echo "  make image   Docker image herald:<version> (debootstrap base, no registry needed; a private"
+	echo "               dockerd is started when none runs), also saved as .run/image/herald-<version>.tar"
+	echo "  make image-test  make image, run it against private Redis/PostgreSQL, check a plan fires"
+	echo "               (PASS/FAIL; log in .run/image-test.log)"
+	echo "  make install install binary (after make build), topology, example env file, systemd unit"
+	echo "               (PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc UNITDIR=PREFIX/lib/systemd/system)"
 	echo "  make lint    swift-format lint --strict (.swift-format) and the build's import check"
 	echo "  make clean   stop private servers, remove .build, Benchmarks/.build and .run"
 
@@ -127,6 +151,24 @@ bench: build
 	export HERALD_BIN="$(HERALD)"
 	mkdir -p .bench
 	"$(HERALD_BENCH)" all --json .bench/latest.json $(BENCH_ARGS)
+
+image:
+	@bash "$(SUPPORT)/deps.sh" --runtime
+	# The daemon alone, static standard library, quietly (as make run builds it).
+	set +o pipefail
+	swift build -c release --static-swift-stdlib -q --product herald 2>&1 |
+	  grep -v -E "use of .mktemp. is dangerous|prohibited flag" || true
+	test "$${PIPESTATUS[0]}" -eq 0 || { echo "make image: the build failed" >&2; exit 1; }
+	set -o pipefail
+	bash "$(IMAGE_SH)" build
+
+# The whole output (the build too) also goes to .run/image-test.log.
+image-test:
+	@mkdir -p .run
+	{ $(MAKE) image && bash "$(IMAGE_SH)" test; } 2>&1 | tee .run/image-test.log
+
+install:
+	@bash "$(CURDIR)/topology/systemd/install.sh" "$(HERALD)" "$(DESTDIR)" "$(PREFIX)" "$(SYSCONFDIR)" "$(UNITDIR)"
 
 lint: deps
 	@# swift-format ships with the toolchain (Swift 6 and later) as `swift format`

@@ -1,6 +1,10 @@
 // Host names are resolved off the loop thread: getaddrinfo blocks, and a slow
 // DNS server must never stall event delivery (docs/development.md).
 
+// CLibevent for SOCK_STREAM: CLibevent.h includes <sys/socket.h> first (docs/development.md,
+// "Interop pitfalls"), so in a release (whole-module) build its declarations belong to CLibevent
+// and Glibc alone does not show them.
+import CLibevent
 import Foundation
 import Glibc
 

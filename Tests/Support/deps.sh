@@ -32,6 +32,9 @@ APT_PACKAGES=(
     redis-server postgresql
     pkg-config git ca-certificates tzdata
 )
+# For the tests only (not with --runtime): systemd-analyze, which checks the installed unit
+# (Tests/HeraldEndToEndTests/InstallTests.swift).
+TEST_APT_PACKAGES=(systemd)
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -95,7 +98,9 @@ stop_system_service() {
 
 NEWLY_INSTALLED=()
 if command -v dpkg-query >/dev/null 2>&1; then
-    apt_install "${APT_PACKAGES[@]}" || true
+    wanted=("${APT_PACKAGES[@]}")
+    ((RUNTIME_ONLY)) || wanted+=("${TEST_APT_PACKAGES[@]}")
+    apt_install "${wanted[@]}" || true
     command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv || true
     for svc in redis-server postgresql; do
         if [[ " ${NEWLY_INSTALLED[*]} " == *" $svc "* ]]; then
