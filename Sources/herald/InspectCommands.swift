@@ -1,8 +1,9 @@
 // Read-only views of what Herald recorded, for an operator who would otherwise need SQL:
 // `herald runs [TASK]` (task runs), `herald fires [PLAN]` (schedule fires and whether they
 // reached the broker), `herald plan show ID` (a plan, its trigger, its quarantine and last
-// fires) and `herald quarantine list|release ID`. Only `quarantine release` writes: it deletes the
-// quarantine row and announces the plan, so running daemons re-read it at once.
+// fires), `herald plan pause|resume ID` and `herald quarantine list|release ID`. Only pause,
+// resume and release write, each in Herald's own tables, and announce the plan, so running
+// daemons re-read it at once.
 
 import ArgumentParser
 import Foundation
@@ -30,6 +31,13 @@ private func printQuery(_ c: PostgresConnection, header: [String], _ sql: String
     } catch {
         CLI.fail("\(error)", code: 1)
     }
+}
+
+/// Announces `plan` as changed, so every daemon re-reads (and re-arms or disarms) it now.
+private func announce(_ c: PostgresConnection, _ plan: String) throws {
+    try c.query(
+        "SELECT pg_notify('herald_events', json_build_object('table', 'workflow_schedule_plans', 'op', 'UPDATE', 'id', $1::text)::text)",
+        [plan])
 }
 
 /// A canonical lower-case UUID, or exit 2.
@@ -90,7 +98,61 @@ struct FiresCommand: ParsableCommand {
 
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "plan", abstract: "Look at one schedule plan.", subcommands: [Show.self])
+        commandName: "plan", abstract: "Look at, pause or resume one schedule plan.",
+        subcommands: [Show.self, Pause.self, Resume.self])
+
+    struct Pause: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pause",
+            abstract: "Stop firing a plan until `herald plan resume` (Dify's plan and trigger are left as they are).")
+
+        @Argument(help: "workflow_schedule_plans.id")
+        var id: String
+
+        @Option(name: .long, help: "Why (shown by `plan show`).")
+        var note = ""
+
+        func run() throws {
+            let plan = uuid(id, "ID")
+            let c = connect()
+            do {
+                let exists = try c.query("SELECT 1 FROM workflow_schedule_plans WHERE id = $1::uuid", [plan])
+                guard !exists.rows.isEmpty else { CLI.fail("no plan \(plan) in workflow_schedule_plans", code: 1) }
+                let who =
+                    (ProcessInfo.processInfo.environment["USER"] ?? "operator") + "@" + ProcessInfo.processInfo.hostName
+                let r = try c.query(
+                    "INSERT INTO herald.schedule_paused (plan_id, paused_by, note) VALUES ($1::uuid, $2, $3) ON CONFLICT DO NOTHING",
+                    [plan, who, note])
+                guard r.affected == 1 else { CLI.fail("plan \(plan) is already paused", code: 1) }
+                try announce(c, plan)
+                print("paused \(plan)")
+            } catch {
+                CLI.fail("\(error)", code: 1)
+            }
+        }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "resume",
+            abstract: "Fire a paused plan again: an overdue one fires once at once, then at its next time.")
+
+        @Argument(help: "workflow_schedule_plans.id")
+        var id: String
+
+        func run() throws {
+            let plan = uuid(id, "ID")
+            let c = connect()
+            do {
+                let r = try c.query("DELETE FROM herald.schedule_paused WHERE plan_id = $1::uuid", [plan])
+                guard r.affected == 1 else { CLI.fail("plan \(plan) is not paused", code: 1) }
+                try announce(c, plan)
+                print("resumed \(plan)")
+            } catch {
+                CLI.fail("\(error)", code: 1)
+            }
+        }
+    }
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -113,6 +175,10 @@ struct PlanCommand: ParsableCommand {
                        AND t.trigger_type = 'trigger-schedule'
                  WHERE p.id = $1::uuid
                 """, [plan])
+            print("\npaused")
+            printQuery(
+                c, header: ["SINCE", "BY", "NOTE"],
+                "SELECT paused_at::text, paused_by, note FROM herald.schedule_paused WHERE plan_id = $1::uuid", [plan])
             print("\nquarantine")
             printQuery(
                 c, header: ["SINCE", "OCCURRENCES", "ERROR"],
@@ -162,10 +228,7 @@ struct QuarantineCommand: ParsableCommand {
             do {
                 let r = try c.query("DELETE FROM herald.schedule_quarantine WHERE plan_id = $1::uuid", [plan])
                 guard r.affected == 1 else { CLI.fail("plan \(plan) is not in quarantine", code: 1) }
-                // Announced as a change of the plan, so every daemon re-reads and re-arms it now.
-                try c.query(
-                    "SELECT pg_notify('herald_events', json_build_object('table', 'workflow_schedule_plans', 'op', 'UPDATE', 'id', $1::text)::text)",
-                    [plan])
+                try announce(c, plan)
                 print("released \(plan)")
             } catch {
                 CLI.fail("\(error)", code: 1)

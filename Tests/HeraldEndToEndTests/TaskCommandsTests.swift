@@ -87,6 +87,73 @@ final class TaskCommandsTests: XCTestCase {
         XCTAssertTrue(ok.stdout.contains("schedule-events"), "the routing table: \(ok.stdout)")
     }
 
+    /// A plan with its app and enabled trigger, due `dueIn` seconds from now, once a year after that.
+    private func addPlan(_ conn: PostgresConnection, tenant: String, zone: String, dueIn: Int) throws -> String {
+        let app = UUID().uuidString.lowercased()
+        let plan = UUID().uuidString.lowercased()
+        try conn.query(
+            "INSERT INTO apps (id, tenant_id, name, mode, enable_site, enable_api) VALUES ($1, $2, 'a', 'workflow', true, true)",
+            [app, tenant])
+        try conn.query(
+            """
+            INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status, updated_at)
+            VALUES ($1, $2, 'n', 'trigger-schedule', 's', 'enabled', now() AT TIME ZONE 'UTC')
+            """, [tenant, app])
+        try conn.query(
+            """
+            INSERT INTO workflow_schedule_plans (id, app_id, node_id, tenant_id, cron_expression, timezone, next_run_at)
+            VALUES ($1, $2, 'n', $3, '0 0 1 1 *', $4,
+                    date_trunc('second', now() AT TIME ZONE 'UTC') + make_interval(secs => $5::int))
+            """, [plan, app, tenant, zone, String(dueIn)])
+        return plan
+    }
+
+    /// `herald plan pause ID` stops a plan firing whatever its time, `resume` lets it fire again
+    /// (an overdue plan once, at once); both reach a running daemon at once through NOTIFY.
+    func testPlanPauseAndResume() throws {
+        let (redisURL, _) = try Binary.servers()
+        let db = try PrivateDatabase(prefix: "herald_pause")
+        defer { db.drop() }
+        let prefix = "pau" + UUID().uuidString.lowercased().prefix(8)
+        let env = [
+            "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": db.url, "REDIS_KEY_PREFIX": prefix,
+            "HERALD_SWEEP_INTERVAL": "1", "HERALD_METRICS_ADDR": "127.0.0.1:\(Binary.freePort())",
+        ]
+        XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
+        let conn = try PostgresConnection(connInfo: db.info)
+        let tenant = UUID().uuidString.lowercased()
+        try conn.query("INSERT INTO tenants (id, name) VALUES ($1, 't')", [tenant])
+        let plan = try addPlan(conn, tenant: tenant, zone: "UTC", dueIn: 4)
+        let pid = try Binary.spawn(["run"], env: env, log: NSTemporaryDirectory() + "herald-pause-\(UUID()).log")
+        defer {
+            kill(pid, SIGKILL)
+            _ = Binary.wait(pid)
+            if let redis = try? RedisClient(endpoint: RedisEndpoint.parse(redisURL)) {
+                Binary.deleteKeys(redis, prefix: prefix + ":")
+            }
+        }
+        try eventually("the daemon is up", timeout: 20) { try Binary.run(["status"], env: env).status == 0 }
+        let paused = try Binary.run(["plan", "pause", plan, "--note", "maintenance"], env: env)
+        XCTAssertEqual(paused.status, 0, paused.stderr)
+        XCTAssertTrue(paused.stdout.contains("paused \(plan)"), paused.stdout)
+        XCTAssertEqual(try Binary.run(["plan", "pause", plan], env: env).status, 1, "already paused")
+        XCTAssertEqual(try Binary.run(["plan", "pause", UUID().uuidString], env: env).status, 1, "no such plan")
+        let show = try Binary.run(["plan", "show", plan], env: env)
+        XCTAssertTrue(show.stdout.contains("maintenance"), show.stdout)
+        // Its time comes and goes, with sweeps every second: nothing fires.
+        Thread.sleep(forTimeInterval: 7)
+        let none = try conn.query("SELECT count(*) FROM herald.schedule_fire_log WHERE plan_id = $1::uuid", [plan])
+        XCTAssertEqual(none.rows[0][0], "0", "a paused plan fired")
+
+        let resumed = try Binary.run(["plan", "resume", plan], env: env)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try Binary.run(["plan", "resume", plan], env: env).status, 1, "not paused")
+        try eventually("the overdue plan fires once resumed", timeout: 15) {
+            try conn.query("SELECT count(*) FROM herald.schedule_fire_log WHERE plan_id = $1::uuid", [plan])
+                .rows[0][0] == "1"
+        }
+    }
+
     /// What an operator looks at without SQL: `herald runs`, `herald fires`, `herald plan show`,
     /// `herald quarantine list|release`.
     func testRunsFiresPlanAndQuarantineCommands() throws {
@@ -104,22 +171,7 @@ final class TaskCommandsTests: XCTestCase {
         var plans: [String] = []
         try conn.query("INSERT INTO tenants (id, name) VALUES ($1, 't')", [tenant])
         for zone in ["UTC", "Mars/Olympus_Mons"] {
-            let app = UUID().uuidString.lowercased()
-            let plan = UUID().uuidString.lowercased()
-            try conn.query(
-                "INSERT INTO apps (id, tenant_id, name, mode, enable_site, enable_api) VALUES ($1, $2, 'a', 'workflow', true, true)",
-                [app, tenant])
-            try conn.query(
-                """
-                INSERT INTO app_triggers (tenant_id, app_id, node_id, trigger_type, title, status, updated_at)
-                VALUES ($1, $2, 'n', 'trigger-schedule', 's', 'enabled', now() AT TIME ZONE 'UTC')
-                """, [tenant, app])
-            try conn.query(
-                """
-                INSERT INTO workflow_schedule_plans (id, app_id, node_id, tenant_id, cron_expression, timezone, next_run_at)
-                VALUES ($1, $2, 'n', $3, '0 0 1 1 *', $4, date_trunc('second', now() AT TIME ZONE 'UTC') + interval '2 seconds')
-                """, [plan, app, tenant, zone])
-            plans.append(plan)
+            plans.append(try addPlan(conn, tenant: tenant, zone: zone, dueIn: 2))
         }
         let (good, bad) = (plans[0], plans[1])
         let pid = try Binary.spawn(["run"], env: env, log: NSTemporaryDirectory() + "herald-inspect-\(UUID()).log")

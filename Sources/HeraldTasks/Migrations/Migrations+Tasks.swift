@@ -44,3 +44,18 @@ extension Migrations {
                 WHERE run_mode = 'celery' AND enqueued_at IS NULL;
             """)
 }
+
+extension Migrations {
+    /// Migration 13: plans an operator paused (`herald plan pause ID`): skipped by window loads,
+    /// claims and sweeps until `herald plan resume ID`, whatever Dify changes meanwhile.
+    static let schedulePauses = Migration(
+        version: 13, name: "herald_schedule_pauses",
+        sql: """
+            CREATE TABLE IF NOT EXISTS herald.schedule_paused (
+                plan_id uuid PRIMARY KEY,
+                paused_at timestamptz NOT NULL DEFAULT now(),
+                paused_by text NOT NULL,
+                note text NOT NULL DEFAULT ''
+            );
+            """)
+}

@@ -65,11 +65,13 @@ public struct PlanStore: Sendable {
          AND t.trigger_type = 'trigger-schedule' AND t.status = 'enabled'
         """
     /// A plan is skipped while its quarantine matches it: the same crontab and zone, and, for a
-    /// quarantine of its `next_run_at` (``badNextRunAt``), as long as that value is still unusable.
+    /// quarantine of its `next_run_at` (``badNextRunAt``), as long as that value is still unusable;
+    /// and while an operator has paused it (`herald plan pause`).
     static let notQuarantined = """
         NOT EXISTS (SELECT 1 FROM herald.schedule_quarantine q
                      WHERE q.plan_id = p.id AND q.cron_expression = p.cron_expression AND q.timezone = p.timezone
                        AND (q.error NOT LIKE 'next_run_at %' OR NOT \(usableNextRunAt)))
+        AND NOT EXISTS (SELECT 1 FROM herald.schedule_paused z WHERE z.plan_id = p.id)
         """
     /// `next_run_at` values Herald can compute with: finite, years 1 to 9999 (Python's datetime
     /// range, so whatever Dify writes). `-infinity`, `infinity` and the far ends of PostgreSQL's
