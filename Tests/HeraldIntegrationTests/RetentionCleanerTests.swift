@@ -76,6 +76,7 @@ final class RetentionCleanerTests: XCTestCase {
         XCTAssertEqual(try f.snapshot(), before, "a dry run changes nothing")
         XCTAssertEqual(dry.deleted["messages"], 153)
         XCTAssertTrue(dry.dryRun)
+        XCTAssertEqual(dry.candidates, 153, "the progress total: messages created before the cut-off")
 
         let report = try cleaner.run(f.conn, now: f.now, dryRun: false)
         XCTAssertEqual(
@@ -91,6 +92,7 @@ final class RetentionCleanerTests: XCTestCase {
 
         let again = try cleaner.run(f.conn, now: f.now, dryRun: false)
         XCTAssertEqual(again.totalDeleted, 0, "a second run finds nothing")
+        XCTAssertEqual(again.candidates, 0)
     }
 
     func testBillingEnabledKeepsPaidGraceWhitelistedAndUnknownTenants() throws {
@@ -418,6 +420,7 @@ final class RetentionCleanerTests: XCTestCase {
         let report = try WorkflowRunLogsCleaner(settings: Self.settings { $0.workflowIDs = [chosen] }).run(
             f.conn, now: f.now, dryRun: false)
         XCTAssertEqual(report.deleted["workflow_runs"], 9)
+        XCTAssertEqual(report.candidates, 9, "the progress total counts the chosen workflow's ended runs only")
         let left = try f.snapshot()["workflow_runs"]!
         XCTAssertTrue(mine.isDisjoint(with: left))
         XCTAssertEqual(theirs, left)

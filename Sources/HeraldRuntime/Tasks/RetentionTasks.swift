@@ -64,6 +64,19 @@ extension DatasetTaskResources {
         do { return try RetentionSettings.load(from: context.settings.values) } catch { throw .settings("\(error)") }
     }
 
+    /// The progress share of a run: `scanned` of `total` candidates, the percentage, and the
+    /// seconds left at the rate so far (none without a total or before the first batch).
+    static func share(scanned: Int, of total: Int?, elapsed: Double) -> [(key: String, value: String)] {
+        guard let total, total > 0, scanned > 0 else { return [] }
+        let done = min(scanned, total)
+        let percent = Double(done) * 100 / Double(total)
+        let eta = elapsed * Double(total - done) / Double(done)
+        return [
+            ("scanned", String(scanned)), ("of", String(total)), ("percent", String(format: "%.1f", percent)),
+            ("eta_s", String(Int(eta.rounded()))),
+        ]
+    }
+
     /// Runs a cleaner on one pooled connection with progress, metrics and the summary.
     func runRetention(
         _ task: TaskName, _ context: any TaskContext, parent: String,
@@ -72,7 +85,8 @@ extension DatasetTaskResources {
     ) throws -> TaskReport {
         let now = Date(timeIntervalSince1970: context.clock.wallSeconds)
         func uptime() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-        var lastProgress = uptime()
+        let started = uptime()
+        var lastProgress = started
         let dry = context.isDryRun
         let report = try pool.withDedicatedConnection { c in
             try body(c, now, { !context.isCancelled }) { batch, running in
@@ -80,12 +94,12 @@ extension DatasetTaskResources {
                 let t = uptime()
                 if t - lastProgress >= 5 {
                     lastProgress = t
-                    context.progress(
-                        dry ? "counting" : "deleting",
-                        [
-                            ("batches", String(running.batches)), (parent, String(running.deleted[parent] ?? 0)),
-                            ("rows", String(running.totalDeleted)), ("batch_size", String(running.finalBatchSize)),
-                        ])
+                    var details: [(key: String, value: String)] = [
+                        ("batches", String(running.batches)), (parent, String(running.deleted[parent] ?? 0)),
+                        ("rows", String(running.totalDeleted)), ("batch_size", String(running.finalBatchSize)),
+                    ]
+                    details += Self.share(scanned: running.scanned, of: running.candidates, elapsed: t - started)
+                    context.progress(dry ? "counting" : "deleting", details)
                 }
             }
         }

@@ -141,10 +141,12 @@ public struct MessagesCleaner {
         _ conn: PostgresConnection, now: Date, dryRun: Bool, shouldContinue: () -> Bool = { true },
         onBatch: (RetentionBatch, RetentionReport) -> Void = { _, _ in }
     ) throws(RetentionError) -> RetentionReport {
-        let runner = try RetentionBatchRunner(
+        var runner = try RetentionBatchRunner(
             conn, now: now, days: settings.messageRetentionDays, batchSize: settings.messageBatchSize,
             pauseMaxMs: settings.messagePauseMaxMs, dryRun: dryRun, settings: settings)
         let cutoff = runner.cutoff
+        runner.candidates = RetentionBatchRunner.count(
+            conn, "SELECT count(*) FROM messages WHERE created_at < $1::timestamp", [cutoff])
         switch policy {
         case .everyTenant:
             let sql = Self.everyTenantStatement(dryRun: dryRun)

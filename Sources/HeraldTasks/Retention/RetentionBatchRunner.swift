@@ -98,6 +98,9 @@ public struct RetentionReport: Sendable, Equatable {
     public var dryRun = false
     /// False when the run stopped early on request.
     public var completed = true
+    /// Parent rows created before the cut-off when the run started: the total its progress is a
+    /// share of (nil when the count did not finish within 10 s).
+    public var candidates: Int?
 
     /// Every table's deleted rows.
     public var totalDeleted: Int { deleted.values.reduce(0, +) }
@@ -123,6 +126,20 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
 
 /// Drives keyset batches on one connection.
 struct RetentionBatchRunner {
+    /// The progress total (``RetentionReport/candidates``), counted by the cleaner before the run.
+    var candidates: Int?
+
+    /// `SELECT count(*)` of the run's candidates, given at most 10 s (a huge table is not worth
+    /// a long scan for a progress figure): nil when it took longer or failed.
+    static func count(_ conn: PostgresConnection, _ sql: String, _ params: [String?]) -> Int? {
+        let text = try? conn.transaction { c -> String? in
+            try c.execute(script: "SET LOCAL statement_timeout = '10s'")
+            let rows = try c.query(sql, params).rows
+            return rows.isEmpty ? nil : rows[0][0]
+        }
+        return (text ?? nil).flatMap { Int($0) }
+    }
+
     /// The first batch's size (the configured one).
     var batchStart: Int
     var batchCeiling: Int
@@ -166,6 +183,7 @@ struct RetentionBatchRunner {
     ) throws(RetentionError) -> RetentionReport {
         var report = RetentionReport(cutoff: cutoff)
         report.dryRun = dryRun
+        report.candidates = candidates
         var sizing = AdaptiveBatchSize(start: batchStart, ceiling: batchCeiling, targetSeconds: Double(targetMs) / 1000)
         var cursor = KeysetCursor.start
         var backoff = Backoff(base: .milliseconds(Int64(retryBaseMs)), cap: .seconds(60))

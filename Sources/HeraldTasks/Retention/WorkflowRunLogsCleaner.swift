@@ -112,13 +112,20 @@ public struct WorkflowRunLogsCleaner {
         _ conn: PostgresConnection, now: Date, dryRun: Bool, shouldContinue: () -> Bool = { true },
         onBatch: (RetentionBatch, RetentionReport) -> Void = { _, _ in }
     ) throws(RetentionError) -> RetentionReport {
-        let runner = try RetentionBatchRunner(
+        var runner = try RetentionBatchRunner(
             conn, now: now, days: settings.workflowLogRetentionDays, batchSize: settings.workflowLogBatchSize,
             pauseMaxMs: settings.workflowLogPauseMaxMs, dryRun: dryRun, settings: settings)
         let cutoff = runner.cutoff
         let sql = dryRun ? Self.countStatement : Self.deleteStatement
         let workflows: String? =
             settings.workflowIDs.isEmpty ? nil : "{" + settings.workflowIDs.joined(separator: ",") + "}"
+        let statuses = Self.endedStatuses.map { "'\($0)'" }.joined(separator: ", ")
+        runner.candidates = RetentionBatchRunner.count(
+            conn,
+            """
+            SELECT count(*) FROM workflow_runs WHERE created_at < $1::timestamp AND status IN (\(statuses))
+               AND ($2::uuid[] IS NULL OR workflow_id = ANY($2::uuid[]))
+            """, [cutoff, workflows])
         let tables = Self.tables
         return try runner.run(conn, shouldContinue: shouldContinue, onBatch: onBatch) { c, cursor, limit in
             let r = try c.queryPrepared(
