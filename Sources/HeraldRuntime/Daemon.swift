@@ -569,7 +569,7 @@ public final class Daemon: @unchecked Sendable {
                 task: name.rawValue, runs: runs,
                 enabled: topology.isService(name)
                     ? serviceRunning(name) : !disabled,
-                nextTick: ticks[name], lastStatus: last?.status, lastAt: last?.at)
+                nextTick: ticks[name], lastStatus: last?.status, lastAt: last?.at, lastSeconds: last?.seconds)
         }
     }
 

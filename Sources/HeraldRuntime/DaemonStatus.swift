@@ -43,4 +43,6 @@ public struct TaskStatusRow: Sendable {
     /// The latest run's status on this instance and when it ended (Unix seconds).
     public var lastStatus: String?
     public var lastAt: Double?
+    /// How long the latest run took (seconds), when it ran.
+    public var lastSeconds: Double? = nil
 }

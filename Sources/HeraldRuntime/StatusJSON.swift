@@ -51,7 +51,9 @@ public enum StatusJSON {
                 var o = "{\"task\":\(q(t.task)),\"runs\":\(q(t.runs)),\"enabled\":\(t.enabled)"
                 if let n = t.nextTick { o += ",\"next_tick\":\(q(ISOTime.format(seconds: Int(n))))" }
                 if let status = t.lastStatus, let at = t.lastAt {
-                    o += ",\"last\":{\"status\":\(q(status)),\"at\":\(q(ISOTime.format(seconds: Int(at))))}"
+                    o += ",\"last\":{\"status\":\(q(status)),\"at\":\(q(ISOTime.format(seconds: Int(at))))"
+                    if let d = t.lastSeconds, d.isFinite { o += ",\"seconds\":\(String(format: "%.3f", d))" }
+                    o += "}"
                 }
                 return o + "}"
             }.joined(separator: ",")

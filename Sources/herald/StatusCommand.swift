@@ -99,6 +99,7 @@ struct StatusCommand: ParsableCommand {
                 if let next = t["next_tick"] { line += "  next \(next)" }
                 if let last = t["last"] as? [String: Any] {
                     line += "  last \(last["status"] ?? "?") at \(last["at"] ?? "?")"
+                    if let s = last["seconds"] { line += " (\(s) s)" }
                 }
                 lines.append(line)
             }

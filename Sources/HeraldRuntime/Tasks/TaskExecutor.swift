@@ -62,7 +62,7 @@ public final class TaskExecutor: @unchecked Sendable {
     /// The tick a planned tick run serves (Unix seconds), handed to its context.
     var tickTimes: [TaskRunID: Int64] = [:]
     /// The latest end of a run of each task on this instance: status and wall time.
-    public private(set) var lastOutcomes: [TaskName: (status: String, at: Double)] = [:]
+    public private(set) var lastOutcomes: [TaskName: (status: String, at: Double, seconds: Double?)] = [:]
     /// Whether a re-send of unsent `celery` ticks is in flight.
     var resendInFlight = false
     /// Counts `celery` ticks the sweep found claimed but never enqueued
@@ -362,7 +362,7 @@ public final class TaskExecutor: @unchecked Sendable {
             durationSeconds: duration, instance: instanceID)
         for observer in observers { observer.observe(event) }
         switch status {
-        case .succeeded, .failed, .skipped: lastOutcomes[task] = (status.rawValue, event.at)
+        case .succeeded, .failed, .skipped: lastOutcomes[task] = (status.rawValue, event.at, duration)
         default: break
         }
     }
