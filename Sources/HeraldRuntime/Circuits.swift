@@ -1,8 +1,9 @@
 // The process's circuit breakers, one per outside dependency Herald calls from its tasks
-// (CircuitBreaker.swift has the states): the billing API and the mail transport. A call through
+// (CircuitBreaker.swift has the states): the billing API, the marketplace API and the mail
+// transport. A call through
 // `call(_:_:)` is refused at once while its breaker is open; the caller defers the work (the
 // retention cleaner keeps the tenants it cannot look up, the mail task leaves its logs
-// unnotified for the next run). The daemon exports each as `herald_circuit_state{dependency}`,
+// unnotified for the next run, the plugin checks wait for the manifest). The daemon exports each as `herald_circuit_state{dependency}`,
 // shows it in /healthz and `herald status`, and logs each open and close once.
 // (PostgreSQL and Redis have their own guards: the pool's connect gate and the sources' backoff.)
 
@@ -29,7 +30,8 @@ public final class Circuits: Sendable {
     /// The dependencies with a breaker.
     public static let billingAPI = "billing_api"
     public static let mail = "mail"
-    public static let dependencies = [billingAPI, mail]
+    public static let marketplaceAPI = "marketplace_api"
+    public static let dependencies = [billingAPI, marketplaceAPI, mail]
 
     /// A state change: the dependency, its new state, the transition worth a log line (nil for a
     /// half-open probe or a re-open), and the failure that caused it.

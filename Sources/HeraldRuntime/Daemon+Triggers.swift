@@ -43,6 +43,7 @@ extension Daemon {
         options.marketplaceURL = settings.marketplaceURL
         options.difyVersion = settings.difyVersion
         options.resendAfterSeconds = settings.scheduleResendAfterSeconds
+        options.guarded = { body in try Circuits.shared.call(Circuits.marketplaceAPI) { try body() } }
         pluginChecks = PluginCheckService(
             loop: loop, pool: pool, app: settings.redis, broker: settings.celeryBroker,
             redisKeyPrefix: settings.redisKeyPrefix, instanceID: settings.instanceID, factory: metrics.factory,

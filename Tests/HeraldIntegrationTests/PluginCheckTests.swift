@@ -82,6 +82,7 @@ final class PluginCheckTests: XCTestCase {
             throw XCTSkip("no Python venv with celery")
         }
         let (redisURL, _) = try TestServers.require()
+        Circuits.shared.reset()
         let fixture = try ScheduleFixture()
         let market = try marketplace(failing: failing)
         defer { market.stop() }
@@ -194,5 +195,7 @@ final class PluginCheckTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(r.marketplace.count, 3, "two failures, then the fetch that worked")
         XCTAssertGreaterThanOrEqual(r.metric, 1, "the failed fetches are counted")
         XCTAssertTrue(r.worker.allSatisfy { ($0["snapshot"] as? String) != nil }, "released only once cached")
+        let breaker = Circuits.shared.states.first { $0.dependency == Circuits.marketplaceAPI }
+        XCTAssertEqual(breaker?.state, .closed, "the marketplace's breaker saw the failures and closed again")
     }
 }

@@ -134,6 +134,8 @@ public struct PluginCheckOptions: Sendable {
     public var marketplaceURL = "https://marketplace.dify.ai"
     public var difyVersion = "1.14.2"
     public var resendAfterSeconds = 10
+    /// Runs each marketplace call (the daemon's circuit breaker); default: directly.
+    public var guarded: @Sendable (() throws -> [UInt8]) throws -> [UInt8] = { try $0() }
     public init() {}
 }
 
@@ -176,7 +178,7 @@ public final class PluginCheckService: @unchecked Sendable {
         self.store = PluginCheckStore(instanceID: instanceID)
         self.manifest = PluginManifestCache(
             app: app, redisKeyPrefix: redisKeyPrefix, marketplaceURL: options.marketplaceURL,
-            difyVersion: options.difyVersion, instanceID: instanceID)
+            difyVersion: options.difyVersion, instanceID: instanceID, guarded: options.guarded)
         self.sender = CeleryBeatSender(broker: broker, redisKeyPrefix: redisKeyPrefix, origin: "herald@\(instanceID)")
         self.options = options
         self.logger = logger

@@ -28,13 +28,17 @@ public final class PluginManifestCache: @unchecked Sendable {
     public private(set) var fetches = 0
     /// Plugins of the last fetch that were skipped (a field missing or not a string).
     public private(set) var skipped = 0
+    /// Runs the marketplace call (the daemon passes it through the marketplace's circuit breaker).
+    let guarded: @Sendable (() throws -> [UInt8]) throws -> [UInt8]
 
     public static let snapshotPrefix = "plugin_autoupgrade_check_task:cached_plugin_snapshot:"
     public static let snapshotTTLSeconds = 3600
 
     public init(
-        app: RedisEndpoint, redisKeyPrefix: String, marketplaceURL: String, difyVersion: String, instanceID: String
+        app: RedisEndpoint, redisKeyPrefix: String, marketplaceURL: String, difyVersion: String, instanceID: String,
+        guarded: @escaping @Sendable (() throws -> [UInt8]) throws -> [UInt8] = { try $0() }
     ) {
+        self.guarded = guarded
         self.app = app
         self.keyNamespace = redisKeyPrefix.isEmpty ? "" : redisKeyPrefix + ":"
         var base = marketplaceURL
@@ -82,15 +86,22 @@ public final class PluginManifestCache: @unchecked Sendable {
     /// GET the manifest, SETEX one snapshot per plugin.
     func fetch(into client: RedisClient) throws {
         fetches += 1
-        let r: (status: Int, body: [UInt8])
+        let url = manifestURL, version = difyVersion
+        let body: [UInt8]
         do {
-            r = try HTTPClient.get(manifestURL, headers: ["X-Dify-Version: \(difyVersion)"], timeout: .seconds(30))
-        } catch {
-            throw PluginManifestError(description: "GET \(manifestURL): \(error)")
-        }
-        guard r.status == 200 else { throw PluginManifestError(description: "GET \(manifestURL): HTTP \(r.status)") }
+            body = try guarded {
+                let r: (status: Int, body: [UInt8])
+                do {
+                    r = try HTTPClient.get(url, headers: ["X-Dify-Version: \(version)"], timeout: .seconds(30))
+                } catch {
+                    throw PluginManifestError(description: "GET \(url): \(error)")
+                }
+                guard r.status == 200 else { throw PluginManifestError(description: "GET \(url): HTTP \(r.status)") }
+                return r.body
+            }
+        } catch { throw PluginManifestError(description: "\(error)") }
         let root: JSONValue
-        do { root = try JSONReader.parse(r.body, maxDepth: 16) } catch {
+        do { root = try JSONReader.parse(body, maxDepth: 16) } catch {
             throw PluginManifestError(description: "the manifest is not JSON: \(error)")
         }
         guard case .array(let plugins)? = root["plugins"] else {
