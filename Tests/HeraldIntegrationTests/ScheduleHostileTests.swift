@@ -144,7 +144,10 @@ final class ScheduleHostileTests: ScheduleDaemonTestCase {
             h.metric("herald_events_total", ["source": "postgres_notify", "outcome": "accepted"]) >= Double(n)
         }
         let cost = h.metric("herald_schedule_window_loads_total") - loads
-        XCTAssertLessThan(cost, 100, "\(n) bulk notices cost \(cost) window loads")
+        // Coalesced: one load in flight and one pending, however many notices arrive meanwhile. How
+        // many loads the burst spans depends on the machine's speed, so the bound is loose: one
+        // load per notice would be 20,000.
+        XCTAssertLessThan(cost, 1_000, "\(n) bulk notices cost \(cost) window loads")
         try waitUntil("the plan fired", timeout: 15) { try self.queuedPlans() == plan.map(\.description) }
         print("bulk notices: \(n) cost \(Int(cost)) window loads; the fire \(try latestFireDelay()) s after its time")
     }

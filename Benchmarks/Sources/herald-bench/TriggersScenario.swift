@@ -82,7 +82,7 @@ final class TriggersScenario {
                 label, herald.0.map { Fmt.duration(ns: pick($0)) } ?? "-",
                 dify?.0.map { Fmt.duration(ns: pick($0)) } ?? "-")
         }
-        t.row("messages", String(herald.0?.count ?? 0), String(dify?.0?.count ?? 0))
+        t.row("subscriptions enqueued", String(herald.0?.count ?? 0), String(dify?.0?.count ?? 0))
         t.notes.append("herald: \(herald.1). Dify: \(dify?.1 ?? "peer skipped (no Python)").")
         report.tables.append(t)
 
@@ -223,15 +223,21 @@ final class TriggersScenario {
             p.terminate()
             return (nil, "the peer did not start")
         }
-        // The tick at the end of the minute the due instants spread over.
+        // The tick at the end of the minute the due instants spread over, and the next one, which
+        // sends what the first missed (its OFFSET pages over rows with equal `updated_at` skip some
+        // and repeat others; the repeats find their lock taken).
         let tick = (now + 5 + Int64(config.windowSeconds)) * 1_000_000_000
-        inp.fileHandleForWriting.write(Data("tick \(tick)\nquit\n".utf8))
-        let result = reader.line() ?? ""
+        inp.fileHandleForWriting.write(Data("tick \(tick)\ntick \(tick + 60_000_000_000)\nquit\n".utf8))
+        let results = [reader.line() ?? "", reader.line() ?? ""]
         p.waitUntilExit()
         _ = BenchClock.wait(timeout: .seconds(30), every: .milliseconds(50)) { consumer.count >= dueAt.count }
         let arrivals = consumer.stop()
-        let samples = arrivals.compactMap { a in dueAt[a.subscription].map { a.ns - $0 } }
-        return (LatencyStats(samples), "one tick of the publisher: \(result)")
+        var arrived: [String: Int64] = [:]
+        for a in arrivals where arrived[a.subscription] == nil { arrived[a.subscription] = a.ns }
+        let samples = arrived.compactMap { s, ns in dueAt[s].map { ns - $0 } }
+        return (
+            LatencyStats(samples), "two ticks of the publisher, one minute apart: \(results.joined(separator: "; "))"
+        )
     }
 
     /// Refreshes in one hour of a token renewed for one hour at each refresh.

@@ -50,7 +50,10 @@ public struct TriggerRefreshStore: Sendable {
     /// Dify's table.
     public static let subscriptionsTable = "trigger_subscriptions"
 
-    static let now = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+    /// The database clock for the statements' bounds: `statement_timestamp()` is stable within a
+    /// statement, so the partial index on `due_at` can serve the bound (`clock_timestamp()` is
+    /// volatile, and a volatile bound makes PostgreSQL scan the whole table).
+    static let now = "(extract(epoch FROM statement_timestamp()) * 1000000)::bigint"
 
     /// Writes the thresholds in force; when they changed, every due instant is computed again.
     /// Returns the number of rows recomputed.
