@@ -33,11 +33,18 @@ private func printQuery(_ c: PostgresConnection, header: [String], _ sql: String
     }
 }
 
-/// Announces `plan` as changed, so every daemon re-reads (and re-arms or disarms) it now.
-private func announce(_ c: PostgresConnection, _ plan: String) throws {
+/// Runs `sql`, which must change one row of Herald's tables about `plan` (else exit 1: "plan …
+/// `unchanged`"), announces the plan as changed, so every daemon re-reads (and re-arms or
+/// disarms) it now, and prints "`done` <plan>".
+private func changeOne(
+    _ c: PostgresConnection, _ plan: String, _ sql: String, _ params: [String?], unchanged: String, done: String
+) throws {
+    let r = try c.query(sql, params)
+    guard r.affected == 1 else { CLI.fail("plan \(plan) \(unchanged)", code: 1) }
     try c.query(
         "SELECT pg_notify('herald_events', json_build_object('table', 'workflow_schedule_plans', 'op', 'UPDATE', 'id', $1::text)::text)",
         [plan])
+    print("\(done) \(plan)")
 }
 
 /// A canonical lower-case UUID, or exit 2.
@@ -120,12 +127,10 @@ struct PlanCommand: ParsableCommand {
                 guard !exists.rows.isEmpty else { CLI.fail("no plan \(plan) in workflow_schedule_plans", code: 1) }
                 let who =
                     (ProcessInfo.processInfo.environment["USER"] ?? "operator") + "@" + ProcessInfo.processInfo.hostName
-                let r = try c.query(
+                try changeOne(
+                    c, plan,
                     "INSERT INTO herald.schedule_paused (plan_id, paused_by, note) VALUES ($1::uuid, $2, $3) ON CONFLICT DO NOTHING",
-                    [plan, who, note])
-                guard r.affected == 1 else { CLI.fail("plan \(plan) is already paused", code: 1) }
-                try announce(c, plan)
-                print("paused \(plan)")
+                    [plan, who, note], unchanged: "is already paused", done: "paused")
             } catch {
                 CLI.fail("\(error)", code: 1)
             }
@@ -144,10 +149,9 @@ struct PlanCommand: ParsableCommand {
             let plan = uuid(id, "ID")
             let c = connect()
             do {
-                let r = try c.query("DELETE FROM herald.schedule_paused WHERE plan_id = $1::uuid", [plan])
-                guard r.affected == 1 else { CLI.fail("plan \(plan) is not paused", code: 1) }
-                try announce(c, plan)
-                print("resumed \(plan)")
+                try changeOne(
+                    c, plan, "DELETE FROM herald.schedule_paused WHERE plan_id = $1::uuid", [plan],
+                    unchanged: "is not paused", done: "resumed")
             } catch {
                 CLI.fail("\(error)", code: 1)
             }
@@ -226,10 +230,9 @@ struct QuarantineCommand: ParsableCommand {
             let plan = uuid(id, "ID")
             let c = connect()
             do {
-                let r = try c.query("DELETE FROM herald.schedule_quarantine WHERE plan_id = $1::uuid", [plan])
-                guard r.affected == 1 else { CLI.fail("plan \(plan) is not in quarantine", code: 1) }
-                try announce(c, plan)
-                print("released \(plan)")
+                try changeOne(
+                    c, plan, "DELETE FROM herald.schedule_quarantine WHERE plan_id = $1::uuid", [plan],
+                    unchanged: "is not in quarantine", done: "released")
             } catch {
                 CLI.fail("\(error)", code: 1)
             }

@@ -26,15 +26,7 @@ final class BeatEntriesTests: XCTestCase {
 
     func testThreeInstancesEnqueueEachBeatTickOnceDespiteSIGKILL() throws {
         let (redisURL, _) = try Binary.servers()
-        let env0 = ProcessInfo.processInfo.environment
-        guard var python = env0["HERALD_TEST_PYTHON"] else {
-            if env0["HERALD_TEST_REQUIRE_SERVERS"] == "1" { XCTFail("HERALD_TEST_PYTHON must be set") }
-            throw XCTSkip("HERALD_TEST_PYTHON not set (run through `make test`)")
-        }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: python, isDirectory: &isDirectory), isDirectory.boolValue {
-            python += "/bin/python"
-        }
+        let python = try Binary.python()
         let database = try PrivateDatabase(prefix: "herald_beat")
         let (info, url) = (database.info, database.url)
         let prefix = "beat" + UUID().uuidString.lowercased().prefix(8)

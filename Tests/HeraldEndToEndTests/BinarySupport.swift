@@ -34,6 +34,19 @@ enum Binary {
         return (r, d)
     }
 
+    /// The test venv's Python (`HERALD_TEST_PYTHON`, a venv folder or its interpreter), or skip.
+    static func python() throws -> String {
+        guard var python = env["HERALD_TEST_PYTHON"] else {
+            if env["HERALD_TEST_REQUIRE_SERVERS"] == "1" { XCTFail("HERALD_TEST_PYTHON must be set") }
+            throw XCTSkip("HERALD_TEST_PYTHON not set (run through `make test`)")
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: python, isDirectory: &isDirectory), isDirectory.boolValue {
+            python += "/bin/python"
+        }
+        return python
+    }
+
     /// A TCP port that was free a moment ago.
     static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

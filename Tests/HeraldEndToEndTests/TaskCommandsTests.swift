@@ -87,6 +87,47 @@ final class TaskCommandsTests: XCTestCase {
         XCTAssertTrue(ok.stdout.contains("schedule-events"), "the routing table: \(ok.stdout)")
     }
 
+    /// A migrated private database with one tenant, settings for `herald` on it (a private key prefix,
+    /// a sweep every second), and the daemon once `startDaemon` is called; `stop` undoes it all.
+    private final class PlanCommandSetup {
+        let db: PrivateDatabase
+        let env: [String: String]
+        let conn: PostgresConnection
+        let tenant = UUID().uuidString.lowercased()
+        private let redisURL: String
+        private let prefix: String
+        private var pid: pid_t?
+
+        init(name: String) throws {
+            let (redisURL, _) = try Binary.servers()
+            self.redisURL = redisURL
+            db = try PrivateDatabase(prefix: "herald_\(name)")
+            prefix = String(name.prefix(3)) + UUID().uuidString.lowercased().prefix(8)
+            env = [
+                "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": db.url, "REDIS_KEY_PREFIX": prefix,
+                "HERALD_SWEEP_INTERVAL": "1", "HERALD_METRICS_ADDR": "127.0.0.1:\(Binary.freePort())",
+            ]
+            XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
+            conn = try PostgresConnection(connInfo: db.info)
+            try conn.query("INSERT INTO tenants (id, name) VALUES ($1, 't')", [tenant])
+        }
+
+        func startDaemon() throws {
+            pid = try Binary.spawn(["run"], env: env, log: NSTemporaryDirectory() + "herald-\(prefix)-\(UUID()).log")
+        }
+
+        func stop() {
+            if let pid {
+                kill(pid, SIGKILL)
+                _ = Binary.wait(pid)
+            }
+            if let redis = try? RedisClient(endpoint: RedisEndpoint.parse(redisURL)) {
+                Binary.deleteKeys(redis, prefix: prefix + ":")
+            }
+            db.drop()
+        }
+    }
+
     /// A plan with its app and enabled trigger, due `dueIn` seconds from now, once a year after that.
     private func addPlan(_ conn: PostgresConnection, tenant: String, zone: String, dueIn: Int) throws -> String {
         let app = UUID().uuidString.lowercased()
@@ -111,27 +152,11 @@ final class TaskCommandsTests: XCTestCase {
     /// `herald plan pause ID` stops a plan firing whatever its time, `resume` lets it fire again
     /// (an overdue plan once, at once); both reach a running daemon at once through NOTIFY.
     func testPlanPauseAndResume() throws {
-        let (redisURL, _) = try Binary.servers()
-        let db = try PrivateDatabase(prefix: "herald_pause")
-        defer { db.drop() }
-        let prefix = "pau" + UUID().uuidString.lowercased().prefix(8)
-        let env = [
-            "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": db.url, "REDIS_KEY_PREFIX": prefix,
-            "HERALD_SWEEP_INTERVAL": "1", "HERALD_METRICS_ADDR": "127.0.0.1:\(Binary.freePort())",
-        ]
-        XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
-        let conn = try PostgresConnection(connInfo: db.info)
-        let tenant = UUID().uuidString.lowercased()
-        try conn.query("INSERT INTO tenants (id, name) VALUES ($1, 't')", [tenant])
-        let plan = try addPlan(conn, tenant: tenant, zone: "UTC", dueIn: 4)
-        let pid = try Binary.spawn(["run"], env: env, log: NSTemporaryDirectory() + "herald-pause-\(UUID()).log")
-        defer {
-            kill(pid, SIGKILL)
-            _ = Binary.wait(pid)
-            if let redis = try? RedisClient(endpoint: RedisEndpoint.parse(redisURL)) {
-                Binary.deleteKeys(redis, prefix: prefix + ":")
-            }
-        }
+        let setup = try PlanCommandSetup(name: "pause")
+        defer { setup.stop() }
+        let (env, conn) = (setup.env, setup.conn)
+        let plan = try addPlan(conn, tenant: setup.tenant, zone: "UTC", dueIn: 4)
+        try setup.startDaemon()
         try eventually("the daemon is up", timeout: 20) { try Binary.run(["status"], env: env).status == 0 }
         let paused = try Binary.run(["plan", "pause", plan, "--note", "maintenance"], env: env)
         XCTAssertEqual(paused.status, 0, paused.stderr)
@@ -157,31 +182,12 @@ final class TaskCommandsTests: XCTestCase {
     /// What an operator looks at without SQL: `herald runs`, `herald fires`, `herald plan show`,
     /// `herald quarantine list|release`.
     func testRunsFiresPlanAndQuarantineCommands() throws {
-        let (redisURL, _) = try Binary.servers()
-        let db = try PrivateDatabase(prefix: "herald_inspect")
-        defer { db.drop() }
-        let prefix = "ins" + UUID().uuidString.lowercased().prefix(8)
-        let env = [
-            "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": db.url, "REDIS_KEY_PREFIX": prefix,
-            "HERALD_SWEEP_INTERVAL": "1", "HERALD_METRICS_ADDR": "127.0.0.1:\(Binary.freePort())",
-        ]
-        XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
-        let conn = try PostgresConnection(connInfo: db.info)
-        let tenant = UUID().uuidString.lowercased()
-        var plans: [String] = []
-        try conn.query("INSERT INTO tenants (id, name) VALUES ($1, 't')", [tenant])
-        for zone in ["UTC", "Mars/Olympus_Mons"] {
-            plans.append(try addPlan(conn, tenant: tenant, zone: zone, dueIn: 2))
-        }
-        let (good, bad) = (plans[0], plans[1])
-        let pid = try Binary.spawn(["run"], env: env, log: NSTemporaryDirectory() + "herald-inspect-\(UUID()).log")
-        defer {
-            kill(pid, SIGKILL)
-            _ = Binary.wait(pid)
-            if let redis = try? RedisClient(endpoint: RedisEndpoint.parse(redisURL)) {
-                Binary.deleteKeys(redis, prefix: prefix + ":")
-            }
-        }
+        let setup = try PlanCommandSetup(name: "inspect")
+        defer { setup.stop() }
+        let env = setup.env
+        let good = try addPlan(setup.conn, tenant: setup.tenant, zone: "UTC", dueIn: 2)
+        let bad = try addPlan(setup.conn, tenant: setup.tenant, zone: "Mars/Olympus_Mons", dueIn: 2)
+        try setup.startDaemon()
         try eventually("the good plan fired and the bad one is quarantined", timeout: 20) {
             let fires = try Binary.run(["fires", good], env: env)
             let quarantine = try Binary.run(["quarantine", "list"], env: env)

@@ -12,15 +12,7 @@ import XCTest
 final class TriggerRefreshInstancesTests: XCTestCase {
     func testThreeInstancesRefreshEachDueSubscriptionOnceDespiteSIGKILL() throws {
         let (redisURL, _) = try Binary.servers()
-        let env0 = ProcessInfo.processInfo.environment
-        guard var python = env0["HERALD_TEST_PYTHON"] else {
-            if env0["HERALD_TEST_REQUIRE_SERVERS"] == "1" { XCTFail("HERALD_TEST_PYTHON must be set") }
-            throw XCTSkip("HERALD_TEST_PYTHON not set (run through `make test`)")
-        }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: python, isDirectory: &isDirectory), isDirectory.boolValue {
-            python += "/bin/python"
-        }
+        let python = try Binary.python()
         let database = try PrivateDatabase(prefix: "herald_refresh")
         let prefix = "refresh" + UUID().uuidString.lowercased().prefix(8)
         let redis = try RedisClient(endpoint: RedisEndpoint.parse(redisURL))
