@@ -11,6 +11,9 @@ import HeraldTasks
 
 extension Daemon {
     func makeTriggerRefresh(pool: PostgresPool) {
+        // Every documented metric exists from start, whether the service runs or not.
+        let triggerMetrics = TriggerRefreshMetrics(factory: metrics.factory)
+        PluginCheckService.metrics(metrics.factory)
         guard let topology, topology.mode(.triggerProviderRefresh) == .native,
             topology.isService(.triggerProviderRefresh)
         else { return }
@@ -26,7 +29,7 @@ extension Daemon {
         triggerRefresh = TriggerRefreshService(
             loop: loop, pool: pool, app: settings.redis, broker: settings.celeryBroker,
             redisKeyPrefix: settings.redisKeyPrefix, instanceID: settings.instanceID,
-            metrics: TriggerRefreshMetrics(factory: metrics.factory), options: options, logger: logger)
+            metrics: triggerMetrics, options: options, logger: logger)
     }
 
     func makePluginChecks(pool: PostgresPool) {

@@ -22,6 +22,16 @@ final class TaskStatusTests: XCTestCase {
         }
         XCTAssertEqual(row?.lastStatus, "succeeded")
         XCTAssertNotNil(row?.lastSeconds, "the run's duration")
+        // The trigger refresh and the plugin checks are off here (the tests' quiet beat); their
+        // metrics exist all the same, as every documented metric does from start.
+        let text = String(decoding: d.metrics.render(), as: UTF8.self)
+        for name in [
+            "herald_trigger_refresh_total", "herald_trigger_refresh_lateness_seconds",
+            "herald_trigger_refresh_errors_total",
+            "herald_plugin_check_total", "herald_http_rejected_total",
+        ] {
+            XCTAssertTrue(text.contains(name), "\(name) is not exported at start")
+        }
         let json = h.loop.sync { StatusJSON.render(d.status(), now: d.loop.wallSeconds) }
         XCTAssertTrue(
             json.contains(#""task":"clean_embedding_cache_task","runs":"native""#) && json.contains(#""seconds":"#),

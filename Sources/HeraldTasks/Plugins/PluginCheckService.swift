@@ -182,12 +182,18 @@ public final class PluginCheckService: @unchecked Sendable {
         self.sender = CeleryBeatSender(broker: broker, redisKeyPrefix: redisKeyPrefix, origin: "herald@\(instanceID)")
         self.options = options
         self.logger = logger
+        outcomes = Self.metrics(factory)
+    }
+
+    /// `herald_plugin_check_total{outcome}`, created (at zero) whether the service runs or not.
+    @discardableResult
+    public static func metrics(_ factory: any MetricsFactory) -> [String: CoreMetrics.Counter] {
         var o: [String: CoreMetrics.Counter] = [:]
         for outcome in ["enqueued", "duplicate", "expired", "manifest_failed", "skipped"] {
             o[outcome] = Counter(
                 label: "herald_plugin_check_total", dimensions: [("outcome", outcome)], factory: factory)
         }
-        outcomes = o
+        return o
     }
 
     func count(_ outcome: String, _ n: Int = 1) { outcomes[outcome]?.increment(by: Int64(n)) }
