@@ -10,6 +10,48 @@ import HeraldIO
 import HeraldTasks
 
 extension Daemon {
+    /// Whether the service of `name` (a service task) runs here.
+    func serviceRunning(_ name: TaskName) -> Bool {
+        switch name {
+        case .triggerProviderRefresh: return triggerRefresh != nil
+        case .checkUpgradablePlugin: return pluginChecks != nil
+        case .queueMonitor: return queueMonitor?.alerting ?? false
+        default: return schedules != nil
+        }
+    }
+
+    /// Samples the monitored queues whenever the topology marks any; mails about them when
+    /// `queue_monitor_task` runs natively, is enabled (ENABLE_DATASETS_QUEUE_MONITOR) and has
+    /// recipients and a mail transport.
+    func makeQueueMonitor() {
+        guard let topology else { return }
+        let queues = topology.topology.queues.filter(\.monitored).map(\.name)
+        guard !queues.isEmpty else { return }
+        var mail: MailSettings.Transport?
+        let qm = settings.queueMonitor
+        if topology.mode(.queueMonitor) == .native,
+            let task = topology.topology.tasks.first(where: { $0.name == .queueMonitor }),
+            (try? task.disablingSettings(TaskSettings(taskEnvironment)))?.isEmpty == true
+        {
+            if qm.recipients.isEmpty {
+                logger.warning(
+                    "queue monitor: no QUEUE_MONITOR_ALERT_EMAILS, so no alert mails (lengths are still exported)")
+            } else {
+                do {
+                    mail = try MailSettings.load(from: taskEnvironment).transport(requiredBy: "queue_monitor_task")
+                    if mail == nil { logger.warning("queue monitor: MAIL_TYPE is not set, so no alert mails") }
+                } catch {
+                    logger.error("queue monitor: no alert mails: \(error)")
+                }
+            }
+        }
+        let monitor = QueueMonitor(
+            loop: loop, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix, queues: queues,
+            settings: qm, mail: mail, factory: metrics.factory, logger: logger)
+        queueMonitor = monitor
+        monitor.start()
+    }
+
     func makeTriggerRefresh(pool: PostgresPool) {
         // Every documented metric exists from start, whether the service runs or not.
         let triggerMetrics = TriggerRefreshMetrics(factory: metrics.factory)

@@ -51,6 +51,8 @@ public final class Daemon: @unchecked Sendable {
     public internal(set) var triggerRefresh: TriggerRefreshService?
     /// The plugin upgrade checks (native `check_upgradable_plugin_task`), started with the schedules.
     public internal(set) var pluginChecks: PluginCheckService?
+    /// `herald_queue_length` of the monitored queues, and their alert mails (QueueMonitor.swift).
+    public internal(set) var queueMonitor: QueueMonitor?
     var services: Bool { schedules != nil || triggerRefresh != nil || pluginChecks != nil }
     /// The topology with each task's way of running (nil when the file is missing or unusable).
     public private(set) var topology: ResolvedTopology?
@@ -230,6 +232,7 @@ public final class Daemon: @unchecked Sendable {
         // ready (at once when schedules are off). A missing or invalid file is logged and skipped.
         tasks = topology.flatMap { makeExecutor($0, pool: pool) }
         if !services { tasks?.start() }
+        makeQueueMonitor()
 
         // 6. The sweep: one at start, then adaptive.
         for name in HeraldMetrics.sourceNames { planner.sourceChanged(name, up: false, now: MonotonicNow.instant) }
@@ -280,6 +283,7 @@ public final class Daemon: @unchecked Sendable {
         signals.removeAll()  // 7
         sweepTimer.cancel()  // 6
         tasks?.stop(); tasks = nil  // 5b
+        queueMonitor?.stop(); queueMonitor = nil
         schedules?.stop(); schedules = nil  // 5
         triggerRefresh?.stop(); triggerRefresh = nil
         pluginChecks?.stop(); pluginChecks = nil
@@ -570,14 +574,6 @@ public final class Daemon: @unchecked Sendable {
                 enabled: topology.isService(name)
                     ? serviceRunning(name) : !disabled,
                 nextTick: ticks[name], lastStatus: last?.status, lastAt: last?.at, lastSeconds: last?.seconds)
-        }
-    }
-
-    private func serviceRunning(_ name: TaskName) -> Bool {
-        switch name {
-        case .triggerProviderRefresh: return triggerRefresh != nil
-        case .checkUpgradablePlugin: return pluginChecks != nil
-        default: return schedules != nil
         }
     }
 

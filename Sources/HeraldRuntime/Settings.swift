@@ -76,6 +76,8 @@ public struct Settings: Sendable {
     public var marketplaceURL: String = "https://marketplace.dify.ai"
     /// `HERALD_DIFY_VERSION` (default 1.14.2): the `X-Dify-Version` Herald sends the marketplace.
     public var difyVersion: String = "1.14.2"
+    /// The queue monitor's thresholds, recipients and cadence (QueueMonitor.swift).
+    public var queueMonitor = QueueMonitorSettings()
     /// What start-up should warn about (a setting that works, but probably not as meant).
     public var warnings: [String] = []
 
@@ -226,6 +228,7 @@ public struct Settings: Sendable {
         else {
             throw SettingsError(key: "HERALD_DIFY_VERSION", reason: "expected a version such as 1.14.2")
         }
+        let queueMonitor = try QueueMonitorSettings.load(value, named: named)
         return Settings(
             redis: redis, celeryBroker: broker, database: database, metricsAddress: metrics,
             topologyPath: value("HERALD_TOPOLOGY") ?? "topology/default.json", instanceID: instance,
@@ -235,7 +238,7 @@ public struct Settings: Sendable {
             schedulesEnabled: schedulesEnabled, scheduleHorizonSeconds: horizon, scheduleResendAfterSeconds: resend,
             scheduleLead: lead, scheduleEncodeAhead: encodeAhead, triggerRefreshEnabled: triggerEnabled,
             triggerCredentialThreshold: credentialThreshold, triggerSubscriptionThreshold: subscriptionThreshold,
-            marketplaceURL: marketplace, difyVersion: difyVersion, warnings: warnings
+            marketplaceURL: marketplace, difyVersion: difyVersion, queueMonitor: queueMonitor, warnings: warnings
         )
     }
 

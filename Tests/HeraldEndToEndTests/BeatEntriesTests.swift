@@ -1,6 +1,6 @@
 // Dify's beat entries that Herald runs as `celery` tasks, end to end: three
-// `herald run` processes on the default topology (with the trigger refresh as
-// `celery`, Dify's publisher, instead of native), one killed with SIGKILL, and a
+// `herald run` processes on the default topology (with the trigger refresh and the
+// queue monitor as `celery`, Dify's tasks, instead of native), one killed with SIGKILL, and a
 // real Celery worker that registers Dify's task names. Every tick that falls due
 // reaches the worker once, with Dify's task name and queue, and no tick is missed.
 
@@ -46,15 +46,17 @@ final class BeatEntriesTests: XCTestCase {
             "ENABLE_DATASETS_QUEUE_MONITOR": "true", "QUEUE_MONITOR_INTERVAL": "0.05",
             "HERALD_ENABLE_API_TOKEN_LAST_USED_UPDATE_TASK": "true", "API_TOKEN_LAST_USED_UPDATE_INTERVAL": "0.1",
         ]
-        // trigger_provider_refresh_task runs natively by default; here as an operator keeping Dify's
-        // one-minute publisher would run it: `run: celery` in a copy of the default topology.
+        // trigger_provider_refresh_task and queue_monitor_task run natively by default; here as an
+        // operator keeping Dify's tasks would run them: `run: celery` in a copy of the default topology.
         let topologyPath = NSTemporaryDirectory() + "herald-beat-topology-\(UUID()).json"
         var topology = try XCTUnwrap(
             JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "topology/default.json")))
                 as? [String: Any])
         topology["tasks"] = (topology["tasks"] as? [[String: Any]] ?? []).map { task in
             var t = task
-            if t["name"] as? String == "trigger_provider_refresh_task" { t["run"] = "celery" }
+            if ["trigger_provider_refresh_task", "queue_monitor_task"].contains(t["name"] as? String ?? "") {
+                t["run"] = "celery"
+            }
             return t
         }
         try JSONSerialization.data(withJSONObject: topology).write(to: URL(fileURLWithPath: topologyPath))

@@ -69,6 +69,7 @@ public struct ResolvedTopology: Sendable {
             switch task {
             case .triggerProviderRefresh: return "native (trigger refresh service)"
             case .checkUpgradablePlugin: return "native (plugin check service)"
+            case .queueMonitor: return "native (queue monitor)"
             default: return "native (schedule service)"
             }
         case .celery: return "celery (" + (topology.task(task)?.celery?.description ?? "?") + ")"
@@ -106,9 +107,9 @@ public enum HeraldTaskCatalog {
     /// The tasks a daemon service runs natively and continuously: workflow schedules
     /// (precise timers, events and the fallback sweep of the schedule service) and the trigger
     /// refresh (the same, over the subscriptions' due instants) and the plugin upgrade checks
-    /// (each tenant at its time of day).
+    /// (each tenant at its time of day), and the queue monitor (every few seconds).
     public static let serviceTasks: Set<TaskName> = [
-        .workflowSchedule, .triggerProviderRefresh, .checkUpgradablePlugin,
+        .workflowSchedule, .triggerProviderRefresh, .checkUpgradablePlugin, .queueMonitor,
     ]
 
     /// Every task this build implements natively.
