@@ -100,6 +100,9 @@ public final class QueueMonitor: @unchecked Sendable {
     let mails: [String: CoreMetrics.Counter]
     let failures: CoreMetrics.Counter
     let work = DispatchQueue(label: "herald.queue-monitor")
+    /// The broker connection, kept between samples; touched only on `work`.
+    final class Connection: @unchecked Sendable { var client: RedisClient? }
+    let connection = Connection()
     var sampling = false
     var errorBurst = BurstLimiter()
     lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.sample() }
@@ -166,13 +169,14 @@ public final class QueueMonitor: @unchecked Sendable {
         guard !sampling else { return }
         sampling = true
         let queues = self.queues, prefix = keyPrefix, broker = self.broker, settings = self.settings
-        let mail = self.mail, alerting = self.mail != nil
-        work.async { [loop, logger] in
+        let mail = self.mail, alerting = self.mail != nil, connection = self.connection
+        work.async { [loop] in
             var lengths: [String: Int] = [:]
             var mailed: [(String, Action)] = []
             var error: String?
             do {
-                let client = try RedisClient(endpoint: broker)
+                let client = try connection.client ?? RedisClient(endpoint: broker)
+                connection.client = client
                 for q in queues {
                     let key = prefix + q
                     let replies = try client.pipeline(
@@ -205,13 +209,11 @@ public final class QueueMonitor: @unchecked Sendable {
                     }
                 }
             } catch let e {
+                connection.client = nil  // a new connection at the next sample
                 error = "\(e)"
             }
             let result = (lengths, mailed, error)
-            loop.execute { [self] in
-                self.sampled(result.0, result.1, result.2)
-                _ = logger
-            }
+            loop.execute { [self] in self.sampled(result.0, result.1, result.2) }
         }
     }
 

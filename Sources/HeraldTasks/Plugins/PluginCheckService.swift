@@ -215,8 +215,6 @@ public final class PluginCheckService: @unchecked Sendable {
 
     /// Tenants armed now.
     public var armedCount: Int { next.count }
-    /// Manifest fetches this instance made.
-    public var manifestFetches: Int { sendQueue.sync { manifest.fetches } }
 
     /// A change of the strategies table reloads them; the sweep reloads them and sends what was
     /// claimed and never sent.
