@@ -23,6 +23,9 @@
 #                env file and the systemd unit (topology/systemd/install.sh): PREFIX (default
 #                /usr/local), DESTDIR, SYSCONFDIR (default /etc), UNITDIR (default
 #                PREFIX/lib/systemd/system); an existing topology or env file is never overwritten
+#   make fuzz    build the fuzz package (Fuzz/, its own .build, libFuzzer + AddressSanitizer) and run
+#                each target for FUZZ_SECONDS (default 600): the event decoder, the cron parser, the
+#                topology loader, the RESP reader (Tests/Support/fuzz.sh; seeds in Tests/Fuzz)
 #   make lint    swift-format lint --strict (configuration: .swift-format), and a build of both packages
 #                that refuses an import of a module the importing target does not declare
 #
@@ -42,7 +45,7 @@ SERVICES_DIR := $(CURDIR)/.run/services
 HERALD       := $(CURDIR)/.build/release/herald
 BENCH_PKG    := $(CURDIR)/Benchmarks
 HERALD_BENCH := $(BENCH_PKG)/.build/release/herald-bench
-LINT_PATHS   := Sources Tests Benchmarks Package.swift
+LINT_PATHS   := Sources Tests Benchmarks Fuzz/Sources Fuzz/Package.swift Package.swift
 ARGS         ?=
 DEMO         ?=
 BENCH_ARGS   ?=
@@ -52,7 +55,7 @@ SYSCONFDIR   ?= /etc
 UNITDIR      ?= $(PREFIX)/lib/systemd/system
 DESTDIR      ?=
 
-.PHONY: help deps build test run stop bench lint clean image image-test install
+.PHONY: help deps build test run stop bench fuzz lint clean image image-test install
 
 help:
 	@echo "Herald: make targets"
@@ -65,6 +68,8 @@ help:
 	echo "  make stop    stop the private servers make run started"
 	echo "  make bench   build the benchmark package Benchmarks/ and run every scenario against"
 	echo "               private servers; writes .bench/latest.json"
+	echo "  make fuzz    libFuzzer targets (event decoder, cron, topology, RESP reader), FUZZ_SECONDS"
+	echo "               each (default 600); findings under .run/fuzz/<target>/"
 	echo "  make image   Docker image herald:<version> (debootstrap base, no registry needed; a private"
 	echo "               dockerd is started when none runs), also saved as .run/image/herald-<version>.tar"
 	echo "  make image-test  make image, run it against private Redis/PostgreSQL, check a plan fires"
@@ -72,7 +77,7 @@ help:
 	echo "  make install install binary (after make build), topology, example env file, systemd unit"
 	echo "               (PREFIX=/usr/local DESTDIR= SYSCONFDIR=/etc UNITDIR=PREFIX/lib/systemd/system)"
 	echo "  make lint    swift-format lint --strict (.swift-format) and the build's import check"
-	echo "  make clean   stop private servers, remove .build, Benchmarks/.build and .run"
+	echo "  make clean   stop private servers, remove .build, Benchmarks/.build, Fuzz/.build and .run"
 
 deps:
 	@bash "$(SUPPORT)/deps.sh"
@@ -152,6 +157,9 @@ bench: build
 	mkdir -p .bench
 	"$(HERALD_BENCH)" all --json .bench/latest.json $(BENCH_ARGS)
 
+fuzz: deps
+	@bash "$(SUPPORT)/fuzz.sh"
+
 image:
 	@bash "$(SUPPORT)/deps.sh" --runtime
 	# The daemon alone, static standard library, quietly (as make run builds it).
@@ -184,8 +192,8 @@ lint: deps
 	status=0
 	echo "lint: swift-format lint --strict ($$("$${swift_format[@]}" --version))" >&2
 	"$${swift_format[@]}" lint --strict --configuration .swift-format --recursive --parallel $(LINT_PATHS) || status=1
-	echo "lint: imports declared by their targets (Package.swift, Benchmarks/Package.swift)" >&2
-	python3 "$(SUPPORT)/check_imports.py" . Benchmarks || status=1
+	echo "lint: imports declared by their targets (Package.swift, Benchmarks/, Fuzz/)" >&2
+	python3 "$(SUPPORT)/check_imports.py" . Benchmarks Fuzz || status=1
 	echo "lint: swift build --build-tests --explicit-target-dependency-import-check error" >&2
 	swift build --build-tests --explicit-target-dependency-import-check error || status=1
 	echo "lint: the same for the benchmark package (--package-path Benchmarks)" >&2
@@ -196,7 +204,7 @@ lint: deps
 clean:
 	@HERALD_RUN_DIR="$(SERVICES_DIR)" bash "$(SERVICES)" destroy
 	bash "$(SERVICES)" reap
-	rm -rf .build Benchmarks/.build
+	rm -rf .build Benchmarks/.build Fuzz/.build
 	# keep the directories of test/bench runs still in progress; everything else under .run goes
 	if [[ -d .run ]]; then
 	  find .run -mindepth 1 -maxdepth 1 ! -name 'test-*' ! -name 'bench-*' -exec rm -rf {} +

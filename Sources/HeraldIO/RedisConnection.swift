@@ -322,19 +322,10 @@ final class RedisSubscription {
     }
 
     func deliver(_ r: UnsafePointer<redisReply>) {
-        let reply = r.pointee
-        guard reply.type == REDIS_REPLY_ARRAY, reply.elements >= 3,
-            let kindPtr = reply.element[0], let kind = kindPtr.pointee.str, let last = reply.element[2]
-        else { return }
-        switch UInt8(bitPattern: kind[0]) {
-        case UInt8(ascii: "m"):  // message
-            let p = last.pointee
-            let payload = p.str.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(p.len))) } ?? []
-            handler(payload)
-        case UInt8(ascii: "s"):  // subscribe confirmation
-            owner.subscriptionConfirmed()
-        default:
-            break
+        switch PubSubFrame.classify(r) {
+        case .message(let payload): handler(payload)
+        case .subscribed: owner.subscriptionConfirmed()
+        case .other: break
         }
     }
 }

@@ -8,6 +8,7 @@
 # the leftovers of a killed run never collide. Leftover directories of dead runs are removed first.
 #
 # Usage: Tests/Support/run-tests.sh [swift test arguments...]   e.g. --filter HeraldCoreTests
+# A whole run (no arguments) ends with a short pass of every fuzz target (Tests/Support/fuzz.sh).
 # The exit code is swift test's (or the failing step's).
 #
 # The tests see: HERALD_BIN (the debug `herald` binary) and the HERALD_TEST_* variables written by
@@ -146,6 +147,18 @@ if [[ -n ${HERALD_TEST_DIFY_TEMPLATE:-} ]]; then
     HERALD_TEST_SCHEMA=dify run_pass dify "${args[@]}" || rc=$?
 else
     SUMMARY+=("dify: SKIPPED, Dify's real schema not found at $DIFY_SCHEMA (set HERALD_DIFY_SCHEMA)")
+fi
+# The short fuzz pass (make fuzz runs the long one): every target for HERALD_TEST_FUZZ_SECONDS
+# (default 20, 0 skips), from the seed corpus in Tests/Fuzz. Only on a whole run (no arguments).
+FUZZ_SHORT=${HERALD_TEST_FUZZ_SECONDS:-20}
+if (($# == 0)) && [[ $FUZZ_SHORT != 0 ]]; then
+    step "fuzz, short pass: ${FUZZ_SHORT}s per target"
+    if FUZZ_SECONDS=$FUZZ_SHORT bash "$SCRIPT_DIR/fuzz.sh"; then
+        SUMMARY+=("fuzz: every target ${FUZZ_SHORT}s, no finding")
+    else
+        rc=1
+        SUMMARY+=("fuzz: FINDING or failed build (see above; inputs under .run/fuzz)")
+    fi
 fi
 printf '%s\n' "${SUMMARY[@]}"
 exit "$rc"
