@@ -25,8 +25,10 @@ public enum PubSubFrame: Sendable, Equatable {
         else { return .other }
         switch UInt8(bitPattern: kind[0]) {
         case UInt8(ascii: "m"):
+            // A payload that is not a bulk string (no server sends one) is handed on empty, so
+            // the decoder rejects and counts it rather than it vanishing.
             let p = last.pointee
-            guard p.type == REDIS_REPLY_STRING else { return .other }
+            guard p.type == REDIS_REPLY_STRING else { return .message([]) }
             return .message(p.str.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(p.len))) } ?? [])
         case UInt8(ascii: "s"):
             return .subscribed

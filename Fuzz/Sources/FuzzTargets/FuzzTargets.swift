@@ -96,8 +96,14 @@ public enum FuzzTargets {
     private static func drain(_ reader: RESPReader) throws(IOError) {
         while let (value, frame) = try reader.next() {
             if case .message(let payload) = frame, case .array(let items) = value {
-                // The payload handed on is the third element, byte for byte.
-                precondition(items.count >= 3 && items[2] == .string(payload))
+                // The payload handed on is the third element byte for byte, or empty when that
+                // is not a bulk string.
+                precondition(items.count >= 3)
+                if case .string = items[2] {
+                    precondition(items[2] == .string(payload))
+                } else {
+                    precondition(payload.isEmpty)
+                }
             }
         }
     }
