@@ -266,6 +266,13 @@ public final class PostgresListener: @unchecked Sendable {
     private func setState(_ s: State, reason: String?) {
         let old = state
         state = s
+        // The outcome of a connect, told to the server's shared gate and breaker (ConnectGate.swift).
+        if s == .ready && old != .ready {
+            ConnectGates.gate(dependency: "postgresql", target: connInfo.redacted).record(success: true)
+        } else if old == .connecting && s == .disconnected && !stopped {
+            ConnectGates.gate(dependency: "postgresql", target: connInfo.redacted).record(
+                success: false, failure: reason)
+        }
         if old != s { onStateChange?(s, reason) }
     }
 }

@@ -63,6 +63,18 @@ public final class RedisClient: @unchecked Sendable {
         if let c = ctx { redisFree(c) }
     }
 
+    /// Connects through the server's ConnectGate, the reconnect policy every blocking client of
+    /// the daemon shares (pushes, locks, status events, the tasks' own calls): while the server is
+    /// away, one attempt per backoff step from the whole process, the others refused at once.
+    public static func gated(endpoint: RedisEndpoint, timeout: Duration = .seconds(5)) throws(IOError) -> RedisClient {
+        try gate(for: endpoint).pass { () throws(IOError) in try RedisClient(endpoint: endpoint, timeout: timeout) }
+    }
+
+    /// The connect gate of `endpoint`'s server.
+    public static func gate(for endpoint: RedisEndpoint) -> ConnectGate {
+        ConnectGates.gate(dependency: "redis", target: endpoint.redacted)
+    }
+
     /// Runs one command and returns its reply (an error reply is a value, not a throw).
     @discardableResult
     public func command(_ args: [String]) throws(IOError) -> RedisValue {

@@ -305,6 +305,12 @@ public final class RedisConnection: @unchecked Sendable {
     private func setState(_ s: State, reason: String?) {
         let old = state
         state = s
+        // The outcome of a connect, told to the server's shared gate and breaker (ConnectGate.swift).
+        if s == .ready && old != .ready {
+            RedisClient.gate(for: endpoint).record(success: true)
+        } else if old == .connecting && s == .disconnected && !stopped {
+            RedisClient.gate(for: endpoint).record(success: false, failure: reason)
+        }
         if old != s { onStateChange?(s, reason) }
     }
 }

@@ -5,7 +5,8 @@
 // retention cleaner keeps the tenants it cannot look up, the mail task leaves its logs
 // unnotified for the next run, the plugin checks wait for the manifest). The daemon exports each as `herald_circuit_state{dependency}`,
 // shows it in /healthz and `herald status`, and logs each open and close once.
-// (PostgreSQL and Redis have their own guards: the pool's connect gate and the sources' backoff.)
+// PostgreSQL and Redis have a breaker each too, kept by their connect gates (ConnectGate.swift in
+// HeraldIO, one per server, shared by every connection to it): shown and exported the same way.
 
 import CoreMetrics
 import HeraldCore
@@ -32,6 +33,10 @@ public final class Circuits: Sendable {
     public static let mail = "mail"
     public static let marketplaceAPI = "marketplace_api"
     public static let dependencies = [billingAPI, marketplaceAPI, mail]
+    /// The servers whose breakers are their connect gates (the worst state among their servers).
+    public static let postgres = "postgresql"
+    public static let redis = "redis"
+    public static let connectionDependencies = [postgres, redis]
 
     /// A state change: the dependency, its new state, the transition worth a log line (nil for a
     /// half-open probe or a re-open), and the failure that caused it.
@@ -58,11 +63,17 @@ public final class Circuits: Sendable {
     /// Called on every state change (the daemon's gauge and log).
     public func observe(_ f: @escaping Observer) { observer.withLock { $0 = f } }
 
-    /// Every breaker's state and the failure that opened it, by dependency name.
+    /// Every breaker's state and the failure that opened it, by dependency name: PostgreSQL and
+    /// Redis first (from their connect gates), then the outside services.
     public var states: [(dependency: String, state: CircuitState, lastFailure: String?)] {
-        breakers.withLock { all in
-            Self.dependencies.compactMap { d in all[d].map { (d, $0.state, $0.lastFailure) } }
+        let servers = Self.connectionDependencies.map { d in
+            let s = ConnectGates.state(of: d)
+            return (dependency: d, state: s.state, lastFailure: s.lastFailure)
         }
+        return servers
+            + breakers.withLock { all in
+                Self.dependencies.compactMap { d in all[d].map { (d, $0.state, $0.lastFailure) } }
+            }
     }
 
     /// Runs `body` unless `dependency`'s breaker is open; a thrown error for which `counts` is true
@@ -123,6 +134,24 @@ extension Circuits {
                 label: "herald_circuit_state", dimensions: [("dependency", dependency)], factory: metrics.factory)
             g.record(state.gaugeValue)
             gauges[dependency] = g
+        }
+        ConnectGates.observe { [gauges] gate, _, transition, failure in
+            gauges[gate.dependency]?.record(ConnectGates.state(of: gate.dependency).state.gaugeValue)
+            switch transition {
+            case .opened(let n)?:
+                logger.error(
+                    "circuit opened: connects to \(gate.dependency) at \(gate.target) are refused between retries, the work waits",
+                    metadata: [
+                        "dependency": "\(gate.dependency)", "target": "\(gate.target)", "failures": "\(n)",
+                        "last_failure": "\(failure ?? "")",
+                    ])
+            case .closed?:
+                logger.notice(
+                    "circuit closed: \(gate.dependency) at \(gate.target) answers again",
+                    metadata: ["dependency": "\(gate.dependency)", "target": "\(gate.target)"])
+            case nil:
+                break
+            }
         }
         observe { [gauges] dependency, state, transition, failure in
             gauges[dependency]?.record(state.gaugeValue)

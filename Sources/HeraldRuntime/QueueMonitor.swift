@@ -175,7 +175,7 @@ public final class QueueMonitor: @unchecked Sendable {
             var mailed: [(String, Action)] = []
             var error: String?
             do {
-                let client = try connection.client ?? RedisClient(endpoint: broker)
+                let client = try connection.client ?? RedisClient.gated(endpoint: broker)
                 connection.client = client
                 for q in queues {
                     let key = prefix + q

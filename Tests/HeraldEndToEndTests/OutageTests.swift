@@ -86,10 +86,11 @@ final class OutageTests: XCTestCase {
                 Binary.deleteKeys(redis, prefix: prefix + ":")
             }
         }
+        let metricsPort = Binary.freePort()
         let env = [
             "HERALD_REDIS_URL": redisURL, "HERALD_DATABASE_URL": db.url, "REDIS_KEY_PREFIX": prefix,
-            "HERALD_SWEEP_INTERVAL": "5", "HERALD_METRICS_ADDR": "127.0.0.1:\(Binary.freePort())",
-            "HERALD_LOG_LEVEL": "error",
+            "HERALD_SWEEP_INTERVAL": "5", "HERALD_METRICS_ADDR": "127.0.0.1:\(metricsPort)",
+            "HERALD_LOG_LEVEL": "notice",
         ]
         XCTAssertEqual(try Binary.run(["migrate", "--create-dify-tables"], env: env).status, 0)
         // 60 plans due 8 to 19 s from now: all of them inside the outage.
@@ -130,8 +131,25 @@ final class OutageTests: XCTestCase {
         let pgListener = try CountingListener(port: Int(pgPort)!)
         let cpuBefore = Binary.cpuSeconds(pid)
         let seconds = 20.0
-        Thread.sleep(forTimeInterval: seconds)
+        Thread.sleep(forTimeInterval: seconds / 2)
+        // Halfway: both breakers open (2) or probing (1) in the metrics and in /healthz.
+        let metrics = String(
+            decoding: try HTTPClient.get("http://127.0.0.1:\(metricsPort)/metrics").body, as: UTF8.self)
+        let health = String(
+            decoding: try HTTPClient.get("http://127.0.0.1:\(metricsPort)/healthz").body, as: UTF8.self)
+        Thread.sleep(forTimeInterval: seconds / 2)
         let cpu = Binary.cpuSeconds(pid) - cpuBefore
+        for dependency in ["postgresql", "redis"] {
+            let line = metrics.split(separator: "\n").first {
+                $0.hasPrefix("herald_circuit_state{dependency=\"\(dependency)\"}")
+            }
+            XCTAssertTrue(
+                line?.hasSuffix(" 2.0") == true || line?.hasSuffix(" 1.0") == true,
+                "\(dependency) breaker during the outage: \(line.map(String.init) ?? "no gauge")")
+            XCTAssertTrue(
+                health.contains("\"\(dependency)\":{\"state\":\"open\"")
+                    || health.contains("\"\(dependency)\":{\"state\":\"half_open\""), health)
+        }
         let redisAttempts = redisListener.count, pgAttempts = pgListener.count
         redisListener.stop()
         pgListener.stop()
@@ -163,5 +181,16 @@ final class OutageTests: XCTestCase {
         }
         XCTAssertEqual(items.count, n, "one message per plan")
         XCTAssertEqual(try conn.query("SELECT count(*) FROM herald.schedule_fires").rows[0][0], String(n))
+
+        // The breakers: each server's opened once during the outage and closed once after it.
+        let lines = (try String(contentsOfFile: log, encoding: .utf8)).split(separator: "\n")
+        for dependency in ["postgresql", "redis"] {
+            let opened = lines.filter { $0.contains("circuit opened: connects to \(dependency) at") }.count
+            let closed = lines.filter { $0.contains("circuit closed: \(dependency) at") }.count
+            print("\(dependency): \(opened) circuit opened, \(closed) closed log lines")
+            XCTAssertGreaterThanOrEqual(opened, 1, "\(dependency) breaker opened")
+            XCTAssertLessThanOrEqual(opened, 2, "\(dependency): one line per server, not per attempt")
+            XCTAssertEqual(closed, opened, "\(dependency) breaker closed again")
+        }
     }
 }

@@ -65,7 +65,7 @@ public struct DatasetTaskResources: Sendable {
     }
 
     func redisClient(_ endpoint: RedisEndpoint) throws(DatasetTaskRunError) -> RedisClient {
-        do { return try RedisClient(endpoint: endpoint) } catch { throw .redis("\(error)") }
+        do { return try RedisClient.gated(endpoint: endpoint) } catch { throw .redis("\(error)") }
     }
 }
 

@@ -139,7 +139,7 @@ public struct CleanMessagesTask: HeraldTask {
                 throw DatasetTaskRunError.settings("BILLING_ENABLED=true but BILLING_API_URL is not set")
             }
             // Without Redis every tenant is asked of the API (Dify's fallback).
-            let redis = try? RedisClient(endpoint: resources.redis)
+            let redis = try? RedisClient.gated(endpoint: resources.redis)
             let l = TenantBillingLookup(source: bulk, redis: redis)
             let whitelist = try l.whitelist()
             policy = .sandbox(

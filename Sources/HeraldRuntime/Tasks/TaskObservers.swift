@@ -199,7 +199,7 @@ public final class TaskStatusPublisher: TaskObserver {
     private func publish(_ payload: String) {
         let ok = connection.withLock { conn -> Bool in
             do {
-                if conn == nil || conn?.isHealthy == false { conn = try RedisClient(endpoint: endpoint) }
+                if conn == nil || conn?.isHealthy == false { conn = try RedisClient.gated(endpoint: endpoint) }
                 if case .error = try conn!.command(["PUBLISH", channel, payload]) { return false }
                 return true
             } catch {

@@ -101,7 +101,7 @@ public struct CeleryBeatSender: Sendable {
         let celery = try Self.celeryTask(call, task: task, tick: tick, key: key)
         let message = CeleryMessage.encode(celery, origin: origin, deliveryTag: CeleryUUID.v4().description)
         let client: RedisClient
-        do { client = try RedisClient(endpoint: broker) } catch {
+        do { client = try RedisClient.gated(endpoint: broker) } catch {
             throw .broker(operation: "connect", underlying: error)
         }
         let list = queueKey(call)

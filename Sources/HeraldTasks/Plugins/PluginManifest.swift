@@ -53,7 +53,7 @@ public final class PluginManifestCache: @unchecked Sendable {
     public func ensure(window: Int64, wait: Duration = .seconds(40)) throws {
         if done.contains(window) { return }
         let client: RedisClient
-        do { client = try RedisClient(endpoint: app) } catch {
+        do { client = try RedisClient.gated(endpoint: app) } catch {
             throw PluginManifestError(description: "app Redis: \(error)")
         }
         let marker = keyNamespace + "herald:plugin_manifest:\(window)"

@@ -123,7 +123,7 @@ public final class TaskLockClient: Sendable {
     private func command(_ args: [String]) throws(TaskLockError) -> RedisValue {
         let result: Result<RedisValue, IOError> = connection.withLock { conn in
             do throws(IOError) {
-                if conn == nil || conn?.isHealthy == false { conn = try RedisClient(endpoint: endpoint) }
+                if conn == nil || conn?.isHealthy == false { conn = try RedisClient.gated(endpoint: endpoint) }
                 let reply = try conn!.command(args)
                 if case .error(let message) = reply { return .failure(.redisReply(message: message)) }
                 return .success(reply)

@@ -209,7 +209,7 @@ public final class FireDispatcher: @unchecked Sendable {
 
     private func connection() throws -> RedisClient {
         if let c = client, c.isHealthy { return c }
-        let c = try RedisClient(endpoint: broker)
+        let c = try RedisClient.gated(endpoint: broker)
         client = c
         scriptLoaded = false
         return c

@@ -111,7 +111,7 @@ public final class TriggerRefreshSender: @unchecked Sendable {
     ) throws(IOError) -> RedisValue {
         for attempt in 0..<2 {
             do {
-                if client == nil { client = try RedisClient(endpoint: endpoint) }
+                if client == nil { client = try RedisClient.gated(endpoint: endpoint) }
                 return try body(client!)
             } catch {
                 client = nil

@@ -349,7 +349,7 @@ public final class TriggerRefreshService: @unchecked Sendable {
         let app = self.app, ns = keyNamespace + Channels.expiryKeyPrefix + Self.keyKind
         sendQueue.async { [logger] in
             do {
-                let client = try RedisClient(endpoint: app)
+                let client = try RedisClient.gated(endpoint: app)
                 _ = try client.pipeline(
                     fresh.map { r in
                         [
