@@ -6,7 +6,9 @@
 // crossing its threshold sends one alert mail, a reminder at most every
 // QUEUE_MONITOR_INTERVAL minutes while it stays above, and one recovery mail once it is
 // below half its threshold. Which instance sends is settled on the broker by one Lua call
-// per queue and sample, so any number of instances send each mail once.
+// per queue and sample, so any number of instances send each mail once. With
+// HERALD_QUEUE_MONITOR_LEARN each queue's threshold is learnt from its own lengths
+// (LearntThreshold.swift), the configured one its floor; `herald_queue_threshold` shows it.
 // docs/tasks.md, "queue_monitor_task".
 
 import CoreMetrics
@@ -29,6 +31,11 @@ public struct QueueMonitorSettings: Sendable {
     public var cooldownSeconds = 1800
     /// `HERALD_QUEUE_SAMPLE_INTERVAL` seconds (default 5): how often the lengths are read.
     public var sampleInterval: Duration = .seconds(5)
+    /// `HERALD_QUEUE_MONITOR_LEARN` (default false): each queue's threshold is learnt from its
+    /// own lengths (LearntThreshold.swift), never below the configured one.
+    public var learn = false
+    /// `HERALD_QUEUE_MONITOR_LEARN_HALF_LIFE` minutes (default 360): how fast old lengths fade.
+    public var learnHalfLifeMinutes = 360.0
 
     public init() {}
 
@@ -70,6 +77,16 @@ public struct QueueMonitorSettings: Sendable {
         {
             s.cooldownSeconds = max(1, Int(minutes * 60))
         }
+        s.learn = try Settings.boolean(
+            value("HERALD_QUEUE_MONITOR_LEARN"), key: "HERALD_QUEUE_MONITOR_LEARN", default: false)
+        if let h = value("HERALD_QUEUE_MONITOR_LEARN_HALF_LIFE") {
+            guard let v = Double(h), v.isFinite, v >= 0.05, v <= 43_200 else {
+                throw SettingsError(
+                    key: "HERALD_QUEUE_MONITOR_LEARN_HALF_LIFE",
+                    reason: "expected minutes in 0.05...43200, got \"\(h)\"")
+            }
+            s.learnHalfLifeMinutes = v
+        }
         if let i = value("HERALD_QUEUE_SAMPLE_INTERVAL") {
             guard let v = Double(i), v.isFinite, v >= 0.1, v <= 3600 else {
                 throw SettingsError(
@@ -100,14 +117,20 @@ public final class QueueMonitor: @unchecked Sendable {
     let mails: [String: CoreMetrics.Counter]
     let failures: CoreMetrics.Counter
     let work = DispatchQueue(label: "herald.queue-monitor")
-    /// The broker connection, kept between samples; touched only on `work`.
-    final class Connection: @unchecked Sendable { var client: RedisClient? }
+    /// The broker connection, kept between samples, and the learnt thresholds; touched only on `work`.
+    final class Connection: @unchecked Sendable {
+        var client: RedisClient?
+        var learnt: [String: LearntThreshold] = [:]
+    }
     let connection = Connection()
     var sampling = false
     var errorBurst = BurstLimiter()
     lazy var timer = LoopTimer(loop: loop) { [unowned self] in self.sample() }
     /// The latest lengths, by queue (status, tests).
     public private(set) var lengths: [String: Int] = [:]
+    /// The thresholds in force at the latest sample, by queue.
+    public private(set) var thresholds: [String: Int] = [:]
+    let thresholdGauges: [String: CoreMetrics.Gauge]
 
     /// One Lua call per queue and sample: KEYS alert state, reminder marker; ARGV length,
     /// threshold, cool-down (s), now (Unix s). 1 alert, 2 reminder, 3 recovery, 0 nothing.
@@ -143,6 +166,12 @@ public final class QueueMonitor: @unchecked Sendable {
         var g: [String: CoreMetrics.Gauge] = [:]
         for q in queues { g[q] = Gauge(label: "herald_queue_length", dimensions: [("queue", q)], factory: factory) }
         gauges = g
+        var tg: [String: CoreMetrics.Gauge] = [:]
+        for q in queues {
+            tg[q] = Gauge(label: "herald_queue_threshold", dimensions: [("queue", q)], factory: factory)
+            tg[q]?.record(settings.threshold(of: q))
+        }
+        thresholdGauges = tg
         var m: [String: CoreMetrics.Counter] = [:]
         for kind in ["alert", "reminder", "recovery"] {
             m[kind] = Counter(label: "herald_queue_alert_mails_total", dimensions: [("kind", kind)], factory: factory)
@@ -172,6 +201,7 @@ public final class QueueMonitor: @unchecked Sendable {
         let mail = self.mail, alerting = self.mail != nil, connection = self.connection
         work.async { [loop] in
             var lengths: [String: Int] = [:]
+            var thresholds: [String: Int] = [:]
             var mailed: [(String, Action)] = []
             var error: String?
             do {
@@ -186,19 +216,32 @@ public final class QueueMonitor: @unchecked Sendable {
                     var n = 0
                     for r in replies { if case .integer(let v) = r { n += Int(v) } }
                     lengths[q] = n
+                    // The threshold in force: the configured one, or learnt from the lengths
+                    // before this one (this length is learnt after the decision).
+                    var threshold = settings.threshold(of: q)
+                    if settings.learn {
+                        let samplesPerHalfLife = settings.learnHalfLifeMinutes * 60 / settings.sampleInterval.seconds
+                        var l =
+                            connection.learnt[q]
+                            ?? LearntThreshold(floor: threshold, halfLifeSamples: samplesPerHalfLife)
+                        threshold = l.threshold
+                        l.learn(n)
+                        connection.learnt[q] = l
+                    }
+                    thresholds[q] = threshold
                     guard alerting, let mail else { continue }
                     let state = prefix + "herald:queue_monitor:\(q)"
                     let reply = try client.command([
                         Array("EVAL".utf8), Array(Self.script.utf8), Array("2".utf8), Array(state.utf8),
                         Array((state + ":reminder").utf8), Array(String(n).utf8),
-                        Array(String(settings.threshold(of: q)).utf8), Array(String(settings.cooldownSeconds).utf8),
+                        Array(String(threshold).utf8), Array(String(settings.cooldownSeconds).utf8),
                         Array(String(Int(Date().timeIntervalSince1970)).utf8),
                     ])
                     guard case .integer(let a) = reply, let action = Action(rawValue: Int(a)), action != .none else {
                         continue
                     }
                     do {
-                        try Self.send(action, queue: q, length: n, threshold: settings.threshold(of: q), mail, settings)
+                        try Self.send(action, queue: q, length: n, threshold: threshold, mail, settings)
                         mailed.append((q, action))
                     } catch {
                         // Not sent: undo the state change, so a later sample tries again.
@@ -212,16 +255,22 @@ public final class QueueMonitor: @unchecked Sendable {
                 connection.client = nil  // a new connection at the next sample
                 error = "\(e)"
             }
-            let result = (lengths, mailed, error)
-            loop.execute { [self] in self.sampled(result.0, result.1, result.2) }
+            let result = (lengths, thresholds, mailed, error)
+            loop.execute { [self] in self.sampled(result.0, result.1, result.2, result.3) }
         }
     }
 
-    func sampled(_ lengths: [String: Int], _ mailed: [(String, Action)], _ error: String?) {
+    func sampled(
+        _ lengths: [String: Int], _ thresholds: [String: Int], _ mailed: [(String, Action)], _ error: String?
+    ) {
         sampling = false
         for (q, n) in lengths {
             self.lengths[q] = n
             gauges[q]?.record(n)
+        }
+        for (q, t) in thresholds {
+            self.thresholds[q] = t
+            thresholdGauges[q]?.record(t)
         }
         for (q, action) in mailed {
             let kind = action == .alert ? "alert" : action == .reminder ? "reminder" : "recovery"
@@ -229,7 +278,8 @@ public final class QueueMonitor: @unchecked Sendable {
             logger.warning(
                 "queue monitor: \(kind) mail sent",
                 metadata: [
-                    "queue": "\(q)", "length": "\(lengths[q] ?? 0)", "threshold": "\(settings.threshold(of: q))",
+                    "queue": "\(q)", "length": "\(lengths[q] ?? 0)",
+                    "threshold": "\(thresholds[q] ?? settings.threshold(of: q))",
                 ])
         }
         if let error {

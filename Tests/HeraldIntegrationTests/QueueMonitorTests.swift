@@ -64,4 +64,33 @@ final class QueueMonitorTests: XCTestCase {
         XCTAssertEqual(sent, 2, "one alert and one recovery across both instances")
         XCTAssertEqual(harnesses.reduce(0.0) { $0 + $1.metric("herald_queue_monitor_errors_total") }, 0)
     }
+
+    /// HERALD_QUEUE_MONITOR_LEARN: the floor during the first half-life (3 s here), then what the
+    /// queue normally holds (40: at least 1.5 times that), and a backlog of 400 is not learnt.
+    func testTheLearntThresholdFollowsTheQueueButNotItsBacklog() throws {
+        let fixture = try ScheduleFixture()
+        defer { fixture.drop() }
+        let env = fixture.env.merging([
+            "HERALD_QUEUE_MONITOR_THRESHOLDS": "plugin=10", "HERALD_QUEUE_MONITOR_LEARN": "true",
+            "HERALD_QUEUE_MONITOR_LEARN_HALF_LIFE": "0.05", "HERALD_QUEUE_SAMPLE_INTERVAL": "0.1",
+        ]) { _, new in new }
+        let redis = try TestServers.redis()
+        let list = fixture.keyPrefix + ":plugin"
+        for _ in 0..<40 { try redis.command(["LPUSH", list, "m"]) }
+        let harness = try DaemonHarness(env: env)
+        defer { harness.stop() }
+        try waitUntil("the length is exported", timeout: 10) {
+            harness.metric("herald_queue_length", ["queue": "plugin"]) == 40
+        }
+        XCTAssertEqual(harness.metric("herald_queue_threshold", ["queue": "plugin"]), 10, "the floor while warming up")
+        try waitUntil("the learnt threshold", timeout: 15) {
+            harness.metric("herald_queue_threshold", ["queue": "plugin"]) == 60
+        }
+        for _ in 0..<360 { try redis.command(["LPUSH", list, "m"]) }
+        try waitUntil("the backlog is sampled", timeout: 10) {
+            harness.metric("herald_queue_length", ["queue": "plugin"]) == 400
+        }
+        Thread.sleep(forTimeInterval: 3)  // 30 samples of the backlog, one half-life
+        XCTAssertEqual(harness.metric("herald_queue_threshold", ["queue": "plugin"]), 60, "the backlog is not learnt")
+    }
 }
