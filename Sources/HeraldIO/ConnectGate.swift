@@ -5,9 +5,9 @@
 // jobs, the pushes to the broker, the task locks, the status events), it sees about one attempt
 // per second from this process, not a storm when it comes back.
 //
-// The gate is also the dependency's circuit breaker (CircuitBreaker.swift has the states):
-// after `openAfter` failed connects in a row it is open, refusing until its backoff has passed;
-// then half-open, letting one probe through; a success closes it. Connections that keep their
+// The gate is also the dependency's circuit breaker (ConnectBreaker.swift in HeraldCore, the
+// pure state): after three failed connects in a row it is open, refusing until its backoff has
+// passed; then half-open, letting one probe through; a success closes it. Connections that keep their
 // own reconnect timer on the loop (RedisConnection, PostgresListener) report their outcomes to
 // the same gate, so the breaker sees the server as everything in the process sees it.
 
@@ -20,23 +20,7 @@ public final class ConnectGate: Sendable {
     public let dependency: String
     /// The server, without credentials.
     public let target: String
-    /// Failed connects in a row after which the breaker counts as open.
-    public static let openAfter = 3
-
-    struct State {
-        var backoff: Backoff
-        /// Monotonic ns before which no attempt is made (0: now).
-        var notBefore: UInt64 = 0
-        var lastError: String = ""
-        var consecutiveFailures = 0
-        var opened = false
-        /// Connection attempts made, failed, and refused by the gate without an attempt.
-        var attempts = 0
-        var failures = 0
-        var refused = 0
-    }
-
-    private let state: Mutex<State>
+    private let state: Mutex<ConnectBreaker>
 
     /// An open or close: the gate, its new state, the transition, the failure.
     public typealias Observer = @Sendable (ConnectGate, CircuitState, CircuitBreaker.Transition?, String?) -> Void
@@ -47,23 +31,18 @@ public final class ConnectGate: Sendable {
     ) {
         self.dependency = dependency
         self.target = target
-        state = Mutex(State(backoff: backoff))
+        state = Mutex(ConnectBreaker(backoff: backoff))
     }
 
     /// Runs a connect through the gate: refused without an attempt while a backoff runs; a
     /// failure starts (or lengthens) the backoff, a success ends it.
     public func pass<T>(_ connect: () throws(IOError) -> T) throws(IOError) -> T {
-        let now = MonotonicNow.nanoseconds
-        let wait: (UInt64, String)? = state.withLock { g in
-            guard now < g.notBefore else {
-                g.attempts += 1
-                return nil
-            }
-            g.refused += 1
-            return (g.notBefore - now, g.lastError)
+        let wait: (Duration, String)? = state.withLock { b in
+            b.admit(now: MonotonicNow.instant).map { ($0, b.lastFailure ?? "") }
         }
-        if let (ns, last) = wait {
-            let message = "\(target) not retried for another \(ns / 1_000_000) ms after a failed connect: \(last)"
+        if let (d, last) = wait {
+            let message =
+                "\(target) not retried for another \(Int(d.seconds * 1000)) ms after a failed connect: \(last)"
             throw dependency == "redis"
                 ? IOError.redis(call: "redisConnect", message: message)
                 : IOError.postgres(call: "PQconnectdb", message: message)
@@ -80,38 +59,18 @@ public final class ConnectGate: Sendable {
 
     /// Records the outcome of a connect made outside `pass` (a loop connection's own timer).
     public func record(success: Bool, failure: String? = nil) {
-        let (newState, transition): (CircuitState?, CircuitBreaker.Transition?) = state.withLock { g in
-            if success {
-                let wasOpen = g.opened
-                g.backoff.reset()
-                g.notBefore = 0
-                g.consecutiveFailures = 0
-                g.opened = false
-                return wasOpen ? (.closed, .closed) : (nil, nil)
-            }
-            g.failures += 1
-            g.consecutiveFailures += 1
-            g.lastError = failure ?? "connect failed"
-            g.notBefore = MonotonicNow.nanoseconds + UInt64(max(0, g.backoff.next().nanosecondsClamped))
-            guard !g.opened, g.consecutiveFailures >= Self.openAfter else { return (nil, nil) }
-            g.opened = true
-            return (.open, .opened(afterFailures: g.consecutiveFailures))
-        }
-        guard let newState else { return }
-        ConnectGates.notify(self, newState, transition, failure)
+        let transition = state.withLock { $0.record(success: success, failure: failure, now: MonotonicNow.instant) }
+        guard let transition else { return }
+        ConnectGates.notify(self, transition == .closed ? .closed : .open, transition, failure)
     }
 
     /// The breaker's state now: closed, open (refusing), or half-open (the next connect is a probe).
-    public var circuitState: CircuitState {
-        let now = MonotonicNow.nanoseconds
-        return state.withLock { g in
-            guard g.opened else { return .closed }
-            return now < g.notBefore ? .open : .halfOpen
-        }
-    }
+    public var circuitState: CircuitState { state.withLock { $0.state(now: MonotonicNow.instant) } }
 
     /// The last connect failure while the breaker is not closed.
-    public var lastFailure: String? { state.withLock { $0.opened ? $0.lastError : nil } }
+    public var lastFailure: String? {
+        state.withLock { $0.state(now: MonotonicNow.instant) == .closed ? nil : $0.lastFailure }
+    }
 
     /// Connection attempts made, failed, and refused by the backoff without an attempt.
     public var counts: (attempts: Int, failures: Int, refused: Int) {

@@ -1,6 +1,5 @@
-// The connect gate every connection to a server shares, and the breaker it keeps: opened after
-// three failed connects in a row, refusing between retries, half-open when the backoff has
-// passed, closed by a success; and one gate for every client of the same server.
+// The connect gate every connection to a server shares (its state's rules are unit-tested in
+// ConnectBreakerTests): one gate for every blocking client of the same server.
 
 import Foundation
 import HeraldCore
@@ -9,42 +8,6 @@ import Synchronization
 import XCTest
 
 final class ConnectGateTests: XCTestCase {
-    private struct Refused: Error {}
-
-    func testOpensAfterThreeFailuresRefusesThenProbesAndCloses() throws {
-        let gate = ConnectGate(
-            dependency: "redis", target: "test-\(UUID())",
-            backoff: Backoff(base: .milliseconds(50), cap: .milliseconds(50)))
-        let calls = Mutex(0)
-        func attempt(_ ok: Bool) -> Bool {
-            (try? gate.pass { () throws(IOError) -> Int in
-                calls.withLock { $0 += 1 }
-                if !ok { throw IOError.redis(call: "redisConnect", message: "Connection refused") }
-                return 1
-            }) != nil
-        }
-        for i in 0..<3 {
-            XCTAssertEqual(gate.circuitState, .closed, "closed before failure \(i + 1)")
-            XCTAssertFalse(attempt(false))
-            Thread.sleep(forTimeInterval: 0.06)  // past the backoff: the next call is an attempt
-        }
-        XCTAssertEqual(gate.circuitState, .halfOpen, "three failures opened it; the backoff passed")
-        XCTAssertFalse(attempt(false))
-        XCTAssertEqual(gate.circuitState, .open)
-        XCTAssertNotNil(gate.lastFailure)
-        let before = calls.withLock { $0 }
-        for _ in 0..<100 { XCTAssertFalse(attempt(true)) }
-        XCTAssertEqual(calls.withLock { $0 }, before, "refused without an attempt while open")
-        Thread.sleep(forTimeInterval: 0.06)
-        XCTAssertTrue(attempt(true), "the probe goes through")
-        XCTAssertEqual(gate.circuitState, .closed)
-        XCTAssertNil(gate.lastFailure)
-        let counts = gate.counts
-        XCTAssertEqual(counts.attempts, 5)
-        XCTAssertEqual(counts.failures, 4)
-        XCTAssertEqual(counts.refused, 100)
-    }
-
     /// Blocking Redis clients of one server share its gate: 4 threads wanting a client of a port
     /// where nothing listens for 2 s make a few attempts between them, not one each per call.
     func testBlockingRedisClientsShareOneBackoff() throws {
