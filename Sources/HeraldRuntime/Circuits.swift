@@ -31,7 +31,8 @@ public final class Circuits: Sendable {
     public static let billingAPI = "billing_api"
     public static let mail = "mail"
     public static let marketplaceAPI = "marketplace_api"
-    public static let dependencies = [billingAPI, marketplaceAPI, mail]
+    public static let tidbAPI = "tidb_api"
+    public static let dependencies = [billingAPI, marketplaceAPI, mail, tidbAPI]
 
     /// A state change: the dependency, its new state, the transition worth a log line (nil for a
     /// half-open probe or a re-open), and the failure that caused it.
