@@ -78,35 +78,29 @@ public struct TiDBCloudClient: Sendable {
         let body = Array(
             TiDBCloudMessages.batchCreateBody(clusters, region: region, projectID: projectID, spendLimit: spendLimit)
                 .utf8)
-        return try retrying("batch_create") { () throws(TiDBAPIError) in
-            let answer = try call("batch_create", apiURL + "/clusters:batchCreate", body: body)
-            do throws(TiDBAnswerError) { return try TiDBCloudMessages.createdClusters(answer) } catch {
-                throw .answer(error)
-            }
+        return try retrying { () throws(TiDBAPIError) in
+            try call("batch_create", apiURL + "/clusters:batchCreate", body: body, TiDBCloudMessages.createdClusters)
         }
     }
 
     /// `GET /clusters:batchGet?clusterIds=…&view=BASIC`: the state of each of `clusterIDs`.
     public func batchGet(_ clusterIDs: [String]) throws(TiDBAPIError) -> [TiDBClusterState] {
         let url = apiURL + "/clusters:batchGet?" + TiDBCloudMessages.batchGetQuery(clusterIDs)
-        return try retrying("batch_get") { () throws(TiDBAPIError) in
-            let answer = try call("batch_get", url, body: nil)
-            do throws(TiDBAnswerError) { return try TiDBCloudMessages.clusterStates(answer) } catch {
-                throw .answer(error)
-            }
+        return try retrying { () throws(TiDBAPIError) in
+            try call("batch_get", url, body: nil, TiDBCloudMessages.clusterStates)
         }
     }
 
     /// `GET /clusters/{id}`, tried once (a missing endpoint is filled by a later status run).
     public func cluster(_ clusterID: String) throws(TiDBAPIError) -> TiDBClusterState {
-        let answer = try call(
-            "get_cluster", apiURL + "/clusters/" + TiDBCloudMessages.percentEncoded(clusterID), body: nil)
-        do throws(TiDBAnswerError) { return try TiDBCloudMessages.cluster(answer) } catch { throw .answer(error) }
+        try call(
+            "get_cluster", apiURL + "/clusters/" + TiDBCloudMessages.percentEncoded(clusterID), body: nil,
+            TiDBCloudMessages.cluster)
     }
 
     /// Tries `body` up to `attempts` times. A refusal by the breaker ends the tries at once: the
     /// refusal itself when nothing was tried yet (the run defers), else the last real failure.
-    private func retrying<T>(_ name: String, _ body: () throws(TiDBAPIError) -> T) throws(TiDBAPIError) -> T {
+    private func retrying<T>(_ body: () throws(TiDBAPIError) -> T) throws(TiDBAPIError) -> T {
         var last: TiDBAPIError?
         for attempt in 1...attempts {
             do {
@@ -121,10 +115,14 @@ public struct TiDBCloudClient: Sendable {
         throw last!
     }
 
-    /// One HTTP call through the guard; a failure is counted once and thrown.
-    private func call(_ name: String, _ url: String, body: [UInt8]?) throws(TiDBAPIError) -> [UInt8] {
+    /// One HTTP call through the guard, its answer decoded inside it (an unreadable answer is a
+    /// failure of the API too); a failure is counted once and thrown.
+    private func call<T>(
+        _ name: String, _ url: String, body: [UInt8]?, _ decode: ([UInt8]) throws(TiDBAnswerError) -> T
+    ) throws(TiDBAPIError) -> T {
+        var decoded: T?
         do {
-            return try guarded {
+            _ = try guarded {
                 let r: (status: Int, body: [UInt8])
                 do {
                     if let body {
@@ -139,8 +137,10 @@ public struct TiDBCloudClient: Sendable {
                     throw TiDBAPIError.transport(call: name, message: "\(error)")
                 }
                 guard r.status == 200 else { throw TiDBAPIError.status(call: name, code: r.status) }
+                do throws(TiDBAnswerError) { decoded = try decode(r.body) } catch { throw TiDBAPIError.answer(error) }
                 return r.body
             }
+            return decoded!
         } catch let e as TiDBAPIError {
             if case .circuitOpen = e {} else { failed(name) }
             throw e
