@@ -122,9 +122,9 @@ final class TiDBHarness: @unchecked Sendable {
         loop.execute { [executor] in executor.start(armingSchedules: false) }
     }
 
-    func request(_ task: TaskName) throws -> TaskRequestResult {
+    func request(_ task: TaskName, dryRun: Bool = false) throws -> TaskRequestResult {
         let result = Mutex<TaskRequestResult?>(nil)
-        loop.execute { [executor] in executor.request(task, dryRun: false) { r in result.withLock { $0 = r } } }
+        loop.execute { [executor] in executor.request(task, dryRun: dryRun) { r in result.withLock { $0 = r } } }
         try waitUntil("request \(task)", timeout: 60) { result.withLock { $0 } != nil }
         return try XCTUnwrap(result.withLock { $0 })
     }
@@ -277,6 +277,15 @@ final class TiDBPoolTests: XCTestCase {
         XCTAssertTrue(log.contains("create_tidb_serverless_task"), "the log was captured")
         XCTAssertFalse(log.contains(privateKey), "the private key reached the log")
         XCTAssertGreaterThan((try api.stats()["unauthorized"] as? Int) ?? 0, 0, "Digest challenges were answered")
+    }
+
+    func testDryRunsCountAndCallNothing() throws {
+        let (fx, api, h) = try setUp(number: 45)
+        XCTAssertEqual(try h.request(.createTiDBServerless, dryRun: true), .finished(.succeeded))
+        XCTAssertEqual(try lastReport(fx, .createTiDBServerless).contains("60 clusters would be asked for"), true)
+        XCTAssertEqual(try h.request(.updateTiDBServerlessStatus, dryRun: true), .finished(.succeeded))
+        XCTAssertEqual(try api.calls("batch_create") + api.calls("batch_get") + api.calls("get_cluster"), 0)
+        XCTAssertEqual(try TiDBPool.idleCount(fx.conn), 0)
     }
 
     func testABatchWithoutClustersEndsTheRun() throws {
