@@ -126,13 +126,12 @@ public struct TiDBPool: Sendable {
                 report.withoutPassword += 1
                 continue
             }
-            // As Dify: an endpoint that cannot be fetched now is left empty for the status task.
-            let endpoint = try? client.cluster(cluster.clusterID).qdrantEndpoint
+            let endpoint = fetchedEndpoint(cluster.clusterID)
             if endpoint == nil { report.withoutEndpoint += 1 }
             rows.append(
                 NewRow(
                     clusterID: cluster.clusterID, clusterName: cluster.displayName,
-                    password: String(decoding: bytes, as: UTF8.self), endpoint: endpoint ?? nil))
+                    password: String(decoding: bytes, as: UTF8.self), endpoint: endpoint))
         }
         return rows
     }
@@ -181,9 +180,7 @@ public struct TiDBPool: Sendable {
             for s in states where s.state == "ACTIVE" && !s.userPrefix.isEmpty {
                 guard let row = byCluster[s.clusterID] else { continue }
                 var endpoint: String? = row.endpoint.isEmpty ? nil : row.endpoint
-                if endpoint == nil {
-                    endpoint = s.qdrantEndpoint ?? (try? client.cluster(s.clusterID).qdrantEndpoint) ?? nil
-                }
+                if endpoint == nil { endpoint = s.qdrantEndpoint ?? fetchedEndpoint(s.clusterID) }
                 let r = try pool.withConnection { c in
                     try c.query(
                         """
@@ -200,6 +197,12 @@ public struct TiDBPool: Sendable {
             activated(done)
         }
         return report
+    }
+
+    /// The qdrant endpoint from `GET /clusters/{id}`, or nil. As in Dify, a failed call is not an
+    /// error of the run (it was counted): the endpoint stays empty and the status task fills it.
+    private func fetchedEndpoint(_ clusterID: String) -> String? {
+        (try? client.cluster(clusterID))?.qdrantEndpoint
     }
 
     /// 32 lowercase hex digits of a random UUID (Python's `uuid4().hex`).
