@@ -99,6 +99,12 @@ CURLcode herald_curl_setopt_readfunction(CURL *h, size_t (*fn)(char *, size_t, s
     return curl_easy_setopt(h, CURLOPT_READFUNCTION, fn);
 }
 CURLcode herald_curl_getinfo_long(CURL *h, CURLINFO info, long *out) { return curl_easy_getinfo(h, info, out); }
+CURLcode herald_curl_set_digest_auth(CURL *h, const char *user, const char *password) {
+    CURLcode rc = curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_USERNAME, user);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_PASSWORD, password);
+    return rc;
+}
 CURLcode herald_curl_setopt_debugfunction(CURL *h, int (*fn)(CURL *, curl_infotype, char *, size_t, void *)) {
     return curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, fn);
 }

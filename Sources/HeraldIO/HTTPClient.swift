@@ -1,9 +1,22 @@
 // Blocking HTTP GET and POST through libcurl, for the command line (`herald status`
-// reads the daemon's /healthz) and for tasks on executor threads (the billing API);
-// never called on the loop thread.
+// reads the daemon's /healthz) and for tasks on executor threads (the billing API, the
+// TiDB Cloud API with HTTP Digest authentication); never called on the loop thread.
 
 import CCurl
 import CHeraldShim
+
+/// A user name and password for HTTP Digest authentication. Its description never shows the password.
+public struct HTTPDigestCredentials: Sendable, CustomStringConvertible {
+    public let user: String
+    public let password: String
+
+    public init(user: String, password: String) {
+        self.user = user
+        self.password = password
+    }
+
+    public var description: String { "digest user \(user)" }
+}
 
 /// Blocking HTTP requests for command-line use.
 public enum HTTPClient {
@@ -12,21 +25,24 @@ public enum HTTPClient {
     }
 
     /// GETs `url` with extra request `headers` ("Name: value"); returns the status and body.
+    /// With `digest`, curl answers the server's Digest challenge with those credentials.
     public static func get(
-        _ url: String, headers: [String] = [], timeout: Duration = .seconds(5)
+        _ url: String, headers: [String] = [], digest: HTTPDigestCredentials? = nil, timeout: Duration = .seconds(5)
     ) throws(IOError) -> (status: Int, body: [UInt8]) {
-        try perform(url, headers: headers, body: nil, timeout: timeout)
+        try perform(url, headers: headers, body: nil, digest: digest, timeout: timeout)
     }
 
     /// POSTs `body` to `url` with extra request `headers` ("Name: value"); returns the status and body.
+    /// With `digest`, curl answers the server's Digest challenge with those credentials.
     public static func post(
-        _ url: String, body: [UInt8], headers: [String] = [], timeout: Duration = .seconds(5)
+        _ url: String, body: [UInt8], headers: [String] = [], digest: HTTPDigestCredentials? = nil,
+        timeout: Duration = .seconds(5)
     ) throws(IOError) -> (status: Int, body: [UInt8]) {
-        try perform(url, headers: headers, body: body, timeout: timeout)
+        try perform(url, headers: headers, body: body, digest: digest, timeout: timeout)
     }
 
     private static func perform(
-        _ url: String, headers: [String], body: [UInt8]?, timeout: Duration
+        _ url: String, headers: [String], body: [UInt8]?, digest: HTTPDigestCredentials?, timeout: Duration
     ) throws(IOError) -> (status: Int, body: [UInt8]) {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT))
         guard let h = curl_easy_init() else { throw IOError.curl(call: "curl_easy_init", message: "out of memory") }
@@ -42,6 +58,13 @@ public enum HTTPClient {
             let count = size * n
             if let ptr { s.bytes.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: count)) }
             return count
+        }
+        if let digest {
+            let rc = herald_curl_set_digest_auth(h, digest.user, digest.password)
+            guard rc == CURLE_OK else {
+                throw IOError.curl(
+                    call: "curl_easy_setopt(CURLOPT_HTTPAUTH)", message: String(cString: curl_easy_strerror(rc)))
+            }
         }
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers { list = curl_slist_append(list, header) }

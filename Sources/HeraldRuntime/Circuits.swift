@@ -1,5 +1,5 @@
 // The process's circuit breakers, one per outside dependency Herald calls from its tasks
-// (CircuitBreaker.swift has the states): the billing API, the marketplace API and the mail
+// (CircuitBreaker.swift has the states): the billing API, the marketplace API, the TiDB Cloud API and the mail
 // transport. A call through
 // `call(_:_:)` is refused at once while its breaker is open; the caller defers the work (the
 // retention cleaner keeps the tenants it cannot look up, the mail task leaves its logs
@@ -32,7 +32,8 @@ public final class Circuits: Sendable {
     public static let billingAPI = "billing_api"
     public static let mail = "mail"
     public static let marketplaceAPI = "marketplace_api"
-    public static let dependencies = [billingAPI, marketplaceAPI, mail]
+    public static let tidbAPI = "tidb_api"
+    public static let dependencies = [billingAPI, marketplaceAPI, mail, tidbAPI]
     /// The servers whose breakers are their connect gates (the worst state among their servers).
     public static let postgres = "postgresql"
     public static let redis = "redis"

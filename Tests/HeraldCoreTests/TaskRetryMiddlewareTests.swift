@@ -1,5 +1,5 @@
 // A failing run is retried with backoff, then fails with its last error;
-// cancellation is never retried.
+// cancellation and deferral are never retried.
 
 import HeraldCore
 import Synchronization
@@ -86,5 +86,44 @@ final class TaskRetryMiddlewareTests: XCTestCase {
         } catch {}
         XCTAssertEqual(task.calls.withLock { $0 }, 1)
         XCTAssertTrue(waits.values.isEmpty)
+    }
+
+    /// Fails `failures` times, then defers (as a task whose dependency's breaker opened).
+    final class DeferringTask: HeraldTask, @unchecked Sendable {
+        let failures: Int
+        let calls = Mutex(0)
+        let descriptor = TaskDescriptor(
+            name: .createTiDBServerless, dependencies: [], schedule: nil, queue: "dataset",
+            enabledBy: [], lock: LockPolicy.none, missedRuns: .skip)
+        init(failures: Int) { self.failures = failures }
+        func run(_ context: any TaskContext) async throws -> TaskReport {
+            let n = calls.withLock { c -> Int in
+                c += 1; return c
+            }
+            if n <= failures { throw Boom(n: n) }
+            throw TaskDeferral(reason: "breaker open")
+        }
+    }
+
+    func testDeferralIsNotRetriedAndAnEarlierFailureWins() async {
+        let waits = Waits()
+        let deferring = DeferringTask(failures: 0)
+        do {
+            _ = try await chain(attempts: 3, waits: waits).run(deferring, context: Context())
+            XCTFail("must defer")
+        } catch {
+            XCTAssertEqual(error as? TaskDeferral, TaskDeferral(reason: "breaker open"))
+        }
+        XCTAssertEqual(deferring.calls.withLock { $0 }, 1)
+        XCTAssertTrue(waits.values.isEmpty)
+
+        let failedFirst = DeferringTask(failures: 1)
+        do {
+            _ = try await chain(attempts: 3, waits: waits).run(failedFirst, context: Context())
+            XCTFail("must fail")
+        } catch {
+            XCTAssertEqual("\(error)", "boom 1", "the run failed before it deferred")
+        }
+        XCTAssertEqual(failedFirst.calls.withLock { $0 }, 2)
     }
 }

@@ -87,4 +87,16 @@ final class TaskCatalogTests: XCTestCase {
             resolved.handling(.humanInputFormTimeout),
             "celery (human_input_form_timeout.check_and_resume on schedule_executor)")
     }
+
+    func testTheTiDBTasksRunNativelyOnAutoAndAsCeleryOnRequest() throws {
+        let resolved = try load("topology/default.json")
+        XCTAssertEqual(resolved.mode(.createTiDBServerless), .native)
+        XCTAssertEqual(resolved.mode(.updateTiDBServerlessStatus), .native)
+        XCTAssertEqual(resolved.handling(.createTiDBServerless), "native (executor)")
+        let celery = try topology(
+            tasks: #"{"name": "create_tidb_serverless_task", "queue": "q", "run": "celery", "#
+                + #""celery": {"task": "schedule.create_tidb_serverless_task.create_tidb_serverless_task", "queue": "dataset"}}"#
+        )
+        XCTAssertEqual(try HeraldTaskCatalog.resolve(celery, path: "f").mode(.createTiDBServerless), .celery)
+    }
 }

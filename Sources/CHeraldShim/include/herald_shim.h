@@ -2,7 +2,7 @@
  * The one C shim: what Swift cannot call directly. A persistent libevent
  * adapter for hiredis (the stock 0.14 adapter is all static functions and
  * re-adds its read event on every wake-up), typed wrappers for libcurl's
- * variadic setopt/getinfo, and eventfd, which Glibc does not export.
+ * variadic setopt/getinfo and its Digest authentication, and eventfd, which Glibc does not export.
  */
 #ifndef HERALD_SHIM_H
 #define HERALD_SHIM_H
@@ -40,6 +40,10 @@ CURLcode herald_curl_setopt_pointer(CURL *h, CURLoption opt, void *v);
 CURLcode herald_curl_setopt_writefunction(CURL *h, size_t (*fn)(char *, size_t, size_t, void *));
 CURLcode herald_curl_setopt_readfunction(CURL *h, size_t (*fn)(char *, size_t, size_t, void *));
 CURLcode herald_curl_getinfo_long(CURL *h, CURLINFO info, long *out);
+
+/* HTTP Digest authentication (CURLOPT_HTTPAUTH=CURLAUTH_DIGEST, CURLOPT_USERNAME,
+ * CURLOPT_PASSWORD): CURLAUTH_DIGEST is a cast macro Swift does not import. */
+CURLcode herald_curl_set_digest_auth(CURL *h, const char *user, const char *password);
 
 /* CURLOPT_DEBUGFUNCTION, typed: the SMTP client keeps the server's replies
  * (CURLINFO_HEADER_IN) so an error can quote them. Needs CURLOPT_VERBOSE. */

@@ -68,6 +68,19 @@ public struct TaskCancellation: Error, Sendable, Hashable, CustomStringConvertib
     public var description: String { "run \(runID) cancelled" }
 }
 
+/// Thrown by a run that defers its work without trying it, because what it needs is known to be
+/// unavailable (a dependency's circuit breaker is open). The run ends `skipped` with this reason and
+/// is not retried: the next scheduled run tries again.
+public struct TaskDeferral: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Why the work waits.
+    public let reason: String
+
+    /// A deferral because of `reason`.
+    public init(reason: String) { self.reason = reason }
+
+    public var description: String { "deferred: \(reason)" }
+}
+
 /// What a finished run reports: counters for metrics and logs, and an optional note.
 public struct TaskReport: Sendable, Hashable {
     /// Named counts, e.g. `["messages": 1200, "batches": 2]` (keys are bounded, never IDs).

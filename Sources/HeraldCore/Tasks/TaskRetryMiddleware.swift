@@ -2,7 +2,8 @@
 // task is idempotent and resumes where it stopped (age-based deletes, key
 // paging, rows marked as they are done), so running it again continues the
 // work; after the last attempt the run fails with the last error, and the
-// next scheduled run resumes the same way.
+// next scheduled run resumes the same way. A run that defers (TaskDeferral) is not retried; when
+// an earlier attempt of the same run failed, that failure is the outcome, not the deferral.
 
 /// Retries a failed run up to `attempts` times in all, waiting with `Backoff` between.
 public struct TaskRetryMiddleware: TaskMiddleware {
@@ -25,12 +26,16 @@ public struct TaskRetryMiddleware: TaskMiddleware {
     public func run(_ task: any HeraldTask, context: any TaskContext, next: TaskNext) async throws -> TaskReport {
         var backoff = self.backoff
         var attempt = 1
+        var lastFailure: (any Error)?
         while true {
             do {
                 return try await next(context)
             } catch let cancelled as TaskCancellation {
                 throw cancelled
+            } catch let deferral as TaskDeferral {
+                throw lastFailure ?? deferral
             } catch {
+                lastFailure = error
                 guard attempt < attempts, !context.isCancelled else { throw error }
                 let wait = backoff.next()
                 context.progress(

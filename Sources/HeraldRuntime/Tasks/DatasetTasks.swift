@@ -29,6 +29,10 @@ public struct DatasetTaskResources: Sendable {
     public var rowsDeleted: (@Sendable (TaskName, String, Int) -> Void)?
     /// Counts billing lookup errors by kind (`herald_billing_lookup_errors_total`); nil counts nothing.
     public var billingErrors: (@Sendable (String, Int) -> Void)?
+    /// The TiDB pool tasks' counters; nil counts nothing.
+    public var tidbMetrics: TiDBMetrics?
+    /// How the TiDB client waits between tries of a call (tests pass one that returns at once).
+    public var tidbSleep: @Sendable (Duration) -> Void = TiDBCloudClient.blockingSleep
 
     /// Resources for the dataset and retention tasks.
     public init(

@@ -101,7 +101,7 @@ public enum HeraldTaskCatalog {
     /// The tasks the executor runs natively with this build's code.
     public static let executorTasks: [TaskName] = [
         .cleanEmbeddingCache, .cleanUnusedDatasets, .mailCleanDocumentNotify, .cleanMessages,
-        .cleanWorkflowRunLogsPrecise,
+        .cleanWorkflowRunLogsPrecise, .createTiDBServerless, .updateTiDBServerlessStatus,
     ]
 
     /// The tasks a daemon service runs natively and continuously: workflow schedules
@@ -179,6 +179,9 @@ public enum HeraldTaskCatalog {
         case .mailCleanDocumentNotify: return DocumentNotifyMailTask(descriptor: descriptor, resources: resources)
         case .cleanMessages: return CleanMessagesTask(descriptor: descriptor, resources: resources)
         case .cleanWorkflowRunLogsPrecise: return CleanWorkflowRunLogsTask(descriptor: descriptor, resources: resources)
+        case .createTiDBServerless: return CreateTiDBServerlessTask(descriptor: descriptor, resources: resources)
+        case .updateTiDBServerlessStatus:
+            return UpdateTiDBServerlessStatusTask(descriptor: descriptor, resources: resources)
         default: throw .notImplemented([descriptor.name])
         }
     }
@@ -231,11 +234,12 @@ public enum HeraldTaskCatalog {
         let billing = BillingHTTPSource.from(environment: environment)
         let rowsDeleted = RowsDeletedCounter(factory: metrics.factory)
         let billingErrors = LabeledCounter(name: BillingLookupErrors.name, labels: ["kind"], factory: metrics.factory)
-        let resources = DatasetTaskResources(
+        var resources = DatasetTaskResources(
             pool: pool, redis: settings.redis, broker: settings.celeryBroker, redisKeyPrefix: settings.redisKeyPrefix,
             origin: "herald@\(settings.instanceID)", billing: billing, billingBulk: billing,
             rowsDeleted: { task, table, n in rowsDeleted.add(task: task, table: table, rows: n) },
             billingErrors: { kind, n in billingErrors.add([kind], n) })
+        resources.tidbMetrics = TiDBMetrics(factory: metrics.factory)
         do {
             let registry = try make(resolved, resources: resources)
             let taskSettings = TaskSettings(environment)

@@ -153,6 +153,8 @@ extension TaskExecutor {
             outcome = .succeeded
         } catch let cancelled as TaskCancellation {
             outcome = .skipped(reason: cancelled.description)
+        } catch let deferral as TaskDeferral {
+            outcome = .skipped(reason: deferral.description)
         } catch {
             outcome = .failed(reason: Self.oneLine(error))
         }

@@ -1,6 +1,6 @@
 // Every task setting is checked when the daemon starts, as docs/configuration.md says: the
 // enable flags and schedules of every task in the topology (with LOG_TZ and
-// CELERY_BEAT_SCHEDULER_TIME), the dataset, retention and mail settings. A bad value stops
+// CELERY_BEAT_SCHEDULER_TIME), the dataset, retention, mail and TiDB settings. A bad value stops
 // `herald run` with exit code 2 and the key named, instead of surfacing as a failed run hours
 // later. `herald tasks` and `herald run-task` read the same settings.
 
@@ -29,6 +29,7 @@ public enum TaskSettingsCheck {
         do { _ = try DatasetTaskSettings.load(from: settings.values) } catch { return error.description }
         do { _ = try RetentionSettings.load(from: settings.values) } catch { return error.description }
         do { _ = try MailSettings.load(from: settings.values) } catch { return error.description }
+        do { _ = try TiDBSettings.load(from: settings.values) } catch { return "invalid setting \(error)" }
         return nil
     }
 }

@@ -10,7 +10,7 @@
 public enum Migrations {
     public static let all: [Migration] = [
         difyTables, heraldTables, notifyTriggers, datasetTables, taskTables, retentionTables, messagesWorkflowRunIndex,
-        retentionFunctions, scheduleClaims, taskTickDelivery, triggerRefresh, pluginChecks, schedulePauses,
+        retentionFunctions, scheduleClaims, taskTickDelivery, triggerRefresh, pluginChecks, schedulePauses, tidbTables,
     ]
 
     /// The version a database must be at for Herald to run its schedules.
