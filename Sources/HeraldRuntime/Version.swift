@@ -3,5 +3,5 @@
 
 /// The version of this build.
 public enum HeraldVersion {
-    public static let string = "0.7.0"
+    public static let string = "0.8.0"
 }
