@@ -4,6 +4,7 @@
  * socket costs one epoll_wait and one read, not two extra epoll_ctl calls.
  */
 #include "herald_shim.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 
@@ -78,6 +79,31 @@ int herald_redis_attach(redisAsyncContext *ac, struct event_base *base) {
 }
 
 int herald_redis_fd(const redisAsyncContext *ac) { return ac->c.fd; }
+
+/* hiredis' own reply functions (static in hiredis.c), read from the first
+ * reader seen, with createArray wrapped by the bound. */
+static redisReplyObjectFunctions herald_limited_functions;
+static redisReplyObjectFunctions *herald_stock_functions;
+static pthread_once_t herald_limited_once = PTHREAD_ONCE_INIT;
+static redisReplyObjectFunctions *herald_pending_stock;
+
+static void *herald_create_array(const redisReadTask *task, int elements) {
+    if (elements > HERALD_REDIS_MAX_ARRAY_ELEMENTS) return NULL; /* the reader reports an error */
+    return herald_stock_functions->createArray(task, elements);
+}
+
+static void herald_limited_init(void) {
+    herald_stock_functions = herald_pending_stock;
+    herald_limited_functions = *herald_stock_functions;
+    herald_limited_functions.createArray = herald_create_array;
+}
+
+void herald_redis_limit_reader(redisReader *r) {
+    if (r == NULL || r->fn == NULL || r->fn == &herald_limited_functions) return;
+    herald_pending_stock = r->fn;
+    pthread_once(&herald_limited_once, herald_limited_init);
+    r->fn = &herald_limited_functions;
+}
 
 int herald_redis_keepalive(redisAsyncContext *ac) {
     if (ac->c.connection_type != REDIS_CONN_TCP) return 0;

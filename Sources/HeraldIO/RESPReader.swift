@@ -1,8 +1,9 @@
 // Redis replies read from raw bytes: hiredis' reply parser, the one both Redis clients
-// use underneath, fed by hand. The pub/sub frame rules that RedisConnection applies to
+// use underneath, fed by hand, with the same bound on array headers (herald_shim.h). The pub/sub frame rules that RedisConnection applies to
 // every subscription message live here too, so that both can be exercised without a
 // server (the fuzz target in Fuzz/ and HeraldIOTests).
 
+import CHeraldShim
 import CHiredis
 
 /// What one reply on a subscribed connection means to Herald.
@@ -44,6 +45,7 @@ public final class RESPReader {
 
     public init() {
         guard let r = redisReaderCreate() else { fatalError("redisReaderCreate: out of memory") }
+        herald_redis_limit_reader(r)
         reader = r
     }
 
@@ -71,6 +73,16 @@ public final class RESPReader {
     }
 
     private var errorText: String {
-        withUnsafeBytes(of: reader.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        RedisReaderError.describe(
+            withUnsafeBytes(of: reader.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
+    }
+}
+
+/// hiredis' reader errors, with what Herald's bound adds to them.
+enum RedisReaderError {
+    /// hiredis 0.14 says "Out of memory" when the bound refuses an array header too.
+    static func describe(_ text: String) -> String {
+        text == "Out of memory"
+            ? "\(text) (or a reply declaring an array of more than \(HERALD_REDIS_MAX_ARRAY_ELEMENTS) elements)" : text
     }
 }

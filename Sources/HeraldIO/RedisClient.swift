@@ -4,6 +4,7 @@
 // renewal, task status events, the tasks' own Redis calls). Never used on the
 // loop thread: there everything is async (RedisConnection).
 
+import CHeraldShim
 import CHiredis
 import Glibc
 import HeraldCore
@@ -42,6 +43,7 @@ public final class RedisClient: @unchecked Sendable {
             throw IOError.redis(call: "redisConnect(\(endpoint.redacted))", message: message)
         }
         redisSetTimeout(c, tv)
+        herald_redis_limit_reader(c.pointee.reader)
         ctx = c
         if let pw = endpoint.password {
             var args = ["AUTH"]
@@ -136,7 +138,8 @@ public final class RedisClient: @unchecked Sendable {
     }
 
     private func errorText(_ c: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: c.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        RedisReaderError.describe(
+            withUnsafeBytes(of: c.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
     }
 
     /// True while the connection has not failed.

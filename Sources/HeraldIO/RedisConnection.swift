@@ -191,6 +191,7 @@ public final class RedisConnection: @unchecked Sendable {
             fail("redisAsyncConnect: \(message)")
             return
         }
+        herald_redis_limit_reader(a.pointee.c.reader)
         guard herald_redis_attach(a, loop.base) == 0 else {
             redisAsyncFree(a)
             fail("herald_redis_attach failed")

@@ -52,4 +52,16 @@ final class RESPReaderTests: XCTestCase {
         try reader.feed(Array("?what\r\n".utf8))
         XCTAssertThrowsError(try reader.next())
     }
+
+    /// An array header is refused above 2^20 elements, before hiredis allocates anything for it
+    /// (found by fuzz-resp: "*344444444" made it allocate 2.7 GB); 2^20 itself is read.
+    func testAHugeArrayHeaderIsAnErrorNotAnAllocation() throws {
+        let reader = RESPReader()
+        try reader.feed(Array("*2000000000\r\n".utf8))
+        XCTAssertThrowsError(try reader.next()) { XCTAssertTrue("\($0)".contains("more than 1048576"), "\($0)") }
+        let ok = RESPReader()
+        try ok.feed(Array("*1048576\r\n".utf8) + Array(repeating: Array(":1\r\n".utf8), count: 1 << 20).flatMap { $0 })
+        guard case .array(let items)? = try ok.next()?.value else { return XCTFail("no array") }
+        XCTAssertEqual(items.count, 1 << 20)
+    }
 }

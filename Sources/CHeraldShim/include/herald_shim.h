@@ -16,6 +16,17 @@
 #include <event2/event.h>
 #include <curl/curl.h>
 
+/* The most elements Herald accepts in one RESP array: hiredis allocates the
+ * element pointers when it reads the header, before any element arrived, so
+ * without a bound one "*2000000000" line makes it allocate 16 GB. */
+#define HERALD_REDIS_MAX_ARRAY_ELEMENTS (1 << 20)
+
+/* Makes a hiredis reader refuse (a protocol error, "Out of memory" in
+ * hiredis 0.14's words) an array header above HERALD_REDIS_MAX_ARRAY_ELEMENTS.
+ * Call on every reader: a context's (c->reader), an async one's (ac->c.reader)
+ * and one made with redisReaderCreate. */
+void herald_redis_limit_reader(redisReader *r);
+
 /* Attaches an async hiredis context to a libevent base with one EV_PERSIST
  * read event and a one-shot write event. Returns 0 on success. */
 int herald_redis_attach(redisAsyncContext *ac, struct event_base *base);
