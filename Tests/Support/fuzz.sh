@@ -31,11 +31,21 @@ done
 
 echo "==> swift build of Fuzz/ (libFuzzer, AddressSanitizer)" >&2
 # -parse-as-library and --allow-multiple-definition: see Fuzz/Package.swift.
-set +o pipefail
-swift build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
-    -Xlinker --allow-multiple-definition 2>&1 | grep -v -E "Cannot export local symbol|prohibited flag" || true
-[[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "fuzz.sh: the build failed" >&2; exit 1; }
-set -o pipefail
+build() {
+    set +o pipefail
+    swift build -c release --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
+        -Xlinker --allow-multiple-definition 2>&1 | grep -v -E "Cannot export local symbol|prohibited flag" || true
+    local rc=${PIPESTATUS[0]}
+    set -o pipefail
+    return "$rc"
+}
+# Fuzz/.build keeps its own plan of the root package's sources: after files were added to a root
+# target it may fail with "cannot find ... in scope"; one clean build settles that.
+if ! build; then
+    echo "fuzz.sh: the build failed; once more from a clean Fuzz/.build" >&2
+    rm -rf Fuzz/.build
+    build || { echo "fuzz.sh: the build failed" >&2; exit 1; }
+fi
 BIN=$(swift build -c release --package-path Fuzz --show-bin-path)
 
 failed=0
